@@ -1,0 +1,107 @@
+/*
+ * config — the whole configuration: zeroproxy.conf and one services.d/NAME.conf
+ * per service, parsed with inih and validated completely before anything uses
+ * it. A struct zp_config is immutable once loaded; a reload builds a new one.
+ */
+#ifndef ZP_CONFIG_H
+#define ZP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "address.h"
+
+enum zp_ready {
+	ZP_READY_CONNECT, /* poll-connect to address until it accepts */
+	ZP_READY_NOTIFY,  /* wait for READY=1 on our NOTIFY_SOCKET */
+	ZP_READY_SOCKET,  /* we listen on address and pass the socket as fd 3 */
+};
+
+const char *ready_name(enum zp_ready r);
+
+/* Defaults, as in DESIGN.md. */
+#define ZP_DEFAULT_IDLE_TIMEOUT_MS (5 * 60 * 1000ULL)
+#define ZP_DEFAULT_MAX_CONNECTIONS 1024
+#define ZP_DEFAULT_MAX_PENDING 256
+#define ZP_DEFAULT_PENDING_TIMEOUT_MS (30 * 1000ULL)
+#define ZP_DEFAULT_CONN_IDLE_TIMEOUT_MS (60 * 60 * 1000ULL)
+#define ZP_DEFAULT_START_TIMEOUT_MS (30 * 1000ULL)
+#define ZP_DEFAULT_STOP_TIMEOUT_MS (10 * 1000ULL)
+
+struct zp_service_config {
+	char *name;  /* file name without .conf */
+	char *path;  /* the file it came from */
+
+	/* [service] */
+	struct zp_addr *listen;           /* every listen =, in order */
+	size_t n_listen;
+	uint64_t idle_timeout_ms;         /* ZP_INFINITY: never stop */
+	uint32_t max_connections;         /* active + pending */
+	uint32_t max_pending;             /* waiting for the backend */
+	uint64_t pending_timeout_ms;      /* a waiting connection is closed after this */
+	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
+
+	/* [backend] */
+	char *exec;                       /* as written */
+	char **argv;                      /* exec split, NULL-terminated */
+	bool has_address;                 /* address = given */
+	struct zp_addr address;           /* where the backend accepts */
+	enum zp_ready ready;
+	uint64_t start_timeout_ms;
+	int stop_signal;
+	uint64_t stop_timeout_ms;
+	char *user;                       /* NULL: do not change */
+	char *group;                      /* NULL: user's primary group, or unchanged */
+	char *working_directory;          /* NULL: inherit */
+	char **environment;               /* KEY=VALUE, NULL-terminated, may be NULL */
+};
+
+struct zp_config {
+	char *path;            /* zeroproxy.conf (may not exist when not explicit) */
+	char *services_dir;    /* resolved */
+	char *control_socket;  /* resolved */
+	char *state_dir;       /* resolved */
+	int log_level;         /* LOG_* */
+	bool has_metrics;      /* metrics_listen set */
+	struct zp_addr metrics_listen;
+
+	struct zp_service_config **services; /* sorted by name */
+	size_t n_services;
+};
+
+/* Error and warning messages collected while loading, each a full line
+ * without newline ("PATH:LINE: [section] key: reason"). */
+struct zp_diag {
+	char **errors;
+	size_t n_errors;
+	char **warnings;
+	size_t n_warnings;
+};
+
+void diag_error(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_free(struct zp_diag *d);
+
+/* Load the global file at path (explicit: given with -c, so it must exist) and
+ * every service file in its services_dir. Returns 0 and *out on success; on any
+ * error returns -EINVAL with every error found in d and *out NULL. Warnings
+ * (e.g. an exec program not found in PATH) are added to d either way. */
+int config_load(const char *path, bool explicit_path, struct zp_config **out, struct zp_diag *d);
+
+/* Parse a single service file (used by config_load and by the unit tests). */
+struct zp_service_config *service_config_load(const char *path, const char *name, struct zp_diag *d);
+
+void config_free(struct zp_config *c);
+void service_config_free(struct zp_service_config *s);
+
+/* Find a service by name, or NULL. */
+struct zp_service_config *config_find(const struct zp_config *c, const char *name);
+
+/* Whether two service configs are equal in every setting (reload uses it). */
+bool service_config_equal(const struct zp_service_config *a, const struct zp_service_config *b);
+
+/* Print one line per service for `zeroproxy check`. */
+void config_print_summary(const struct zp_config *c, FILE *f);
+
+#endif

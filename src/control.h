@@ -1,0 +1,32 @@
+/*
+ * control — the control socket: a unix stream socket on which `zeroproxy
+ * status/start/stop/reload` talk to the daemon.
+ *
+ * Protocol: the client sends one request line (at most 4096 bytes, ending in
+ * "\n"): "status [--json] [NAME...]", "start NAME", "stop NAME" or "reload".
+ * The daemon answers with a first line "ok" or "error REASON", then a body (the
+ * status table or JSON, or the configuration errors of a failed reload, one per
+ * line), then closes the connection.
+ */
+#ifndef ZP_CONTROL_H
+#define ZP_CONTROL_H
+
+#include <ev.h>
+
+struct daemon;
+struct control_server;
+
+/* Listen on path (mode 0660, a stale socket replaced, its directory created).
+ * 0 or -errno (logged). */
+int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
+		       struct control_server **out);
+
+/* Stop listening, close every client, remove the socket file. */
+void control_server_free(struct control_server *c);
+
+/* The client side: send argv (the subcommand and its arguments) to the daemon at
+ * socket_path, print the body to stdout (or the reason to stderr). Returns the
+ * exit code: 0 ok, 1 failure. */
+int control_client(const char *socket_path, int argc, char **argv);
+
+#endif

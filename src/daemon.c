@@ -1,0 +1,2 @@
+/* daemon — placeholder until the engine lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* listener — placeholder until the engine lands. */
+#include "config.h"

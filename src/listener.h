@@ -1,0 +1,3 @@
+#ifndef ZP_LISTENER_H
+#define ZP_LISTENER_H
+#endif

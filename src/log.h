@@ -1,0 +1,25 @@
+/*
+ * log — one line per event to stderr with a "<N>" syslog priority prefix that
+ * journald understands (sd-daemon(3)). The level threshold is set once at
+ * start-up and on reload.
+ */
+#ifndef ZP_LOG_H
+#define ZP_LOG_H
+
+#include <syslog.h>
+
+/* Parse "error", "warning", "notice", "info", "debug" into LOG_*. 0 or -EINVAL. */
+int log_parse_level(const char *s, int *level);
+void log_set_level(int level);
+int log_get_level(void);
+
+/* Log at a LOG_* priority; a trailing newline is added. */
+void zp_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) zp_log(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) zp_log(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) zp_log(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) zp_log(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) zp_log(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,2 @@
+/* notify — placeholder until the engine lands. */
+#include "config.h"

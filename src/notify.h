@@ -1,0 +1,3 @@
+#ifndef ZP_NOTIFY_H
+#define ZP_NOTIFY_H
+#endif

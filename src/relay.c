@@ -1,0 +1,2 @@
+/* relay — placeholder until the engine lands. */
+#include "config.h"

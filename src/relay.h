@@ -1,0 +1,3 @@
+#ifndef ZP_RELAY_H
+#define ZP_RELAY_H
+#endif

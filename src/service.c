@@ -1,0 +1,2 @@
+/* service — placeholder until the engine lands. */
+#include "config.h"

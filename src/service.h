@@ -1,0 +1,3 @@
+#ifndef ZP_SERVICE_H
+#define ZP_SERVICE_H
+#endif

@@ -1,0 +1,58 @@
+/*
+ * status — a snapshot of one service's state and figures, taken by the service
+ * module and rendered by `zeroproxy status` (table and JSON) and by /metrics.
+ * Field names follow DESIGN.md's JSON names.
+ */
+#ifndef ZP_STATUS_H
+#define ZP_STATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+#include "usage.h"
+
+struct service_status {
+	char *name;
+	const char *state;              /* stopped | starting | running | stopping | failed */
+	int pid;                        /* 0: none (JSON null) */
+	char **listen;                  /* as written, NULL-terminated */
+	uint64_t connections_active;
+	uint64_t connections_pending;
+	uint64_t connections_total;
+	uint64_t connections_refused;
+	uint64_t cold_starts;
+	bool has_start;                 /* false: last_start_ms, p50, p99 are null */
+	double last_start_ms;
+	double start_ms_p50;
+	double start_ms_p99;
+	bool has_idle;                  /* false: idle_seconds null */
+	double idle_seconds;
+	bool has_stop_in;               /* false: stop_in_seconds null */
+	double stop_in_seconds;
+	bool has_uptime;                /* false: uptime_seconds null */
+	double uptime_seconds;
+	double billed_seconds;
+	double cpu_seconds;
+	const char *cpu_source;         /* "cgroup" or "rusage" */
+	uint64_t peak_memory_bytes;
+	double time_at_zero_ratio;      /* 0..1 */
+	uint64_t bytes_in;              /* client -> backend */
+	uint64_t bytes_out;             /* backend -> client */
+	char *last_exit;                /* NULL: null */
+	char *backend_status;           /* NULL: null */
+	char *last_error;               /* NULL: null */
+	/* start-latency histogram, for /metrics */
+	uint64_t start_buckets[ZP_START_BUCKETS]; /* cumulative counts per bucket */
+	uint64_t start_count;
+	double start_sum_seconds;
+};
+
+void service_status_free(struct service_status *st);
+
+/* {"services": [...]} with every field, and a trailing newline. */
+void status_format_json(const struct service_status *st, size_t n, struct strbuf *out);
+/* The aligned table of DESIGN.md with a header row. */
+void status_format_table(const struct service_status *st, size_t n, struct strbuf *out);
+
+#endif

@@ -1,0 +1,2 @@
+/* supervisor — placeholder until the engine lands. */
+#include "config.h"

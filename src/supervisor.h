@@ -1,0 +1,3 @@
+#ifndef ZP_SUPERVISOR_H
+#define ZP_SUPERVISOR_H
+#endif
