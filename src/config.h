@@ -89,6 +89,12 @@ void diag_free(struct zp_diag *d);
  * (e.g. an exec program not found in PATH) are added to d either way. */
 int config_load(const char *path, bool explicit_path, struct zp_config **out, struct zp_diag *d);
 
+/* Load only the global file (the client commands need no more than the
+ * control socket's path, even when a service file is broken). *out has no
+ * services. 0 or -EINVAL with the errors in d. */
+int config_load_global(const char *path, bool explicit_path, struct zp_config **out,
+		       struct zp_diag *d);
+
 /* Parse a single service file (used by config_load and by the unit tests). */
 struct zp_service_config *service_config_load(const char *path, const char *name, struct zp_diag *d);
 

@@ -1,2 +1,676 @@
-/* daemon — placeholder until the engine lands. */
-#include "config.h"
+/*
+ * daemon — start-up, the event loop, signals, reload and shutdown; see
+ * daemon.h.
+ *
+ * The loop is a private ev_loop_new() loop rather than libev's default one:
+ * the default loop reaps every child itself with waitpid(), and zeroproxy
+ * needs wait4()'s resource usage (CPU of the backend and its descendants), so
+ * it handles SIGCHLD and reaps its children itself.
+ *
+ * A reload is prepare-then-commit: the new configuration is loaded and every
+ * socket it needs is reused or bound before anything changes; any error
+ * leaves the running configuration untouched.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "service.h"
+#include "util.h"
+
+#define BACKEND_BACKLOG 4096
+
+/* A socket systemd passed us, by FileDescriptorName. */
+struct passed_fd {
+	char *name;
+	int fd;
+	bool used;
+};
+
+struct daemon {
+	struct ev_loop *loop;
+	char *config_path;
+	bool explicit_path;
+	struct zp_config *cfg;          /* current; its services moved into svcs */
+	struct service **svcs;          /* in config order */
+	size_t n_svcs;
+	struct service **retired;       /* removed by a reload, draining */
+	size_t n_retired;
+	struct passed_fd *passed;       /* from systemd, kept for reloads */
+	size_t n_passed;
+	char *runtime_dir;
+	struct service_env env;
+	struct notify_server *notify;
+	struct control_server *control;
+	struct metrics_server *metrics;
+	ev_signal sigchld, sighup, sigterm, sigint;
+	ev_timer watchdog;
+	bool shutting_down;
+	char *reload_error;             /* the last failed reload, for status */
+};
+
+/* --- sd_notify STATUS= --------------------------------------------------- */
+
+static void daemon_send_status(void *data)
+{
+	struct daemon *d = data;
+	size_t running = 0, conns = 0;
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		running += d->svcs[i]->state == SVC_RUNNING;
+		conns += d->svcs[i]->n_active + d->svcs[i]->n_pending;
+	}
+	notify_systemd("STATUS=%zu service%s, %zu running, %zu connection%s%s", d->n_svcs,
+		       d->n_svcs == 1 ? "" : "s", running, conns, conns == 1 ? "" : "s",
+		       d->reload_error ? "; last reload failed" : "");
+}
+
+/* --- systemd sockets ----------------------------------------------------- */
+
+static int passed_fds_load(struct daemon *d)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+	if (n < 0) {
+		log_error("sd_listen_fds: %s", strerror(-n));
+		return n;
+	}
+	d->passed = xcalloc((size_t)n + 1, sizeof(*d->passed));
+	for (int i = 0; i < n; i++) {
+		d->passed[i].fd = SD_LISTEN_FDS_START + i;
+		d->passed[i].name = xstrdup(names && names[i] ? names[i] : "unknown");
+		fd_set_cloexec(d->passed[i].fd, true);
+	}
+	d->n_passed = (size_t)n;
+	strv_free(names);
+	return 0;
+}
+
+static int passed_fd_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_passed; i++)
+		if (strcmp(d->passed[i].name, name) == 0) {
+			d->passed[i].used = true;
+			return d->passed[i].fd;
+		}
+	return -1;
+}
+
+static char *passed_names(const struct daemon *d)
+{
+	struct strbuf sb = { 0 };
+	for (size_t i = 0; i < d->n_passed; i++)
+		sb_printf(&sb, "%s%s", i ? ", " : "", d->passed[i].name);
+	if (!d->n_passed)
+		sb_puts(&sb, "none");
+	return sb_steal(&sb);
+}
+
+/* --- sockets for a configuration ---------------------------------------- */
+
+/* The sockets one service of a new configuration needs. */
+struct plan {
+	struct listener **listeners;   /* cfg->n_listen */
+	bool *reused;                  /* per listener: taken from an old service */
+	int backend_fd;                /* ready=socket, or -1 */
+	bool backend_reused;
+};
+
+/* A listener of the running services on the same address, or NULL. */
+static struct listener *find_listener(struct daemon *d, const struct zp_addr *a)
+{
+	for (size_t i = 0; i < d->n_svcs; i++)
+		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
+			if (addr_equal(&d->svcs[i]->listeners[j]->addr, a))
+				return d->svcs[i]->listeners[j];
+	return NULL;
+}
+
+static struct service *find_service(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_svcs; i++)
+		if (strcmp(d->svcs[i]->name, name) == 0)
+			return d->svcs[i];
+	return NULL;
+}
+
+static void plan_undo(struct plan *p, size_t n_listen)
+{
+	for (size_t j = 0; j < n_listen; j++)
+		if (p->listeners[j] && !p->reused[j])
+			listener_free(p->listeners[j]);
+	if (p->backend_fd >= 0 && !p->backend_reused)
+		close(p->backend_fd);
+	free(p->listeners);
+	free(p->reused);
+}
+
+/* Reuse or bind every socket of cfg. Errors go to diag. */
+static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans,
+		     struct zp_diag *diag)
+{
+	int err = 0;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		struct zp_service_config *sc = cfg->services[i];
+		struct plan *p = &plans[i];
+		p->listeners = xcalloc(sc->n_listen + 1, sizeof(*p->listeners));
+		p->reused = xcalloc(sc->n_listen + 1, sizeof(*p->reused));
+		p->backend_fd = -1;
+		for (size_t j = 0; j < sc->n_listen; j++) {
+			const struct zp_addr *a = &sc->listen[j];
+			struct listener *l = find_listener(d, a);
+			if (l) {
+				p->listeners[j] = l;
+				p->reused[j] = true;
+				continue;
+			}
+			int fd = -1, e = 0;
+			if (a->kind == ZP_ADDR_SYSTEMD) {
+				fd = passed_fd_find(d, a->name);
+				if (fd < 0) {
+					char *names = passed_names(d);
+					diag_error(diag, "%s: listen %s: systemd passed no socket named \"%s\" (passed: %s)",
+						   sc->path, a->text, a->name, names);
+					free(names);
+					err = -EINVAL;
+					continue;
+				}
+			}
+			p->listeners[j] = listener_new(d->loop, a, fd, &e);
+			if (!p->listeners[j]) {
+				diag_error(diag, "%s: listen %s: %s", sc->path, a->text, strerror(-e));
+				err = -EINVAL;
+			}
+		}
+		if (sc->ready != ZP_READY_SOCKET)
+			continue;
+		struct service *old = find_service(d, sc->name);
+		if (old && old->backend_listen_fd >= 0 && old->cfg->ready == ZP_READY_SOCKET &&
+		    old->cfg->has_address == sc->has_address &&
+		    (!sc->has_address || addr_equal(&old->cfg->address, &sc->address))) {
+			p->backend_fd = old->backend_listen_fd;
+			p->backend_reused = true;
+			continue;
+		}
+		struct zp_addr ba;
+		if (sc->has_address) {
+			ba = sc->address;
+		} else {
+			memset(&ba, 0, sizeof(ba));
+			ba.kind = ZP_ADDR_UNIX;
+			struct sockaddr_un *sun = (struct sockaddr_un *)&ba.sa;
+			sun->sun_family = AF_UNIX;
+			int len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock",
+					   d->runtime_dir, sc->name);
+			if (len < 0 || (size_t)len >= sizeof(sun->sun_path)) {
+				diag_error(diag, "%s: [backend] ready = socket: socket path in %s too long",
+					   sc->path, d->runtime_dir);
+				err = -EINVAL;
+				continue;
+			}
+			ba.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
+			snprintf(ba.text, sizeof(ba.text), "unix:%s", sun->sun_path);
+		}
+		p->backend_fd = addr_listen(&ba, BACKEND_BACKLOG);
+		if (p->backend_fd < 0) {
+			diag_error(diag, "%s: [backend] address %s (ready = socket): %s", sc->path,
+				   ba.text, strerror(-p->backend_fd));
+			p->backend_fd = -1;
+			err = -EINVAL;
+		}
+	}
+	if (err < 0)
+		for (size_t i = 0; i < cfg->n_services; i++)
+			plan_undo(&plans[i], cfg->services[i]->n_listen);
+	return err;
+}
+
+/* --- services ------------------------------------------------------------ */
+
+static void daemon_drained(void *data, struct service *svc)
+{
+	struct daemon *d = data;
+	for (size_t i = 0; i < d->n_retired; i++)
+		if (d->retired[i] == svc) {
+			d->retired[i] = d->retired[--d->n_retired];
+			log_info("%s: removed", svc->name);
+			service_save_usage(svc);
+			service_free(svc);
+			return;
+		}
+}
+
+static bool daemon_all_stopped(const struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_svcs; i++)
+		if (service_has_instance(d->svcs[i]))
+			return false;
+	for (size_t i = 0; i < d->n_retired; i++)
+		if (service_has_instance(d->retired[i]))
+			return false;
+	return true;
+}
+
+static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	for (;;) {
+		int status;
+		struct rusage ru;
+		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+		if (pid <= 0)
+			break;
+		bool found = false;
+		for (size_t i = 0; i < d->n_svcs && !found; i++)
+			found = service_child_exited(d->svcs[i], pid, status, &ru);
+		for (size_t i = 0; i < d->n_retired && !found; i++)
+			found = service_child_exited(d->retired[i], pid, status, &ru);
+		if (!found)
+			log_debug("reaped unknown child %d", (int)pid);
+	}
+	if (d->shutting_down && daemon_all_stopped(d))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_backend_notify(void *data, pid_t pid, const char *msg)
+{
+	struct daemon *d = data;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		if (service_notify(d->svcs[i], pid, msg))
+			return;
+	for (size_t i = 0; i < d->n_retired; i++)
+		if (service_notify(d->retired[i], pid, msg))
+			return;
+	log_debug("notify message from unknown pid %d ignored", (int)pid);
+}
+
+/* --- control-plane entry points ----------------------------------------- */
+
+int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
+		  size_t *nout, const char **unknown)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!find_service(d, names[i])) {
+			if (unknown)
+				*unknown = names[i];
+			return -ENOENT;
+		}
+	size_t cnt = n ? n : d->n_svcs;
+	struct service_status *st = xcalloc(cnt + 1, sizeof(*st));
+	for (size_t i = 0; i < cnt; i++)
+		service_status(n ? find_service(d, names[i]) : d->svcs[i], &st[i]);
+	*out = st;
+	*nout = cnt;
+	return 0;
+}
+
+int daemon_start_service(struct daemon *d, const char *name)
+{
+	struct service *svc = find_service(d, name);
+	if (!svc)
+		return -ENOENT;
+	service_start(svc, "zeroproxy start");
+	return 0;
+}
+
+int daemon_stop_service(struct daemon *d, const char *name)
+{
+	struct service *svc = find_service(d, name);
+	if (!svc)
+		return -ENOENT;
+	service_stop(svc, "zeroproxy stop");
+	return 0;
+}
+
+const char *daemon_reload_error(const struct daemon *d)
+{
+	return d->reload_error;
+}
+
+static int daemon_open_servers(struct daemon *d, const struct zp_config *old)
+{
+	int r = 0;
+	if (!old || strcmp(old->control_socket, d->cfg->control_socket) != 0) {
+		struct control_server *c = NULL;
+		r = control_server_new(d->loop, d->cfg->control_socket, d, &c);
+		if (r < 0)
+			log_error("control socket %s: %s", d->cfg->control_socket, strerror(-r));
+		else {
+			control_server_free(d->control);
+			d->control = c;
+		}
+	}
+	bool metrics_changed = !old || old->has_metrics != d->cfg->has_metrics ||
+			       (d->cfg->has_metrics &&
+				!addr_equal(&old->metrics_listen, &d->cfg->metrics_listen));
+	if (metrics_changed) {
+		metrics_server_free(d->metrics);
+		d->metrics = NULL;
+		if (d->cfg->has_metrics) {
+			int m = metrics_server_new(d->loop, &d->cfg->metrics_listen, d, &d->metrics);
+			if (m < 0) {
+				log_error("metrics_listen %s: %s", d->cfg->metrics_listen.text,
+					  strerror(-m));
+				r = r < 0 ? r : m;
+			}
+		}
+	}
+	return r;
+}
+
+/* Apply a loaded configuration whose sockets are planned. */
+static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *plans)
+{
+	/* Every old socket comes back to us; the plans hold the ones reused. */
+	struct listener **old_l = NULL;
+	size_t n_old = 0;
+	int *old_b = xcalloc(d->n_svcs + 1, sizeof(int));
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		struct listener **ls;
+		size_t n;
+		service_take_sockets(d->svcs[i], &ls, &n, &old_b[i]);
+		old_l = realloc(old_l, (n_old + n + 1) * sizeof(*old_l));
+		if (!old_l)
+			abort();
+		memcpy(old_l + n_old, ls, n * sizeof(*ls));
+		n_old += n;
+		free(ls);
+	}
+	for (size_t k = 0; k < n_old; k++) {
+		bool kept = false;
+		for (size_t i = 0; i < cfg->n_services && !kept; i++)
+			for (size_t j = 0; j < cfg->services[i]->n_listen && !kept; j++)
+				kept = plans[i].listeners[j] == old_l[k];
+		if (!kept) {
+			log_info("listen %s: closed", old_l[k]->addr.text);
+			listener_free(old_l[k]);
+		}
+	}
+	free(old_l);
+	for (size_t k = 0; k < d->n_svcs; k++) {
+		bool kept = false;
+		for (size_t i = 0; i < cfg->n_services && !kept; i++)
+			kept = old_b[k] >= 0 && plans[i].backend_fd == old_b[k];
+		if (old_b[k] >= 0 && !kept)
+			close(old_b[k]);
+	}
+	free(old_b);
+
+	struct service **svcs = xcalloc(cfg->n_services + 1, sizeof(*svcs));
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		struct zp_service_config *sc = cfg->services[i];
+		cfg->services[i] = NULL; /* the service owns it now */
+		struct service *old = find_service(d, sc->name);
+		if (old) {
+			bool same = service_config_equal(old->cfg, sc);
+			service_reconfigure(old, sc, plans[i].listeners, plans[i].backend_fd);
+			if (!same)
+				log_info("%s: configuration changed", old->name);
+			svcs[i] = old;
+		} else {
+			svcs[i] = service_new(&d->env, sc, plans[i].listeners, plans[i].backend_fd);
+			for (size_t j = 0; j < sc->n_listen; j++)
+				log_info("%s: listening on %s", sc->name, sc->listen[j].text);
+		}
+		free(plans[i].reused);
+	}
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < cfg->n_services && !kept; j++)
+			kept = svcs[j] == d->svcs[i];
+		if (kept)
+			continue;
+		struct service *gone = d->svcs[i];
+		d->retired = realloc(d->retired, (d->n_retired + 1) * sizeof(*d->retired));
+		if (!d->retired)
+			abort();
+		d->retired[d->n_retired++] = gone;
+		log_info("%s: removed from the configuration; draining", gone->name);
+		service_retire(gone);
+	}
+	free(d->svcs);
+	d->svcs = svcs;
+	d->n_svcs = cfg->n_services;
+
+	struct zp_config *old_cfg = d->cfg;
+	d->cfg = cfg;
+	log_set_level(cfg->log_level);
+	daemon_open_servers(d, old_cfg);
+	config_free(old_cfg);
+}
+
+static void log_diag(const struct zp_diag *diag)
+{
+	for (size_t i = 0; i < diag->n_warnings; i++)
+		log_warning("%s", diag->warnings[i]);
+	for (size_t i = 0; i < diag->n_errors; i++)
+		log_error("%s", diag->errors[i]);
+}
+
+int daemon_reload(struct daemon *d, struct zp_diag *diag)
+{
+	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
+	log_info("reloading %s", d->config_path);
+	struct zp_config *cfg = NULL;
+	int r = config_load(d->config_path, d->explicit_path, &cfg, diag);
+	struct plan *plans = NULL;
+	if (r == 0) {
+		plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
+		r = plan_make(d, cfg, plans, diag);
+	}
+	log_diag(diag);
+	free(d->reload_error);
+	d->reload_error = NULL;
+	if (r < 0) {
+		d->reload_error = xasprintf("reload failed: %s",
+					    diag->n_errors ? diag->errors[0] : "error");
+		log_error("reload failed; the previous configuration stays in force");
+		config_free(cfg);
+		free(plans);
+	} else {
+		daemon_commit(d, cfg, plans);
+		free(plans);
+		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
+	}
+	notify_systemd("READY=1");
+	daemon_send_status(d);
+	return r < 0 ? -EINVAL : 0;
+}
+
+/* --- signals ------------------------------------------------------------- */
+
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	if (d->shutting_down)
+		return;
+	struct zp_diag diag = { 0 };
+	daemon_reload(d, &diag);
+	diag_free(&diag);
+}
+
+static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	log_notice("%s, stopping", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_systemd("STOPPING=1");
+	control_server_free(d->control);
+	d->control = NULL;
+	metrics_server_free(d->metrics);
+	d->metrics = NULL;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		service_shutdown(d->svcs[i]);
+	for (size_t i = 0; i < d->n_retired; i++)
+		service_shutdown(d->retired[i]);
+	if (daemon_all_stopped(d))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	notify_systemd("WATCHDOG=1");
+}
+
+/* --- run ----------------------------------------------------------------- */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			int err = -errno;
+			free(p);
+			return err;
+		}
+		*s = '/';
+	}
+	int r = mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
+	free(p);
+	return r;
+}
+
+static void daemon_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		service_save_usage(d->svcs[i]);
+		service_free(d->svcs[i]);
+	}
+	for (size_t i = 0; i < d->n_retired; i++) {
+		service_save_usage(d->retired[i]);
+		service_free(d->retired[i]);
+	}
+	free(d->svcs);
+	free(d->retired);
+	control_server_free(d->control);
+	metrics_server_free(d->metrics);
+	notify_server_free(d->notify);
+	for (size_t i = 0; i < d->n_passed; i++) {
+		if (!d->passed[i].used)
+			close(d->passed[i].fd);
+		free(d->passed[i].name);
+	}
+	free(d->passed);
+	config_free(d->cfg);
+	free(d->runtime_dir);
+	free(d->config_path);
+	free(d->reload_error);
+	if (d->loop)
+		ev_loop_destroy(d->loop);
+	free(d);
+}
+
+int daemon_run(const char *config_path, bool explicit_path)
+{
+	struct zp_diag diag = { 0 };
+	struct zp_config *cfg = NULL;
+	if (config_load(config_path, explicit_path, &cfg, &diag) < 0) {
+		log_diag(&diag);
+		log_error("%s: configuration invalid, not starting", config_path);
+		diag_free(&diag);
+		return 1;
+	}
+	log_set_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct daemon *d = xcalloc(1, sizeof(*d));
+	d->config_path = xstrdup(config_path);
+	d->explicit_path = explicit_path;
+	d->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+	int rc = 1;
+	if (!d->loop) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	/* systemd may list several directories separated by colons. */
+	d->runtime_dir = rt && *rt ? strndup(rt, strcspn(rt, ":")) : path_dirname(cfg->control_socket);
+	int r;
+	if ((r = mkdir_p(cfg->state_dir, 0755)) < 0) {
+		log_error("state_dir %s: %s", cfg->state_dir, strerror(-r));
+		goto out;
+	}
+	if ((r = mkdir_p(d->runtime_dir, 0755)) < 0) {
+		log_error("runtime directory %s: %s", d->runtime_dir, strerror(-r));
+		goto out;
+	}
+	if (passed_fds_load(d) < 0)
+		goto out;
+	if ((r = notify_server_new(d->loop, on_backend_notify, d, &d->notify)) < 0) {
+		log_error("notify socket: %s", strerror(-r));
+		goto out;
+	}
+	d->env = (struct service_env){
+		.loop = d->loop,
+		.notify_path = notify_server_path(d->notify),
+		.state_dir = cfg->state_dir,
+		.runtime_dir = d->runtime_dir,
+		.changed = daemon_send_status,
+		.drained = daemon_drained,
+		.data = d,
+	};
+
+	struct plan *plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
+	if (plan_make(d, cfg, plans, &diag) < 0) {
+		log_diag(&diag);
+		free(plans);
+		config_free(cfg);
+		goto out;
+	}
+	log_diag(&diag);
+	for (size_t i = 0; i < d->n_passed; i++)
+		if (!d->passed[i].used)
+			log_warning("systemd passed a socket named \"%s\" that no service uses",
+				    d->passed[i].name);
+	daemon_commit(d, cfg, plans);
+	free(plans);
+	if (!d->control) {
+		log_error("cannot serve the control socket, not starting");
+		goto out;
+	}
+
+	ev_signal_init(&d->sigchld, on_sigchld, SIGCHLD);
+	ev_signal_init(&d->sighup, on_sighup, SIGHUP);
+	ev_signal_init(&d->sigterm, on_sigterm, SIGTERM);
+	ev_signal_init(&d->sigint, on_sigterm, SIGINT);
+	d->sigchld.data = d->sighup.data = d->sigterm.data = d->sigint.data = d;
+	ev_signal_start(d->loop, &d->sigchld);
+	ev_signal_start(d->loop, &d->sighup);
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		ev_timer_init(&d->watchdog, on_watchdog, 0, (double)wd_usec / 2e6);
+		ev_timer_again(d->loop, &d->watchdog);
+	}
+
+	log_notice("zeroproxy %s running: %zu service%s, control socket %s", PACKAGE_VERSION,
+		   d->n_svcs, d->n_svcs == 1 ? "" : "s", d->cfg->control_socket);
+	notify_systemd("READY=1");
+	daemon_send_status(d);
+	ev_run(d->loop, 0);
+	ev_timer_stop(d->loop, &d->watchdog);
+	rc = 0;
+	log_notice("stopped");
+out:
+	diag_free(&diag);
+	daemon_free(d);
+	return rc;
+}

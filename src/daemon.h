@@ -32,4 +32,7 @@ int daemon_stop_service(struct daemon *d, const char *name);
  * configuration stays in force). */
 int daemon_reload(struct daemon *d, struct zp_diag *diag);
 
+/* The reason the last reload failed, or NULL after a good one. */
+const char *daemon_reload_error(const struct daemon *d);
+
 #endif

@@ -1,2 +1,114 @@
-/* listener — placeholder until the engine lands. */
-#include "config.h"
+/*
+ * listener — listening sockets; see listener.h.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG 4096
+#define ACCEPT_BATCH 64
+#define EMFILE_PAUSE 0.1
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	for (int i = 0; i < ACCEPT_BATCH && ev_is_active(&l->io); i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of fds: the socket stays readable, so waiting on it would
+				 * spin. Pause; the kernel queue holds the clients meanwhile. */
+				log_error("listen %s: accept: %s; pausing %.0f ms", l->addr.text,
+					  strerror(errno), EMFILE_PAUSE * 1000);
+				ev_io_stop(loop, &l->io);
+				ev_timer_set(&l->pause, EMFILE_PAUSE, 0);
+				ev_timer_start(loop, &l->pause);
+				return;
+			}
+			log_error("listen %s: accept: %s", l->addr.text, strerror(errno));
+			return;
+		}
+		char peer[128];
+		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
+		l->on_accept(l, fd, peer);
+	}
+}
+
+static void on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct listener *l = w->data;
+	if (l->on_accept)
+		ev_io_start(loop, &l->io);
+}
+
+struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, int *err)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+	l->addr = *addr;
+	l->loop = loop;
+	if (fd >= 0) {
+		l->fd = fd;
+		l->from_systemd = true;
+		/* systemd hands sockets over blocking; we want neither blocking nor
+		 * leaking them into backends. */
+		if (fd_set_nonblock(fd, true) < 0 || fd_set_cloexec(fd, true) < 0) {
+			*err = -errno;
+			free(l);
+			return NULL;
+		}
+	} else {
+		l->fd = addr_listen(addr, LISTEN_BACKLOG);
+		if (l->fd < 0) {
+			*err = l->fd;
+			free(l);
+			return NULL;
+		}
+		l->unlink_on_close = addr->kind == ZP_ADDR_UNIX &&
+				     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
+	}
+	ev_io_init(&l->io, on_readable, l->fd, EV_READ);
+	l->io.data = l;
+	ev_init(&l->pause, on_pause_end);
+	l->pause.data = l;
+	return l;
+}
+
+void listener_start(struct listener *l, listener_accept_cb cb, void *data)
+{
+	l->on_accept = cb;
+	l->data = data;
+	if (!ev_is_active(&l->pause))
+		ev_io_start(l->loop, &l->io);
+}
+
+void listener_stop(struct listener *l)
+{
+	ev_io_stop(l->loop, &l->io);
+	ev_timer_stop(l->loop, &l->pause);
+	l->on_accept = NULL;
+}
+
+void listener_free(struct listener *l)
+{
+	if (!l)
+		return;
+	listener_stop(l);
+	if (l->unlink_on_close)
+		unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
+	close(l->fd);
+	free(l);
+}

@@ -1,3 +1,44 @@
+/*
+ * listener — one listening socket of a service: bound by zeroproxy or adopted
+ * from systemd. Accepts in batches; on EMFILE/ENFILE it pauses and retries
+ * from a timer instead of spinning on a readable socket it cannot accept.
+ */
 #ifndef ZP_LISTENER_H
 #define ZP_LISTENER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "address.h"
+
+struct listener;
+
+/* A new client: fd is non-blocking and close-on-exec and now belongs to the
+ * callee; peer is its address, formatted. */
+typedef void (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
+
+struct listener {
+	struct zp_addr addr;        /* as configured */
+	int fd;                     /* the listening socket */
+	bool from_systemd;          /* adopted: never unlink or re-bind */
+	bool unlink_on_close;       /* a unix socket file we created */
+	ev_io io;                   /* readable: connections to accept */
+	ev_timer pause;             /* EMFILE back-off */
+	struct ev_loop *loop;
+	listener_accept_cb on_accept;
+	void *data;                 /* the owning service */
+};
+
+/* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound
+ * now (fd < 0). Not yet accepting. Returns NULL with *err = -errno. */
+struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, int *err);
+
+/* Start/stop accepting. */
+void listener_start(struct listener *l, listener_accept_cb cb, void *data);
+void listener_stop(struct listener *l);
+
+/* Stop, close, and remove a unix socket file we created. */
+void listener_free(struct listener *l);
+
 #endif

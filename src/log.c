@@ -2,8 +2,6 @@
  * log — leveled lines to stderr with "<N>" priority prefixes (journald reads
  * them when stderr is the journal stream). See log.h.
  */
-#include "config.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,2 +1,221 @@
-/* relay — placeholder until the engine lands. */
-#include "config.h"
+/*
+ * relay — the byte pump; see relay.h for the contract.
+ *
+ * After every event, relay_update() recomputes which watchers should run from
+ * the buffer state alone, so backpressure and half-close fall out of one place.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay.h"
+#include "util.h"
+
+/* The fd a direction reads from, and the one it writes to. */
+static int src_of(enum relay_dir d)
+{
+	return d == RELAY_UP ? 0 : 1;
+}
+
+static int dst_of(enum relay_dir d)
+{
+	return d == RELAY_UP ? 1 : 0;
+}
+
+static void watcher_set(struct relay *r, ev_io *w, bool on)
+{
+	if (on && !ev_is_active(w))
+		ev_io_start(r->loop, w);
+	else if (!on && ev_is_active(w))
+		ev_io_stop(r->loop, w);
+}
+
+static void relay_finish(struct relay *r, int err)
+{
+	if (r->finished)
+		return;
+	r->finished = true;
+	for (int i = 0; i < 2; i++) {
+		watcher_set(r, &r->rio[i], false);
+		watcher_set(r, &r->wio[i], false);
+	}
+	ev_timer_stop(r->loop, &r->idle);
+	r->done(r, err);
+}
+
+/* Write what direction d holds. Returns 0, or -errno on a hard error. */
+static int half_flush(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	int fd = r->fd[dst_of(d)];
+	while (h->start < h->end) {
+		ssize_t n = send(fd, h->buf + h->start, h->end - h->start, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		h->start += (size_t)n;
+		if (r->count[d])
+			*r->count[d] += (uint64_t)n;
+		r->last_activity = ev_now(r->loop);
+	}
+	h->start = h->end = 0;
+	if (h->eof && !h->shut) {
+		/* Everything before the EOF is out: pass the EOF on. */
+		h->shut = true;
+		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Read into direction d while there is room, writing out as we go so one
+ * wake-up moves as much as the kernel allows. Returns 0 or -errno. */
+static int half_pump(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	int fd = r->fd[src_of(d)];
+	while (!h->eof && h->end < sizeof(h->buf)) {
+		ssize_t n = recv(fd, h->buf + h->end, sizeof(h->buf) - h->end, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -errno;
+		}
+		if (n == 0) {
+			h->eof = true;
+			break;
+		}
+		h->end += (size_t)n;
+		r->last_activity = ev_now(r->loop);
+		if (r->connecting)
+			break; /* keep it until the backend is connected */
+		int err = half_flush(r, d);
+		if (err < 0)
+			return err;
+		if (h->end > h->start)
+			break; /* the destination is full: wait for it */
+	}
+	if (!r->connecting)
+		return half_flush(r, d);
+	return 0;
+}
+
+/* Which watchers run follows from the buffers: read a source only while its
+ * buffer has room, write a destination only while it has data to take. */
+static void relay_update(struct relay *r)
+{
+	struct relay_half *up = &r->half[RELAY_UP], *down = &r->half[RELAY_DOWN];
+	if (up->shut && down->shut) {
+		relay_finish(r, 0);
+		return;
+	}
+	watcher_set(r, &r->rio[0], !up->eof && up->end < sizeof(up->buf));
+	watcher_set(r, &r->rio[1], !r->connecting && !down->eof && down->end < sizeof(down->buf));
+	watcher_set(r, &r->wio[1], r->connecting || up->end > up->start);
+	watcher_set(r, &r->wio[0], down->end > down->start);
+}
+
+static void on_connected(struct relay *r)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(r->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		relay_finish(r, -err);
+		return;
+	}
+	r->connecting = false;
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct relay *r = w->data;
+	int err = 0;
+	if (w == &r->wio[1] && r->connecting) {
+		on_connected(r);
+		if (r->finished)
+			return;
+		err = half_flush(r, RELAY_UP);
+	} else if (w == &r->rio[0]) {
+		err = half_pump(r, RELAY_UP);
+	} else if (w == &r->rio[1]) {
+		err = half_pump(r, RELAY_DOWN);
+	} else if (w == &r->wio[1]) {
+		err = half_flush(r, RELAY_UP);
+	} else {
+		err = half_flush(r, RELAY_DOWN);
+	}
+	if (err < 0) {
+		relay_finish(r, err);
+		return;
+	}
+	relay_update(r);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct relay *r = w->data;
+	ev_tstamp left = r->last_activity + r->idle_timeout - ev_now(loop);
+	if (left > 0) {
+		/* Bytes moved since the timer was set: sleep for the rest. */
+		w->repeat = left;
+		ev_timer_again(loop, w);
+		return;
+	}
+	relay_finish(r, -ETIMEDOUT);
+}
+
+void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backend_fd,
+		 bool connecting, uint64_t idle_timeout_ms, relay_done_cb done, void *data)
+{
+	assert(r && loop && done && client_fd >= 0 && backend_fd >= 0);
+	r->loop = loop;
+	r->fd[0] = client_fd;
+	r->fd[1] = backend_fd;
+	r->connecting = connecting;
+	r->finished = false;
+	r->done = done;
+	r->data = data;
+	for (int i = 0; i < 2; i++) {
+		r->half[i].start = r->half[i].end = 0;
+		r->half[i].eof = r->half[i].shut = false;
+		ev_io_init(&r->rio[i], on_io, r->fd[i], EV_READ);
+		ev_io_init(&r->wio[i], on_io, r->fd[i], EV_WRITE);
+		r->rio[i].data = r->wio[i].data = r;
+	}
+	r->last_activity = ev_now(loop);
+	ev_init(&r->idle, on_idle);
+	r->idle.data = r;
+	r->idle_timeout = 0;
+	if (idle_timeout_ms && idle_timeout_ms != ZP_INFINITY) {
+		r->idle_timeout = (ev_tstamp)idle_timeout_ms / 1000.0;
+		r->idle.repeat = r->idle_timeout;
+		ev_timer_again(loop, &r->idle);
+	}
+	relay_update(r);
+}
+
+void relay_close(struct relay *r)
+{
+	for (int i = 0; i < 2; i++) {
+		if (r->loop) {
+			watcher_set(r, &r->rio[i], false);
+			watcher_set(r, &r->wio[i], false);
+		}
+		if (r->fd[i] >= 0) {
+			close(r->fd[i]);
+			r->fd[i] = -1;
+		}
+	}
+	if (r->loop)
+		ev_timer_stop(r->loop, &r->idle);
+}

@@ -1,2 +1,696 @@
-/* service — placeholder until the engine lands. */
-#include "config.h"
+/*
+ * service — the per-service state machine; see service.h for the picture.
+ *
+ * Every state change goes through service_set_state(), which checks the move
+ * against a table and logs "NAME: OLD -> NEW (REASON)". Connections live on
+ * two lists: pending (FIFO, waiting for a ready instance) and active (relayed).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+#include "service.h"
+#include "util.h"
+
+#define BACKOFF_FIRST_USEC 1000000ULL
+#define BACKOFF_MAX_USEC 60000000ULL
+#define CHECKPOINT_SECONDS 60.0
+
+struct conn {
+	struct service *svc;
+	struct conn *prev, *next; /* on svc->pending_* or svc->active */
+	int fd;                   /* the client, while pending */
+	bool pending;
+	ev_timer pending_timer;   /* pending_timeout */
+	char peer[64];
+	struct relay *relay;      /* once relayed */
+};
+
+static const char *const state_names[SVC__COUNT] = {
+	[SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
+	[SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
+};
+
+/* legal[from][to] */
+static const bool legal[SVC__COUNT][SVC__COUNT] = {
+	[SVC_STOPPED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
+	[SVC_STARTING] = { [SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true,
+			   [SVC_STOPPED] = true },
+	[SVC_RUNNING] = { [SVC_STOPPING] = true, [SVC_STOPPED] = true },
+	[SVC_STOPPING] = { [SVC_STOPPED] = true, [SVC_FAILED] = true },
+	[SVC_FAILED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
+};
+
+const char *service_state_name(enum service_state s)
+{
+	return s < SVC__COUNT ? state_names[s] : "?";
+}
+
+static void service_set_state(struct service *svc, enum service_state to, int prio,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void service_set_state(struct service *svc, enum service_state to, int prio,
+			      const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	assert(legal[svc->state][to]);
+	zp_log(prio, "%s: %s -> %s (%s)", svc->name, state_names[svc->state], state_names[to],
+	       reason);
+	svc->state = to;
+	if (svc->env->changed)
+		svc->env->changed(svc->env->data);
+}
+
+/* --- connections ------------------------------------------------------- */
+
+static void conn_unlink(struct conn *c)
+{
+	struct service *svc = c->svc;
+	if (c->pending) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			svc->pending_head = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		else
+			svc->pending_tail = c->prev;
+		svc->n_pending--;
+	} else {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			svc->active = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		svc->n_active--;
+	}
+	c->prev = c->next = NULL;
+}
+
+static void conn_free(struct conn *c)
+{
+	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
+	if (c->relay) {
+		relay_close(c->relay);
+		free(c->relay);
+	} else if (c->fd >= 0) {
+		close(c->fd);
+	}
+	free(c);
+}
+
+static void service_check_idle(struct service *svc);
+
+/* Close a connection that never reached a backend. */
+static void conn_refuse(struct conn *c, const char *why)
+{
+	struct service *svc = c->svc;
+	log_info("%s: connection from %s refused: %s", svc->name, c->peer, why);
+	svc->usage.connections_refused++;
+	conn_unlink(c);
+	conn_free(c);
+}
+
+static void refuse_all_pending(struct service *svc, const char *why)
+{
+	while (svc->pending_head)
+		conn_refuse(svc->pending_head, why);
+}
+
+static void on_relay_done(struct relay *r, int err)
+{
+	struct conn *c = r->data;
+	struct service *svc = c->svc;
+	if (r->connecting) {
+		char why[256];
+		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
+			 strerror(-err));
+		conn_refuse(c, why);
+	} else {
+		if (err == -ETIMEDOUT)
+			log_info("%s: connection from %s closed after connection_idle_timeout",
+				 svc->name, c->peer);
+		else if (err < 0)
+			log_debug("%s: connection from %s ended: %s", svc->name, c->peer,
+				  strerror(-err));
+		conn_unlink(c);
+		conn_free(c);
+	}
+	service_check_idle(svc);
+}
+
+/* Relay c to the running instance, over probe_fd when given. */
+static void conn_connect(struct conn *c, int probe_fd)
+{
+	struct service *svc = c->svc;
+	bool in_progress = false;
+	int fd = probe_fd;
+	if (fd < 0)
+		fd = addr_connect(&svc->inst_addr, &in_progress);
+	if (fd < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
+			 strerror(-fd));
+		conn_refuse(c, why);
+		return;
+	}
+	ev_timer_stop(svc->env->loop, &c->pending_timer);
+	conn_unlink(c);
+	c->pending = false;
+	c->next = svc->active;
+	if (svc->active)
+		svc->active->prev = c;
+	svc->active = c;
+	svc->n_active++;
+	/* The relay buffers are not zeroed: their pages are touched only when
+	 * bytes flow, so idle connections cost little memory. */
+	c->relay = xmalloc(sizeof(*c->relay));
+	c->relay->count[RELAY_UP] = &svc->usage.bytes_in;
+	c->relay->count[RELAY_DOWN] = &svc->usage.bytes_out;
+	int client = c->fd;
+	c->fd = -1;
+	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
+		    svc->inst_cfg->connection_idle_timeout_ms, on_relay_done, c);
+}
+
+static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	struct service *svc = c->svc;
+	conn_refuse(c, "pending_timeout");
+	service_check_idle(svc);
+}
+
+/* --- instances ----------------------------------------------------------- */
+
+static void service_spawn(struct service *svc, const char *reason);
+
+static void service_free_inst(struct service *svc)
+{
+	instance_free(svc->inst);
+	svc->inst = NULL;
+	if (svc->inst_cfg != svc->cfg)
+		service_config_free(svc->inst_cfg);
+	svc->inst_cfg = NULL;
+	ev_timer_stop(svc->env->loop, &svc->checkpoint_timer);
+}
+
+/* Record a failed start: reason for status, back-off, pending closed. */
+static void service_start_failed(struct service *svc, const char *reason)
+{
+	free(svc->last_error);
+	svc->last_error = xasprintf("start failed: %s", reason);
+	svc->start_failed = true;
+	svc->failures++;
+	uint64_t backoff = BACKOFF_FIRST_USEC;
+	for (unsigned i = 1; i < svc->failures && backoff < BACKOFF_MAX_USEC; i++)
+		backoff *= 2;
+	if (backoff > BACKOFF_MAX_USEC)
+		backoff = BACKOFF_MAX_USEC;
+	svc->backoff_until_usec = now_usec() + backoff;
+	refuse_all_pending(svc, "start failed");
+}
+
+static void inst_ready(struct instance *in, int probe_fd)
+{
+	struct service *svc = in->data;
+	uint64_t latency = in->ready_usec - in->spawn_usec;
+	usage_record_start(&svc->usage, latency);
+	svc->failures = 0;
+	svc->start_failed = false;
+	service_set_state(svc, SVC_RUNNING, LOG_INFO, "ready after %.1f ms",
+			  (double)latency / 1000.0);
+	/* The probe connection is a working connection: give it to the first
+	 * waiting client instead of throwing it away. */
+	while (svc->pending_head && svc->state == SVC_RUNNING) {
+		conn_connect(svc->pending_head, probe_fd);
+		probe_fd = -1;
+	}
+	if (probe_fd >= 0)
+		close(probe_fd);
+	service_check_idle(svc);
+}
+
+static void inst_failed(struct instance *in, const char *reason)
+{
+	struct service *svc = in->data;
+	service_start_failed(svc, reason);
+	service_set_state(svc, SVC_STOPPING, LOG_ERR, "start failed: %s", reason);
+}
+
+/* Whether connections wait in the queue of our ready=socket backend socket
+ * (the previous instance exited before accepting them). */
+static bool backend_queue_waiting(const struct service *svc)
+{
+	if (svc->backend_listen_fd < 0)
+		return false;
+	struct pollfd p = { .fd = svc->backend_listen_fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+static void inst_exited(struct instance *in, const char *how)
+{
+	struct service *svc = in->data;
+	uint64_t now = now_usec();
+	uint64_t life = now - in->spawn_usec;
+	const struct rusage *ru = &in->rusage;
+	uint64_t cpu = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
+		       (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
+	svc->usage.billed_usec += life;
+	svc->usage.cpu_usec += cpu;
+	if ((uint64_t)ru->ru_maxrss * 1024 > svc->usage.peak_memory_bytes)
+		svc->usage.peak_memory_bytes = (uint64_t)ru->ru_maxrss * 1024;
+	format_wait_status(in->wait_status, true, svc->usage.last_exit, sizeof(svc->usage.last_exit));
+
+	enum service_state was = svc->state;
+	bool failed = svc->start_failed;
+	if (was == SVC_STARTING && !failed) {
+		char reason[128];
+		snprintf(reason, sizeof(reason), "%s before ready", how);
+		service_start_failed(svc, reason);
+		failed = true;
+		service_free_inst(svc);
+		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", reason);
+	} else {
+		service_free_inst(svc);
+		if (failed)
+			service_set_state(svc, SVC_FAILED, LOG_NOTICE, "backend %s", how);
+		else
+			service_set_state(svc, SVC_STOPPED, was == SVC_RUNNING ? LOG_WARNING : LOG_INFO,
+					  "backend %s", how);
+	}
+	service_save_usage(svc);
+
+	if (svc->pending_head) {
+		if (now_usec() < svc->backoff_until_usec)
+			refuse_all_pending(svc, "back-off after a failed start");
+		else
+			service_spawn(svc, "connection waiting");
+	} else if (!failed && backend_queue_waiting(svc)) {
+		service_spawn(svc, "connection waiting in the backend socket");
+	}
+	service_check_idle(svc);
+}
+
+static const struct instance_ops inst_ops = {
+	.ready = inst_ready,
+	.failed = inst_failed,
+	.exited = inst_exited,
+};
+
+static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	service_save_usage(w->data);
+}
+
+static void service_spawn(struct service *svc, const char *reason)
+{
+	assert(!svc->inst);
+	svc->inst_cfg = svc->cfg;
+	svc->inst_addr = svc->backend_addr;
+	svc->start_failed = false;
+	struct spawn_env env = {
+		.listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
+		.notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
+	};
+	char why[256];
+	svc->usage.cold_starts++;
+	free(svc->backend_status);
+	svc->backend_status = NULL;
+	svc->inst = instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
+	if (!svc->inst) {
+		svc->inst_cfg = NULL;
+		service_start_failed(svc, why);
+		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
+		return;
+	}
+	service_set_state(svc, SVC_STARTING, LOG_INFO, "%s", reason);
+	log_debug("%s: backend pid %d: %s", svc->name, (int)svc->inst->pid, svc->cfg->exec);
+	ev_timer_set(&svc->checkpoint_timer, CHECKPOINT_SECONDS, CHECKPOINT_SECONDS);
+	ev_timer_start(svc->env->loop, &svc->checkpoint_timer);
+}
+
+/* --- idle ---------------------------------------------------------------- */
+
+static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct service *svc = w->data;
+	char d[32];
+	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
+	if (svc->state != SVC_RUNNING || svc->n_active + svc->n_pending)
+		return;
+	service_set_state(svc, SVC_STOPPING, LOG_INFO, "idle %s", d);
+	instance_stop(svc->inst);
+}
+
+/* After any change in connections or instance: arm or disarm the idle timer,
+ * and finish a retired service. */
+static void service_check_idle(struct service *svc)
+{
+	struct ev_loop *loop = svc->env->loop;
+	if (svc->n_active + svc->n_pending) {
+		svc->idle_since_usec = 0;
+		ev_timer_stop(loop, &svc->idle_timer);
+		return;
+	}
+	if (!svc->idle_since_usec)
+		svc->idle_since_usec = now_usec();
+	if (svc->retired) {
+		if (svc->inst && svc->state != SVC_STOPPING) {
+			service_set_state(svc, SVC_STOPPING, LOG_INFO, "removed from the configuration");
+			instance_stop(svc->inst);
+		} else if (!svc->inst && svc->env->drained) {
+			svc->env->drained(svc->env->data, svc);
+		}
+		return;
+	}
+	if (svc->state == SVC_RUNNING && svc->cfg->idle_timeout_ms != ZP_INFINITY &&
+	    !ev_is_active(&svc->idle_timer)) {
+		ev_timer_set(&svc->idle_timer, (double)svc->cfg->idle_timeout_ms / 1000.0, 0);
+		ev_timer_start(loop, &svc->idle_timer);
+	}
+}
+
+/* --- accepting ----------------------------------------------------------- */
+
+static void on_accept(struct listener *l, int fd, const char *peer)
+{
+	struct service *svc = l->data;
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->svc = svc;
+	c->fd = fd;
+	c->pending = true;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	ev_init(&c->pending_timer, on_pending_timeout);
+	c->pending_timer.data = c;
+	svc->usage.connections_total++;
+
+	/* Queue it first so that refusing and counting go one way for all. */
+	if (svc->pending_tail)
+		svc->pending_tail->next = c;
+	c->prev = svc->pending_tail;
+	svc->pending_tail = c;
+	if (!svc->pending_head)
+		svc->pending_head = c;
+	svc->n_pending++;
+
+	if (svc->n_active + svc->n_pending > svc->cfg->max_connections) {
+		conn_refuse(c, "max_connections reached");
+		return;
+	}
+	if (now_usec() < svc->backoff_until_usec) {
+		conn_refuse(c, "back-off after a failed start");
+		return;
+	}
+	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	svc->idle_since_usec = 0;
+	if (svc->state == SVC_RUNNING) {
+		conn_connect(c, -1);
+		return;
+	}
+	if (svc->n_pending > svc->cfg->max_pending) {
+		conn_refuse(c, "max_pending reached");
+		service_check_idle(svc);
+		return;
+	}
+	if (svc->cfg->pending_timeout_ms != ZP_INFINITY) {
+		ev_timer_set(&c->pending_timer, (double)svc->cfg->pending_timeout_ms / 1000.0, 0);
+		ev_timer_start(svc->env->loop, &c->pending_timer);
+	}
+	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED) {
+		char reason[96];
+		snprintf(reason, sizeof(reason), "connection from %s", peer);
+		service_spawn(svc, reason);
+	}
+	/* starting: served when ready; stopping: by the next instance. */
+}
+
+static void listeners_start(struct service *svc)
+{
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_start(svc->listeners[i], on_accept, svc);
+}
+
+/* --- public -------------------------------------------------------------- */
+
+/* The address new instances accept on: the configured one, or for ready =
+ * socket without one a private unix socket in the runtime directory. */
+static void backend_addr_for(const struct service_env *env, const struct zp_service_config *cfg,
+			     struct zp_addr *a)
+{
+	if (cfg->has_address) {
+		*a = cfg->address;
+		return;
+	}
+	memset(a, 0, sizeof(*a));
+	a->kind = ZP_ADDR_UNIX;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", env->runtime_dir, cfg->name);
+	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sun->sun_path) + 1);
+	snprintf(a->text, sizeof(a->text), "unix:%s", sun->sun_path);
+}
+
+struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
+			    struct listener **listeners, int backend_listen_fd)
+{
+	struct service *svc = xcalloc(1, sizeof(*svc));
+	svc->name = xstrdup(cfg->name);
+	svc->cfg = cfg;
+	svc->env = env;
+	svc->state = SVC_STOPPED;
+	svc->listeners = listeners;
+	svc->n_listeners = cfg->n_listen;
+	svc->backend_listen_fd = backend_listen_fd;
+	backend_addr_for(env, cfg, &svc->backend_addr);
+	ev_init(&svc->idle_timer, on_idle_timeout);
+	svc->idle_timer.data = svc;
+	ev_init(&svc->checkpoint_timer, on_checkpoint);
+	svc->checkpoint_timer.data = svc;
+
+	char *why = NULL;
+	if (usage_load(env->state_dir, svc->name, wall_usec(), &svc->usage, &why) > 0) {
+		log_warning("%s: usage file: %s; starting afresh", svc->name, why);
+		free(why);
+	}
+	listeners_start(svc);
+	return svc;
+}
+
+void service_take_sockets(struct service *svc, struct listener ***listeners, size_t *n,
+			  int *backend_listen_fd)
+{
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_stop(svc->listeners[i]);
+	*listeners = svc->listeners;
+	*n = svc->n_listeners;
+	*backend_listen_fd = svc->backend_listen_fd;
+	svc->listeners = NULL;
+	svc->n_listeners = 0;
+	svc->backend_listen_fd = -1;
+}
+
+void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
+			 struct listener **listeners, int backend_listen_fd)
+{
+	if (svc->cfg != svc->inst_cfg)
+		service_config_free(svc->cfg);
+	svc->cfg = cfg;
+	svc->listeners = listeners;
+	svc->n_listeners = cfg->n_listen;
+	svc->backend_listen_fd = backend_listen_fd;
+	backend_addr_for(svc->env, cfg, &svc->backend_addr);
+	svc->backoff_until_usec = 0;
+	svc->failures = 0;
+	/* A new idle_timeout applies from now. */
+	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	listeners_start(svc);
+	service_check_idle(svc);
+}
+
+void service_retire(struct service *svc)
+{
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_free(svc->listeners[i]);
+	free(svc->listeners);
+	svc->listeners = NULL;
+	svc->n_listeners = 0;
+	svc->retired = true;
+	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	service_check_idle(svc);
+}
+
+void service_start(struct service *svc, const char *reason)
+{
+	svc->backoff_until_usec = 0;
+	svc->failures = 0;
+	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED)
+		service_spawn(svc, reason);
+}
+
+void service_stop(struct service *svc, const char *reason)
+{
+	refuse_all_pending(svc, reason);
+	if (svc->inst && svc->state != SVC_STOPPING) {
+		ev_timer_stop(svc->env->loop, &svc->idle_timer);
+		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
+		instance_stop(svc->inst);
+	}
+}
+
+void service_shutdown(struct service *svc)
+{
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_stop(svc->listeners[i]);
+	service_stop(svc, "zeroproxy is shutting down");
+}
+
+bool service_has_instance(const struct service *svc)
+{
+	return svc->inst != NULL;
+}
+
+bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru)
+{
+	if (!svc->inst || svc->inst->pid != pid)
+		return false;
+	instance_reaped(svc->inst, status, ru);
+	return true;
+}
+
+bool service_notify(struct service *svc, pid_t pid, const char *msg)
+{
+	if (!svc->inst || svc->inst_cfg->ready != ZP_READY_NOTIFY)
+		return false;
+	/* Only the backend's own processes (its process group) may speak. */
+	if (pid != svc->inst->pid && getpgid(pid) != svc->inst->pid)
+		return false;
+	char buf[256];
+	if (notify_field(msg, "STATUS", buf, sizeof(buf))) {
+		free(svc->backend_status);
+		svc->backend_status = xstrdup(buf);
+	}
+	if (notify_field(msg, "READY", buf, sizeof(buf)) && strcmp(buf, "1") == 0)
+		instance_notify_ready(svc->inst);
+	return true;
+}
+
+static double usec_to_s(uint64_t us)
+{
+	return (double)us / 1e6;
+}
+
+void service_status(struct service *svc, struct service_status *st)
+{
+	uint64_t now = now_usec();
+	const struct zp_usage *u = &svc->usage;
+	memset(st, 0, sizeof(*st));
+	st->name = xstrdup(svc->name);
+	st->state = state_names[svc->state];
+	st->pid = svc->inst ? (int)svc->inst->pid : 0;
+	for (size_t i = 0; i < svc->cfg->n_listen; i++)
+		strv_push(&st->listen, svc->cfg->listen[i].text);
+	if (!st->listen)
+		st->listen = xcalloc(1, sizeof(char *));
+	st->connections_active = svc->n_active;
+	st->connections_pending = svc->n_pending;
+	st->connections_total = u->connections_total;
+	st->connections_refused = u->connections_refused;
+	st->cold_starts = u->cold_starts;
+	st->has_start = u->start_count > 0;
+	st->last_start_ms = (double)u->last_start_usec / 1000.0;
+	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
+	st->start_ms_p99 = usage_start_percentile(u, 99) / 1000.0;
+	st->has_idle = svc->idle_since_usec != 0;
+	st->idle_seconds = st->has_idle ? usec_to_s(now - svc->idle_since_usec) : 0;
+	st->has_stop_in = ev_is_active(&svc->idle_timer);
+	if (st->has_stop_in) {
+		double left = ev_timer_remaining(svc->env->loop, &svc->idle_timer);
+		st->stop_in_seconds = left > 0 ? left : 0;
+	}
+	uint64_t live = svc->inst ? now - svc->inst->spawn_usec : 0;
+	st->has_uptime = svc->inst != NULL;
+	st->uptime_seconds = usec_to_s(live);
+	st->billed_seconds = usec_to_s(u->billed_usec + live);
+	st->cpu_seconds = usec_to_s(u->cpu_usec);
+	st->cpu_source = "rusage";
+	st->peak_memory_bytes = u->peak_memory_bytes;
+	uint64_t wall = wall_usec();
+	double span = wall > u->first_seen_wall_usec ? (double)(wall - u->first_seen_wall_usec) : 0;
+	double ratio = span > 0 ? 1.0 - (double)(u->billed_usec + live) / span : 1.0;
+	st->time_at_zero_ratio = ratio < 0 ? 0 : ratio > 1 ? 1 : ratio;
+	st->bytes_in = u->bytes_in;
+	st->bytes_out = u->bytes_out;
+	st->last_exit = u->last_exit[0] ? xstrdup(u->last_exit) : NULL;
+	st->backend_status = svc->backend_status ? xstrdup(svc->backend_status) : NULL;
+	st->last_error = svc->last_error ? xstrdup(svc->last_error) : NULL;
+	uint64_t cum = 0;
+	for (int i = 0; i < ZP_START_BUCKETS; i++) {
+		cum += u->start_buckets[i];
+		st->start_buckets[i] = cum;
+	}
+	st->start_count = u->start_count;
+	st->start_sum_seconds = usec_to_s(u->start_sum_usec);
+}
+
+void service_save_usage(struct service *svc)
+{
+	struct zp_usage snap = svc->usage;
+	if (svc->inst) {
+		/* A checkpoint counts the running instance so far, so a kill -9
+		 * of zeroproxy loses at most one checkpoint interval. */
+		snap.billed_usec += now_usec() - svc->inst->spawn_usec;
+	}
+	int r = usage_save(svc->env->state_dir, svc->name, &snap);
+	if (r < 0)
+		log_warning("%s: cannot write usage to %s: %s", svc->name, svc->env->state_dir,
+			    strerror(-r));
+}
+
+void service_free(struct service *svc)
+{
+	if (!svc)
+		return;
+	struct ev_loop *loop = svc->env->loop;
+	while (svc->pending_head) {
+		struct conn *c = svc->pending_head;
+		conn_unlink(c);
+		conn_free(c);
+	}
+	while (svc->active) {
+		struct conn *c = svc->active;
+		conn_unlink(c);
+		conn_free(c);
+	}
+	if (svc->inst)
+		service_free_inst(svc);
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_free(svc->listeners[i]);
+	free(svc->listeners);
+	if (svc->backend_listen_fd >= 0) {
+		close(svc->backend_listen_fd);
+		if (svc->backend_addr.kind == ZP_ADDR_UNIX)
+			unlink(((struct sockaddr_un *)&svc->backend_addr.sa)->sun_path);
+	}
+	ev_timer_stop(loop, &svc->idle_timer);
+	ev_timer_stop(loop, &svc->checkpoint_timer);
+	service_config_free(svc->cfg);
+	free(svc->last_error);
+	free(svc->backend_status);
+	free(svc->name);
+	free(svc);
+}

@@ -1,3 +1,131 @@
+/*
+ * service — one configured service at run time: its listeners, its client
+ * connections (pending until a backend is ready, then relayed), its backend
+ * instance, and the state machine that ties them together:
+ *
+ *   stopped ──connection──▶ starting ──ready──▶ running ──idle──▶ stopping ──exit──▶ stopped
+ *                              │                   └──exit──▶ stopped                  │
+ *                              └──start failed──▶ (stopping ──exit──▶) failed ◀─────────┘
+ *
+ * Connections that arrive while starting or stopping wait (pending) and are
+ * served by the next ready instance; only limits and a failed start's back-off
+ * refuse a connection.
+ */
 #ifndef ZP_SERVICE_H
 #define ZP_SERVICE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "listener.h"
+#include "relay.h"
+#include "status.h"
+#include "supervisor.h"
+#include "usage.h"
+
+enum service_state {
+	SVC_STOPPED,
+	SVC_STARTING,
+	SVC_RUNNING,
+	SVC_STOPPING,
+	SVC_FAILED,
+	SVC__COUNT,
+};
+
+const char *service_state_name(enum service_state s);
+
+/* What every service shares, owned by the daemon. */
+struct service;
+
+struct service_env {
+	struct ev_loop *loop;
+	const char *notify_path;   /* NOTIFY_SOCKET for ready=notify backends */
+	const char *state_dir;     /* usage files */
+	const char *runtime_dir;   /* private backend sockets for ready=socket */
+	void (*changed)(void *data); /* a service changed state (for sd_notify STATUS=) */
+	void (*drained)(void *data, struct service *svc); /* a retired service is done */
+	void *data;
+};
+
+struct conn;
+
+struct service {
+	char *name;
+	struct zp_service_config *cfg;      /* current configuration (owned) */
+	const struct service_env *env;
+	enum service_state state;
+	bool retired;                       /* removed by a reload: draining */
+
+	struct listener **listeners;        /* one per cfg->listen */
+	size_t n_listeners;
+	struct zp_addr backend_addr;        /* where new instances accept */
+	int backend_listen_fd;              /* ready=socket: our socket on backend_addr, else -1 */
+
+	struct instance *inst;              /* the backend process, or NULL */
+	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
+	struct zp_addr inst_addr;           /* where inst accepts */
+	bool start_failed;                  /* the current instance's start failed */
+
+	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
+	struct conn *active;                /* relayed connections */
+	uint32_t n_pending, n_active;
+
+	ev_timer idle_timer;                /* idle_timeout after the last connection */
+	ev_timer checkpoint_timer;          /* usage written once a minute while running */
+	uint64_t idle_since_usec;           /* monotonic; 0: connections open or none yet */
+	uint64_t backoff_until_usec;        /* monotonic; connections refused before it */
+	unsigned failures;                  /* consecutive failed starts */
+	char *last_error;
+	char *backend_status;               /* last STATUS= from the backend */
+
+	struct zp_usage usage;              /* the meter, persisted in state_dir */
+};
+
+/* A service for cfg (ownership taken) with its listeners already bound
+ * (ownership taken; n == cfg->n_listen). Loads its usage. Starts accepting. */
+struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
+			    struct listener **listeners, int backend_listen_fd);
+
+/* Hand the listeners and the ready=socket backend socket over to the caller
+ * (a reload, which reuses what did not change); the service stops accepting. */
+void service_take_sockets(struct service *svc, struct listener ***listeners, size_t *n,
+			  int *backend_listen_fd);
+
+/* Take a new configuration (reload) with its listeners (ownership taken) and
+ * start accepting again. Clears the back-off. A running backend keeps running
+ * with the settings it was started with. */
+void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
+			 struct listener **listeners, int backend_listen_fd);
+
+/* Removed by a reload: close the listeners now, let connections finish, then
+ * stop the backend; env->drained is called when nothing is left. */
+void service_retire(struct service *svc);
+
+/* `zeroproxy start`: start now (clears back-off). `zeroproxy stop`: stop now. */
+void service_start(struct service *svc, const char *reason);
+void service_stop(struct service *svc, const char *reason);
+
+/* Shutdown: stop accepting and stop the backend. */
+void service_shutdown(struct service *svc);
+
+/* Whether the service still has a backend process. */
+bool service_has_instance(const struct service *svc);
+
+/* A reaped child: true if it was this service's instance. */
+bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru);
+
+/* An sd_notify message from pid: true if it belonged to this service. */
+bool service_notify(struct service *svc, pid_t pid, const char *msg);
+
+/* Fill a status snapshot. */
+void service_status(struct service *svc, struct service_status *st);
+
+/* Write the usage file now. */
+void service_save_usage(struct service *svc);
+
+/* Close everything (the instance must be gone) and free. */
+void service_free(struct service *svc);
+
 #endif

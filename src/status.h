@@ -55,4 +55,10 @@ void status_format_json(const struct service_status *st, size_t n, struct strbuf
 /* The aligned table of DESIGN.md with a header row. */
 void status_format_table(const struct service_status *st, size_t n, struct strbuf *out);
 
+/* Human units for the table (also used by the tests): a duration as "45s",
+ * "2m1s", "3h", "1h02m", "2d3h" (whole seconds, truncated), and a latency as
+ * "4.1ms", "180.0ms", "1.20s". */
+void status_human_duration(double seconds, char *buf, size_t len);
+void status_human_ms(double ms, char *buf, size_t len);
+
 #endif

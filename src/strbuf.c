@@ -1,8 +1,6 @@
 /*
  * strbuf — growable strings; see strbuf.h.
  */
-#include "config.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,2 +1,482 @@
-/* supervisor — placeholder until the engine lands. */
-#include "config.h"
+/*
+ * supervisor — fork/exec, readiness and stopping of one backend instance;
+ * see supervisor.h.
+ *
+ * zeroproxy is single-threaded, so the child may use ordinary libc between
+ * fork() and exec(); everything that can fail for a reason the operator must
+ * see (user lookup) is still done in the parent first. The child reports a
+ * failure of chdir/setuid/exec through a close-on-exec pipe: EOF on the pipe
+ * means exec succeeded, a record on it names what failed and errno.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "supervisor.h"
+#include "util.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+/* The first connect probe comes at once; retries back off from 0.2 ms by half
+ * again each time up to 10 ms, so a fast backend is seen within a fraction of
+ * a millisecond and a slow one costs at most 10 ms of extra latency. */
+#define PROBE_FIRST 0.0002
+#define PROBE_MAX 0.010
+
+struct exec_report {
+	int err;
+	char what[32];
+};
+
+void format_wait_status(int status, bool brief, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, brief ? "exited %d" : "exited with status %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, brief ? "killed by %s%s" : "killed by signal %s%s",
+			 signal_name(WTERMSIG(status)), WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "wait status 0x%x", status);
+}
+
+/* The environment of a backend: ours without what systemd gave zeroproxy
+ * itself (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), then the service's own
+ * variables, then the activation variables of its ready mode. */
+static char **build_env(const struct zp_service_config *cfg, const struct spawn_env *env)
+{
+	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
+					     "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID=" };
+	char **v = NULL;
+	for (char **e = environ; e && *e; e++) {
+		bool skip = false;
+		for (size_t i = 0; i < ZP_ARRAY_SIZE(drop); i++)
+			skip |= strncmp(*e, drop[i], strlen(drop[i])) == 0;
+		for (char **c = cfg->environment; !skip && c && *c; c++) {
+			size_t klen = strcspn(*c, "=") + 1;
+			skip = strncmp(*e, *c, klen) == 0; /* the config overrides */
+		}
+		if (!skip)
+			strv_push(&v, *e);
+	}
+	for (char **c = cfg->environment; c && *c; c++)
+		strv_push(&v, *c);
+	if (env->notify_path) {
+		char *s = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
+		strv_push(&v, s);
+		free(s);
+	}
+	if (env->listen_fd >= 0) {
+		char *s = xasprintf("LISTEN_FDNAMES=%s", cfg->name);
+		strv_push(&v, "LISTEN_FDS=1");
+		strv_push(&v, s);
+		/* The child fills in its own pid. */
+		strv_push(&v, "LISTEN_PID=0000000000000000");
+		free(s);
+	}
+	return v;
+}
+
+/* close_range(first, ~0, CLOSE_RANGE_CLOEXEC): Linux 5.11. 0 or -1. */
+static int syscall_close_range_cloexec(int first)
+{
+#ifdef SYS_close_range
+	return (int)syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static void child_fail(int fd, const char *what, int err)
+{
+	struct exec_report rep = { .err = err };
+	snprintf(rep.what, sizeof(rep.what), "%s", what);
+	ssize_t n = write(fd, &rep, sizeof(rep));
+	(void)n;
+	_exit(127);
+}
+
+/* In the child: never returns. */
+static void child_exec(const struct zp_service_config *cfg, const struct spawn_env *env,
+		       char **envp, int report_fd, pid_t parent, uid_t uid, gid_t gid,
+		       const char *user)
+{
+	/* Keep the report pipe out of fd 3's way. */
+	int rfd = fcntl(report_fd, F_DUPFD_CLOEXEC, 4);
+	if (rfd < 0)
+		_exit(127);
+
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+
+	if (setpgid(0, 0) < 0)
+		child_fail(rfd, "setpgid", errno);
+	/* Die with zeroproxy: a killed zeroproxy must not leave its backends. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(rfd, "prctl", errno);
+	if (getppid() != parent)
+		_exit(127);
+
+	if (env->cgroup_procs) {
+		int fd = open(env->cgroup_procs, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = write(fd, "0", 1);
+			(void)n;
+			close(fd);
+		}
+	}
+
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
+		child_fail(rfd, "stdin", errno);
+
+	int first_closed = 3;
+	if (env->listen_fd >= 0) {
+		if (env->listen_fd == 3) {
+			if (fd_set_cloexec(3, false) < 0)
+				child_fail(rfd, "socket", errno);
+		} else if (dup2(env->listen_fd, 3) < 0) {
+			child_fail(rfd, "socket", errno);
+		}
+		/* The listening socket is shared with zeroproxy: keep it blocking
+		 * for the backend, as systemd hands it over. */
+		fd_set_nonblock(3, false);
+		for (char **e = envp; *e; e++)
+			if (strncmp(*e, "LISTEN_PID=", 11) == 0)
+				snprintf(*e + 11, 17, "%d", (int)getpid());
+		first_closed = 4;
+	}
+	/* Nothing else of ours (or of whoever started us) reaches the backend. */
+	if (syscall_close_range_cloexec(first_closed) < 0) {
+		for (int fd = first_closed; fd < 1024; fd++)
+			if (fd != rfd)
+				fd_set_cloexec(fd, true);
+	}
+
+	if (cfg->working_directory && chdir(cfg->working_directory) < 0)
+		child_fail(rfd, "chdir", errno);
+	if (user || gid != (gid_t)-1) {
+		if (user ? initgroups(user, gid) < 0 : setgroups(0, NULL) < 0)
+			child_fail(rfd, "setgroups", errno);
+		if (setresgid(gid, gid, gid) < 0)
+			child_fail(rfd, "setgid", errno);
+	}
+	if (uid != (uid_t)-1 && setresuid(uid, uid, uid) < 0)
+		child_fail(rfd, "setuid", errno);
+
+	execvpe(cfg->argv[0], cfg->argv, envp);
+	child_fail(rfd, "exec", errno);
+}
+
+static void probe_schedule(struct instance *in);
+
+static void instance_set_ready(struct instance *in, int probe_fd)
+{
+	if (in->ready || in->stopping)
+		return;
+	in->ready = true;
+	in->ready_usec = now_usec();
+	ev_timer_stop(in->loop, &in->start_timer);
+	in->ops->ready(in, probe_fd);
+}
+
+static void instance_fail(struct instance *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void instance_fail(struct instance *in, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	ev_timer_stop(in->loop, &in->start_timer);
+	ev_timer_stop(in->loop, &in->probe_timer);
+	ev_io_stop(in->loop, &in->probe_io);
+	if (in->probe_fd >= 0) {
+		close(in->probe_fd);
+		in->probe_fd = -1;
+	}
+	in->ops->failed(in, reason);
+	instance_stop(in);
+}
+
+/* Read the child's report: EOF means exec succeeded. */
+static void exec_pipe_drain(struct instance *in)
+{
+	if (in->exec_done)
+		return;
+	struct exec_report rep;
+	ssize_t n;
+	do
+		n = read(in->exec_pipe, &rep, sizeof(rep));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	in->exec_done = true;
+	ev_io_stop(in->loop, &in->exec_io);
+	close(in->exec_pipe);
+	in->exec_pipe = -1;
+	if (n == (ssize_t)sizeof(rep)) {
+		rep.what[sizeof(rep.what) - 1] = '\0';
+		in->exec_err = rep.err ? rep.err : EIO;
+		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
+		if (strcmp(rep.what, "exec") == 0)
+			instance_fail(in, "exec %s: %s", in->cfg->argv[0], strerror(in->exec_err));
+		else if (strcmp(rep.what, "chdir") == 0)
+			instance_fail(in, "working_directory %s: %s", in->cfg->working_directory,
+				      strerror(in->exec_err));
+		else
+			instance_fail(in, "%s: %s", rep.what, strerror(in->exec_err));
+		return;
+	}
+	/* exec succeeded. A socket-activated backend is ready now: connections
+	 * wait in the kernel's queue until it accepts. */
+	if (in->cfg->ready == ZP_READY_SOCKET)
+		instance_set_ready(in, -1);
+}
+
+static void on_exec_pipe(struct ev_loop *loop, ev_io *w, int revents)
+{
+	exec_pipe_drain(w->data);
+}
+
+static void on_start_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct instance *in = w->data;
+	char d[32];
+	format_duration(in->cfg->start_timeout_ms, d, sizeof(d));
+	instance_fail(in, "not ready after %s", d);
+}
+
+/* One connect attempt at the backend address. */
+static void probe_try(struct instance *in)
+{
+	bool in_progress = false;
+	int fd = addr_connect(&in->cfg->address, &in_progress);
+	if (fd < 0) {
+		probe_schedule(in);
+		return;
+	}
+	if (!in_progress) {
+		instance_set_ready(in, fd);
+		return;
+	}
+	in->probe_fd = fd;
+	ev_io_set(&in->probe_io, fd, EV_WRITE);
+	ev_io_start(in->loop, &in->probe_io);
+}
+
+static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	probe_try(w->data);
+}
+
+static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct instance *in = w->data;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	ev_io_stop(loop, w);
+	if (getsockopt(in->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	int fd = in->probe_fd;
+	in->probe_fd = -1;
+	if (err) {
+		close(fd);
+		probe_schedule(in);
+		return;
+	}
+	instance_set_ready(in, fd);
+}
+
+static void probe_schedule(struct instance *in)
+{
+	if (in->ready || in->stopping)
+		return;
+	ev_timer_set(&in->probe_timer, in->probe_delay, 0);
+	ev_timer_start(in->loop, &in->probe_timer);
+	in->probe_delay *= 1.5;
+	if (in->probe_delay > PROBE_MAX)
+		in->probe_delay = PROBE_MAX;
+}
+
+static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct instance *in = w->data;
+	char d[32];
+	format_duration(in->cfg->stop_timeout_ms, d, sizeof(d));
+	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL",
+		    in->cfg->name, (int)in->pid, d, signal_name(in->cfg->stop_signal));
+	in->killed = true;
+	kill(-in->pid, SIGKILL);
+}
+
+struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+				const struct spawn_env *env, const struct instance_ops *ops,
+				void *data, char *why, size_t why_len)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	const char *user = NULL;
+	if (cfg->user) {
+		errno = 0;
+		struct passwd *pw = getpwnam(cfg->user);
+		if (!pw) {
+			snprintf(why, why_len, "user %s: %s", cfg->user,
+				 errno ? strerror(errno) : "no such user");
+			return NULL;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		user = cfg->user;
+	}
+	if (cfg->group) {
+		errno = 0;
+		struct group *gr = getgrnam(cfg->group);
+		if (!gr) {
+			snprintf(why, why_len, "group %s: %s", cfg->group,
+				 errno ? strerror(errno) : "no such group");
+			return NULL;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((cfg->user || cfg->group) && geteuid() != 0) {
+		snprintf(why, why_len, "user/group need zeroproxy to run as root");
+		return NULL;
+	}
+
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(why, why_len, "pipe: %s", strerror(errno));
+		return NULL;
+	}
+	char **envp = build_env(cfg, env);
+	pid_t parent = getpid();
+	uint64_t t0 = now_usec();
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, why_len, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		strv_free(envp);
+		return NULL;
+	}
+	if (pid == 0)
+		child_exec(cfg, env, envp, p[1], parent, uid, gid, user);
+	close(p[1]);
+	strv_free(envp);
+	/* The same in the parent, so that no kill(-pid) can miss the group. */
+	setpgid(pid, pid);
+
+	struct instance *in = xcalloc(1, sizeof(*in));
+	in->cfg = cfg;
+	in->loop = loop;
+	in->pid = pid;
+	in->spawn_usec = t0;
+	in->spawn_wall_usec = wall_usec();
+	in->ops = ops;
+	in->data = data;
+	in->exec_pipe = p[0];
+	in->probe_fd = -1;
+	in->probe_delay = PROBE_FIRST;
+	fd_set_nonblock(p[0], true);
+	ev_io_init(&in->exec_io, on_exec_pipe, p[0], EV_READ);
+	in->exec_io.data = in;
+	ev_io_start(loop, &in->exec_io);
+	ev_timer_init(&in->start_timer, on_start_timeout, (double)cfg->start_timeout_ms / 1000.0, 0);
+	in->start_timer.data = in;
+	if (cfg->start_timeout_ms != ZP_INFINITY)
+		ev_timer_start(loop, &in->start_timer);
+	ev_init(&in->probe_timer, on_probe_timer);
+	in->probe_timer.data = in;
+	ev_init(&in->probe_io, on_probe_io);
+	in->probe_io.data = in;
+	ev_init(&in->stop_timer, on_stop_timeout);
+	in->stop_timer.data = in;
+
+	if (cfg->ready == ZP_READY_CONNECT)
+		probe_try(in);
+	return in;
+}
+
+void instance_stop(struct instance *in)
+{
+	if (in->stopping)
+		return;
+	in->stopping = true;
+	ev_timer_stop(in->loop, &in->start_timer);
+	ev_timer_stop(in->loop, &in->probe_timer);
+	ev_io_stop(in->loop, &in->probe_io);
+	if (in->probe_fd >= 0) {
+		close(in->probe_fd);
+		in->probe_fd = -1;
+	}
+	kill(-in->pid, in->cfg->stop_signal);
+	if (in->cfg->stop_timeout_ms != ZP_INFINITY) {
+		ev_timer_set(&in->stop_timer, (double)in->cfg->stop_timeout_ms / 1000.0, 0);
+		ev_timer_start(in->loop, &in->stop_timer);
+	}
+}
+
+void instance_notify_ready(struct instance *in)
+{
+	if (in->cfg->ready == ZP_READY_NOTIFY)
+		instance_set_ready(in, -1);
+}
+
+void instance_reaped(struct instance *in, int status, const struct rusage *ru)
+{
+	in->wait_status = status;
+	in->rusage = *ru;
+	/* An exec failure is in the pipe already; read it before judging the
+	 * exit. A process that is gone can no longer become ready. */
+	in->stopping = true;
+	exec_pipe_drain(in);
+	ev_timer_stop(in->loop, &in->stop_timer);
+	ev_timer_stop(in->loop, &in->start_timer);
+	ev_timer_stop(in->loop, &in->probe_timer);
+	ev_io_stop(in->loop, &in->probe_io);
+	/* The leader is gone; take the rest of its group with it. */
+	kill(-in->pid, SIGKILL);
+	char how[64];
+	format_wait_status(status, false, how, sizeof(how));
+	in->ops->exited(in, how);
+}
+
+void instance_free(struct instance *in)
+{
+	if (!in)
+		return;
+	ev_io_stop(in->loop, &in->exec_io);
+	ev_io_stop(in->loop, &in->probe_io);
+	ev_timer_stop(in->loop, &in->start_timer);
+	ev_timer_stop(in->loop, &in->probe_timer);
+	ev_timer_stop(in->loop, &in->stop_timer);
+	if (in->exec_pipe >= 0)
+		close(in->exec_pipe);
+	if (in->probe_fd >= 0)
+		close(in->probe_fd);
+	free(in->status_text);
+	free(in);
+}

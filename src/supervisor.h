@@ -1,3 +1,95 @@
+/*
+ * supervisor — one backend process ("instance") of a service: fork/exec with
+ * a close-on-exec pipe that reports exec failures, readiness detection
+ * (connect probing, sd_notify READY=1, or an inherited listening socket), stop
+ * escalation (stop_signal, then SIGKILL after stop_timeout) and the final
+ * accounting when it is reaped.
+ *
+ * The instance reports to its owner through the callbacks below; it never
+ * decides service policy itself.
+ */
 #ifndef ZP_SUPERVISOR_H
 #define ZP_SUPERVISOR_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct instance;
+
+struct instance_ops {
+	/* Ready to take connections. probe_fd is a connected socket to the
+	 * backend (ready=connect) the owner may use, or -1. */
+	void (*ready)(struct instance *in, int probe_fd);
+	/* The start failed (exec error, start_timeout); reason is for logs and
+	 * status. The instance is being stopped; exited() follows. */
+	void (*failed)(struct instance *in, const char *reason);
+	/* The process was reaped. how is "exited with status N" or "killed by
+	 * signal SIGX". The owner frees the instance. */
+	void (*exited)(struct instance *in, const char *how);
+};
+
+/* Everything spawn needs besides the service config. */
+struct spawn_env {
+	int listen_fd;            /* ready=socket: passed as fd 3, else -1 */
+	const char *notify_path;  /* ready=notify: NOTIFY_SOCKET value, else NULL */
+	const char *cgroup_procs; /* a cgroup.procs file to join, or NULL */
+};
+
+struct instance {
+	const struct zp_service_config *cfg; /* the config it was started with */
+	struct ev_loop *loop;
+	pid_t pid;                 /* also its process group id */
+	uint64_t spawn_usec;       /* monotonic, at fork */
+	uint64_t spawn_wall_usec;  /* wall clock, at fork */
+	uint64_t ready_usec;       /* monotonic, when ready; 0 before */
+	bool ready;                /* ready() was called */
+	bool stopping;             /* stop signal sent */
+	bool killed;               /* SIGKILL sent */
+	bool exec_done;            /* the exec pipe closed (exec succeeded or failed) */
+	int exec_err;              /* errno from the child, 0 if exec worked */
+	char exec_what[32];        /* what failed in the child ("exec", "chdir"...) */
+	int exec_pipe;             /* read end; -1 once done */
+	ev_io exec_io;
+	ev_timer start_timer;      /* start_timeout */
+	ev_timer probe_timer;      /* ready=connect back-off */
+	ev_io probe_io;            /* ready=connect connect() in progress */
+	int probe_fd;              /* -1 when none */
+	double probe_delay;        /* next back-off, seconds */
+	ev_timer stop_timer;       /* stop_timeout, then SIGKILL */
+	struct rusage rusage;      /* from wait4, once exited */
+	int wait_status;           /* from wait4 */
+	char *status_text;         /* last STATUS= from the backend, or NULL */
+	const struct instance_ops *ops;
+	void *data;                /* the owning service */
+};
+
+/* Fork and exec a backend for cfg. Returns the instance (starting), or NULL
+ * with a reason in why (why_len bytes) when nothing could be spawned
+ * (fork failure, unknown user). */
+struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+				const struct spawn_env *env, const struct instance_ops *ops,
+				void *data, char *why, size_t why_len);
+
+/* Send stop_signal to the process group now and SIGKILL after stop_timeout.
+ * Idempotent. */
+void instance_stop(struct instance *in);
+
+/* The process exited (from the daemon's SIGCHLD handling). Calls exited(). */
+void instance_reaped(struct instance *in, int status, const struct rusage *ru);
+
+/* A READY=1 from the backend (ready=notify). */
+void instance_notify_ready(struct instance *in);
+
+/* Stop every watcher, close fds, free. The process must have been reaped. */
+void instance_free(struct instance *in);
+
+/* "exited with status 3", "killed by signal SIGKILL" for logs; brief:
+ * "exited 3", "killed by SIGKILL" (status's last_exit). */
+void format_wait_status(int status, bool brief, char *buf, size_t len);
+
 #endif
