@@ -1,0 +1,320 @@
+#!/bin/bash
+# proxy.sh — relay throughput benchmark: requests/s and p99 latency with wrk
+# against an nginx serving a small static file, on loopback, measured in the
+# same run: direct (the baseline), through zeroproxy, through haproxy (mode
+# tcp, one thread) and through systemd-socket-proxyd (under
+# systemd-socket-activate); each with keep-alive and with one connection per
+# request (Connection: close). Prints a table with ratios to direct.
+#
+# Run by hand, never by `make check`:
+#   tests/bench/proxy.sh [BUILDDIR]       (BUILDDIR holds ./zeroproxy; default .)
+# Environment:
+#   BENCH_DURATION   seconds per case (default 10)
+#   BENCH_THREADS    wrk threads (default 2)
+#   BENCH_CONNS      wrk connections (default 50)
+#   BENCH_REPEAT     rounds over all cases; the table shows the median (default 1)
+#   BENCH_CASES      cases to run, space separated, from: direct zeroproxy haproxy
+#                    socket-proxyd (default all; direct is always run)
+#   BENCH_MODES      "keepalive close" (default both)
+#   BENCH_SIZE       bytes of the static file (default 128)
+#   ZEROPROXY        the zeroproxy binary (default BUILDDIR/zeroproxy)
+#   NGINX, HAPROXY, WRK, SOCKET_PROXYD, SOCKET_ACTIVATE  the other programs
+#
+# Everything binds 127.0.0.1 on free ports chosen at run time; every process
+# started is stopped on exit. Nothing is pinned to a CPU: wrk, the proxy and
+# nginx share the machine's cores, which the output says.
+set -u
+
+BUILDDIR=${1:-.}
+DURATION=${BENCH_DURATION:-10}
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNS:-50}
+REPEAT=${BENCH_REPEAT:-1}
+CASES=${BENCH_CASES:-direct zeroproxy haproxy socket-proxyd}
+MODES=${BENCH_MODES:-keepalive close}
+SIZE=${BENCH_SIZE:-128}
+ZEROPROXY=${ZEROPROXY:-$BUILDDIR/zeroproxy}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
+WRK=${WRK:-$(command -v wrk || echo wrk)}
+SOCKET_PROXYD=${SOCKET_PROXYD:-/lib/systemd/systemd-socket-proxyd}
+SOCKET_ACTIVATE=${SOCKET_ACTIVATE:-$(command -v systemd-socket-activate || echo /usr/bin/systemd-socket-activate)}
+
+die() {
+	echo "proxy.sh: $*" >&2
+	exit 1
+}
+
+[ -x "$WRK" ] || die "wrk not found (apt-get install wrk)"
+[ -x "$NGINX" ] || die "nginx not found (apt-get install nginx-light)"
+command -v python3 >/dev/null || die "python3 not found (used to pick free ports)"
+command -v curl >/dev/null || die "curl not found"
+
+TMP=$(mktemp -d /tmp/zp-bench-proxy.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP" # nginx workers may run as another user
+PIDS=()
+
+cleanup() {
+	local p i
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# N free TCP ports on 127.0.0.1, one per line.
+free_ports() {
+	python3 - "$1" <<-'EOF'
+		import socket, sys
+		socks = []
+		for _ in range(int(sys.argv[1])):
+		    s = socket.socket()
+		    s.bind(("127.0.0.1", 0))
+		    socks.append(s)
+		for s in socks:
+		    print(s.getsockname()[1])
+	EOF
+}
+
+# Wait until URL answers 200 (at most ~10 s).
+wait_http() {
+	local url=$1 i
+	for ((i = 0; i < 200; i++)); do
+		if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url")" = 200 ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# Total CPU time (user+system, clock ticks) of a process and its threads.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Convert a wrk duration ("850.00us", "1.23ms", "1.02s", "2.00m") to ms.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+		else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+		else print "nan" }'
+}
+
+read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_SPD < <(free_ports 5 | tr '\n' ' ')
+
+# --- nginx: one worker, a small static file, no logs, endless keep-alive.
+mkdir -p "$TMP/www" "$TMP/nginx"
+head -c "$SIZE" /dev/zero | tr '\0' 'x' >"$TMP/www/small.txt"
+chmod 644 "$TMP/www/small.txt"
+nginx_conf() { # PORT NAME
+	cat >"$TMP/nginx/$2.conf" <<-EOF
+		daemon off;
+		worker_processes 1;
+		pid $TMP/nginx/$2.pid;
+		error_log $TMP/nginx/$2.error.log warn;
+		events { worker_connections 4096; }
+		http {
+		    access_log off;
+		    client_body_temp_path $TMP/nginx/$2.body;
+		    proxy_temp_path $TMP/nginx/$2.proxy;
+		    fastcgi_temp_path $TMP/nginx/$2.fastcgi;
+		    uwsgi_temp_path $TMP/nginx/$2.uwsgi;
+		    scgi_temp_path $TMP/nginx/$2.scgi;
+		    keepalive_requests 100000000;
+		    keepalive_timeout 300s;
+		    server {
+		        listen 127.0.0.1:$1 backlog=4096;
+		        root $TMP/www;
+		        location / { }
+		    }
+		}
+	EOF
+}
+nginx_conf "$P_NGINX" direct
+nginx_conf "$P_NGINX_ZP" zp
+
+"$NGINX" -c "$TMP/nginx/direct.conf" -e "$TMP/nginx/direct.error.log" 2>"$TMP/nginx/direct.stderr" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$P_NGINX/small.txt" || {
+	cat "$TMP/nginx/direct.stderr" "$TMP/nginx/direct.error.log" >&2 2>/dev/null
+	die "nginx did not come up"
+}
+
+# --- the proxies, each started only if its case is asked for and available.
+declare -A URL SKIP PROCPID
+URL[direct]=http://127.0.0.1:$P_NGINX/small.txt
+PROCPID[direct]=
+
+want() {
+	case " $CASES " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+if want zeroproxy; then
+	if [ ! -x "$ZEROPROXY" ]; then
+		SKIP[zeroproxy]="no zeroproxy binary at $ZEROPROXY (pass the build dir)"
+	else
+		mkdir -p "$TMP/zp/services.d"
+		cat >"$TMP/zp/zeroproxy.conf" <<-EOF
+			[zeroproxy]
+			services_dir   = services.d
+			control_socket = control.sock
+			state_dir      = state
+			log_level      = warning
+		EOF
+		cat >"$TMP/zp/services.d/web.conf" <<-EOF
+			[service]
+			listen          = 127.0.0.1:$P_ZP
+			idle_timeout    = infinity
+			max_connections = 4096
+			[backend]
+			exec            = $NGINX -c $TMP/nginx/zp.conf -e $TMP/nginx/zp.error.log
+			address         = 127.0.0.1:$P_NGINX_ZP
+			ready           = connect
+			stop_timeout    = 5s
+		EOF
+		"$ZEROPROXY" run -c "$TMP/zp/zeroproxy.conf" 2>"$TMP/zp/stderr" &
+		PIDS+=($!)
+		PROCPID[zeroproxy]=$!
+		URL[zeroproxy]=http://127.0.0.1:$P_ZP/small.txt
+		# The first request is the cold start that launches nginx.
+		wait_http "${URL[zeroproxy]}" || SKIP[zeroproxy]="zeroproxy did not answer ($(tail -n 3 "$TMP/zp/stderr" | tr '\n' ' '))"
+	fi
+fi
+
+if want haproxy; then
+	if [ ! -x "$HAPROXY" ]; then
+		SKIP[haproxy]="haproxy not found (apt-get install haproxy)"
+	else
+		cat >"$TMP/haproxy.cfg" <<-EOF
+			global
+			    nbthread 1
+			    maxconn 4096
+			defaults
+			    mode tcp
+			    timeout connect 5s
+			    timeout client 300s
+			    timeout server 300s
+			frontend fe
+			    bind 127.0.0.1:$P_HAPROXY
+			    default_backend be
+			backend be
+			    server nginx 127.0.0.1:$P_NGINX
+		EOF
+		"$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
+		PIDS+=($!)
+		PROCPID[haproxy]=$!
+		URL[haproxy]=http://127.0.0.1:$P_HAPROXY/small.txt
+		wait_http "${URL[haproxy]}" || SKIP[haproxy]="haproxy did not answer ($(tail -n 3 "$TMP/haproxy.log" | tr '\n' ' '))"
+	fi
+fi
+
+if want socket-proxyd; then
+	if [ ! -x "$SOCKET_PROXYD" ] || [ ! -x "$SOCKET_ACTIVATE" ]; then
+		SKIP[socket-proxyd]="systemd-socket-proxyd or systemd-socket-activate not found"
+	else
+		# -c: the default of 256 connections is enough for 50, but leave room.
+		"$SOCKET_ACTIVATE" -l "127.0.0.1:$P_SPD" \
+			"$SOCKET_PROXYD" --connections-max=4096 "127.0.0.1:$P_NGINX" >"$TMP/spd.log" 2>&1 &
+		PIDS+=($!)
+		PROCPID[socket-proxyd]=$! # socket-activate execs the proxy in place
+		URL[socket-proxyd]=http://127.0.0.1:$P_SPD/small.txt
+		wait_http "${URL[socket-proxyd]}" || SKIP[socket-proxyd]="socket-proxyd did not answer ($(tail -n 3 "$TMP/spd.log" | tr '\n' ' '))"
+	fi
+fi
+
+# --- run wrk. One result line per run: case mode rps p99ms errors cpu%.
+RESULTS=$TMP/results
+: >"$RESULTS"
+HZ=$(getconf CLK_TCK)
+
+run_case() { # CASE MODE ROUND
+	local c=$1 mode=$2 out hdr=() pid t0 t1 rps p99 errs cpu
+	[ "$mode" = close ] && hdr=(-H 'Connection: close')
+	out=$TMP/wrk.$c.$mode.$3
+	pid=${PROCPID[$c]}
+	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+	"$WRK" -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --timeout 5s --latency "${hdr[@]}" \
+		"${URL[$c]}" >"$out" 2>&1
+	[ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+	errs=$(awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 }
+		/Non-2xx/ { n += $NF } END { print n + 0 }' "$out")
+	cpu=-
+	[ -n "$pid" ] && cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v d="$DURATION" \
+		'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
+	[ -n "$rps" ] || {
+		echo "proxy.sh: wrk failed for $c/$mode:" >&2
+		sed 's/^/  | /' "$out" >&2
+		rps=0 p99=nan
+	}
+	echo "$c $mode $rps $p99 $errs $cpu" >>"$RESULTS"
+}
+
+ORDER=(direct)
+for c in zeroproxy haproxy socket-proxyd; do
+	want "$c" || continue
+	if [ -n "${SKIP[$c]:-}" ]; then
+		echo "proxy.sh: skipping $c: ${SKIP[$c]}" >&2
+		continue
+	fi
+	ORDER+=("$c")
+done
+
+NCPU=$(nproc)
+echo "proxy.sh: wrk -t$THREADS -c$CONNS -d${DURATION}s, nginx (1 worker) serving $SIZE bytes, ${REPEAT} round(s)"
+echo "proxy.sh: $NCPU CPU(s), nothing pinned: wrk, the proxy and nginx compete for the same cores"
+for ((r = 1; r <= REPEAT; r++)); do
+	for mode in $MODES; do
+		for c in "${ORDER[@]}"; do
+			printf '  round %d: %-14s %-9s ... ' "$r" "$c" "$mode"
+			run_case "$c" "$mode" "$r"
+			tail -n 1 "$RESULTS" | awk '{ printf "%.0f req/s, p99 %s ms\n", $3, $4 }'
+		done
+	done
+done
+
+# --- the table: the median over rounds, ratios against direct in the same mode.
+echo
+awk -v order="${ORDER[*]}" -v modes="$MODES" '
+function median(list,    a, n, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6 }
+END {
+	printf "%-14s %-9s %10s %9s %8s %8s %7s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "errors"
+	nc = split(order, cs, " "); nm = split(modes, ms, " ")
+	for (m = 1; m <= nm; m++) {
+		b = ms[m]
+		base_r = median(rps["direct" SUBSEP b]); base_p = median(p99["direct" SUBSEP b])
+		for (i = 1; i <= nc; i++) {
+			k = cs[i] SUBSEP b
+			if (!(k in rps)) continue
+			r = median(rps[k]); p = median(p99[k])
+			c = cs[i] == "direct" ? "-" : sprintf("%.0f", median(cpu[k]))
+			xr = base_r > 0 ? r / base_r : 0
+			xp = base_p > 0 ? p / base_p : 0
+			printf "%-14s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %6d\n", cs[i], b, r, p, xr, xp, c, err[k]
+		}
+	}
+}' "$RESULTS"
+echo
+echo "x-rps: req/s relative to direct (higher is better); x-p99: p99 relative to direct (lower is better);"
+echo "proxy%: CPU used by the proxy process during the case (100 = one core); errors: wrk socket errors + non-2xx."
