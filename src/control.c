@@ -155,10 +155,11 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 		return;
 	}
 	sb_puts(out, "ok\n");
+	const char *reload_error = daemon_reload_error(srv->d);
 	if (json)
-		status_format_json(st, nst, out);
+		status_format_json_daemon(st, nst, reload_error, out);
 	else
-		status_format_table(st, nst, out);
+		status_format_table_daemon(st, nst, reload_error, out);
 	for (size_t i = 0; i < nst; i++)
 		service_status_free(&st[i]);
 	free(st);

@@ -116,7 +116,7 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	sb_puts(sb, "}");
 }
 
-void status_format_json(const struct service_status *st, size_t n, struct strbuf *out)
+static void json_services(const struct service_status *st, size_t n, struct strbuf *out)
 {
 	/* One service per line: still valid JSON for scripts, readable to people. */
 	sb_puts(out, "{\"services\": [");
@@ -124,7 +124,22 @@ void status_format_json(const struct service_status *st, size_t n, struct strbuf
 		sb_puts(out, i ? ",\n  " : "\n  ");
 		json_service(out, &st[i]);
 	}
-	sb_puts(out, n ? "\n]}\n" : "]}\n");
+	sb_puts(out, n ? "\n]" : "]");
+}
+
+void status_format_json(const struct service_status *st, size_t n, struct strbuf *out)
+{
+	json_services(st, n, out);
+	sb_puts(out, "}\n");
+}
+
+void status_format_json_daemon(const struct service_status *st, size_t n,
+			       const char *reload_error, struct strbuf *out)
+{
+	json_services(st, n, out);
+	sb_puts(out, ",\n\"reload_error\": ");
+	sb_json_string(out, reload_error);
+	sb_puts(out, "}\n");
 }
 
 void status_human_duration(double seconds, char *buf, size_t len)
@@ -279,4 +294,17 @@ void status_format_table(const struct service_status *st, size_t n, struct strbu
 		table_line(out, cells, width);
 	}
 	free(rows);
+}
+
+void status_format_table_daemon(const struct service_status *st, size_t n,
+				const char *reload_error, struct strbuf *out)
+{
+	status_format_table(st, n, out);
+	if (reload_error) {
+		/* One line, whatever the reason holds. */
+		sb_append(out, "\n", 1);
+		for (const char *p = reload_error; *p; p++)
+			sb_append(out, (*p == '\n' || *p == '\r') ? " " : p, 1);
+		sb_append(out, "\n", 1);
+	}
 }

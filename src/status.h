@@ -61,4 +61,12 @@ void status_format_table(const struct service_status *st, size_t n, struct strbu
 void status_human_duration(double seconds, char *buf, size_t len);
 void status_human_ms(double ms, char *buf, size_t len);
 
+/* What `zeroproxy status` shows: as above, plus the daemon-wide state — the
+ * reason the last reload failed (NULL after a good one). JSON: a top-level
+ * "reload_error" (string or null) beside "services"; table: a line after it. */
+void status_format_json_daemon(const struct service_status *st, size_t n,
+			       const char *reload_error, struct strbuf *out);
+void status_format_table_daemon(const struct service_status *st, size_t n,
+				const char *reload_error, struct strbuf *out);
+
 #endif

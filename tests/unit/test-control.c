@@ -34,6 +34,7 @@
 struct daemon {
 	size_t n_big;            /* > 0: status reports this many generated services */
 	int reload_result;       /* what daemon_reload returns */
+	const char *reload_error; /* what daemon_reload_error returns */
 	int n_starts, n_stops, n_reloads;
 	char last_started[64];
 	char last_stopped[64];
@@ -115,6 +116,11 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	} else
 		diag_warning(diag, "services.d/api.conf: warning: program not found");
 	return d->reload_result;
+}
+
+const char *daemon_reload_error(const struct daemon *d)
+{
+	return d->reload_error;
 }
 
 /* Test harness. */
@@ -381,6 +387,23 @@ static void test_commands(const char *path, struct daemon *d)
 	is_str(r.out, "", "broken reload: nothing on stdout");
 	run_free(&r);
 
+	d->reload_error = "reload failed: services.d/web.conf:7: [backend] ready: bad";
+	run_client(path, false, &r, ARGV("status"));
+	ok(r.rc == 0 && strstr(r.out, "\napi ") &&
+		   strstr(r.out, "\n\nreload failed: services.d/web.conf:7: [backend] ready: bad\n"),
+	   "status after a broken reload: the table, then the reason");
+	run_free(&r);
+	run_client(path, false, &r, ARGV("status", "--json"));
+	ok(r.rc == 0 && strstr(r.out, "\"reload_error\": \"reload failed: services.d/web.conf:7: "
+				     "[backend] ready: bad\"}\n"),
+	   "status --json after a broken reload: reload_error");
+	run_free(&r);
+	d->reload_error = NULL;
+	run_client(path, false, &r, ARGV("status", "--json"));
+	ok(r.rc == 0 && strstr(r.out, "\n]") && strstr(r.out, ",\n\"reload_error\": null}\n"),
+	   "status --json: reload_error null");
+	run_free(&r);
+
 	run_client(path, false, &r, ARGV("frobnicate", "x"));
 	ok(r.rc == 1 && strcmp(r.err, "zeroproxy: unknown command frobnicate\n") == 0,
 	   "unknown command");
@@ -513,7 +536,7 @@ static void test_slow(const char *path, struct daemon *d)
 	d->n_big = 0;
 	raw_read_all(fd, &sb, 10);
 	ok(sb.len > 1000000 && strstr(sb.data, "\"service-2999\"") &&
-		   strcmp(sb.data + sb.len - 3, "]}\n") == 0,
+		   strcmp(sb.data + sb.len - 23, "\n\"reload_error\": null}\n") == 0,
 	   "a large answer arrives whole (%zu bytes)", sb.len);
 	sb_free(&sb);
 	close(fd);

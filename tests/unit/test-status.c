@@ -366,6 +366,27 @@ static void test_json(void)
 	ok(json_valid(sb.data), "no services: valid JSON");
 	sb_free(&sb);
 
+	struct service_status st2[2];
+	example(st2);
+	status_format_json_daemon(st2, 2, "reload failed: x.conf:1: \"bad\"", &sb);
+	ok(json_valid(sb.data), "JSON with reload_error parses");
+	ok(strstr(sb.data, "\n],\n\"reload_error\": \"reload failed: x.conf:1: \\\"bad\\\"\"}\n") != NULL,
+	   "reload_error beside services");
+	sb_free(&sb);
+	status_format_json_daemon(NULL, 0, NULL, &sb);
+	is_str(sb.data, "{\"services\": [],\n\"reload_error\": null}\n", "reload_error null");
+	ok(json_valid(sb.data), "that parses too");
+	sb_free(&sb);
+	status_format_table_daemon(st2, 2, "reload failed: a\nb", &sb);
+	ok(strstr(sb.data, "99.7%\n\nreload failed: a b\n") != NULL,
+	   "table: the reload failure on one line after a blank line");
+	sb_free(&sb);
+	status_format_table_daemon(st2, 1, NULL, &sb);
+	ok(strstr(sb.data, "91.3%\n") && sb.data[sb.len - 2] == '%', "table: nothing after a good reload");
+	sb_free(&sb);
+	for (int i = 0; i < 2; i++)
+		service_status_free(&st2[i]);
+
 	ok(!json_valid("{\"a\": 1,}") && !json_valid("{\"a\" 1}") && !json_valid("[01]") &&
 		   !json_valid("\"a\nb\""),
 	   "the checker itself rejects bad JSON");
