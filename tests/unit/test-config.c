@@ -1,0 +1,1034 @@
+/*
+ * test-config — the configuration language: every invalid configuration below
+ * is written to a private temporary directory at run time and must produce
+ * exactly the listed error lines ("PATH:LINE: [section] key: reason"); the
+ * valid ones must come out with the right values, defaults and resolved paths.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+static char root[] = "/tmp/zp-test-config-XXXXXX";
+
+/* ---- helpers ---- */
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		ok(false, "cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	fputs(content, f);
+	fclose(f);
+}
+
+/* A fresh directory for one case, with an empty services.d. Malloc'd path. */
+static char *case_dir(const char *name)
+{
+	char *dir = xasprintf("%s/%s", root, name);
+	char *svc = xasprintf("%s/services.d", dir);
+	if (mkdir(dir, 0700) < 0 || mkdir(svc, 0700) < 0)
+		ok(false, "mkdir %s: %s", svc, strerror(errno));
+	free(svc);
+	return dir;
+}
+
+/* s with every "{D}" replaced by dir. Malloc'd. */
+static char *subst(const char *s, const char *dir)
+{
+	size_t n = strlen(s) + 1;
+	for (const char *p = s; (p = strstr(p, "{D}")); p += 3)
+		n += strlen(dir);
+	char *out = xcalloc(1, n);
+	const char *p = s, *q;
+	while ((q = strstr(p, "{D}"))) {
+		strncat(out, p, (size_t)(q - p));
+		strcat(out, dir);
+		p = q + 3;
+	}
+	strcat(out, p);
+	return out;
+}
+
+static const char default_global[] = "[zeroproxy]\nservices_dir = services.d\n";
+
+/* A complete, valid service body to build cases from. */
+#define VALID_SERVICE                                                                              \
+	"[service]\n"                                                                              \
+	"listen = 127.0.0.1:8080\n"                                                                \
+	"[backend]\n"                                                                              \
+	"exec = /bin/true\n"                                                                       \
+	"address = 127.0.0.1:18080\n"
+
+struct bad_case {
+	const char *title;
+	const char *global;    /* zeroproxy.conf; NULL: default_global */
+	const char *files[8];  /* pairs: file name under services.d, content */
+	const char *errors[8]; /* expected, in order; {D} is the case's folder */
+};
+
+/* ---- the invalid configurations ---- */
+
+/* clang-format off */
+static const struct bad_case bad_cases[] = {
+	{ "ready typo",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
+			"address = 127.0.0.1:18080\nready = sokcet\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready: expected connect, notify or socket, got \"sokcet\"" } },
+	{ "bad duration unit",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nidle_timeout = 5x\n" },
+	  { "{D}/services.d/web.conf:7: [service] idle_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"5x\"" } },
+	{ "negative duration",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "start_timeout = -5s\n" },
+	  { "{D}/services.d/web.conf:6: [backend] start_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"-5s\"" } },
+	{ "duration overflow",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "stop_timeout = 99999999999999999999d\n" },
+	  { "{D}/services.d/web.conf:6: [backend] stop_timeout: expected a shorter duration (or infinity), got \"99999999999999999999d\"" } },
+	{ "zero pending_timeout",
+	  NULL,
+	  { "web.conf", "[service]\npending_timeout = 0\n" VALID_SERVICE },
+	  { "{D}/services.d/web.conf:2: [service] pending_timeout: expected a duration greater than 0, got \"0\"" } },
+	{ "max_connections 0",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nmax_connections = 0\n" },
+	  { "{D}/services.d/web.conf:7: [service] max_connections: expected a whole number from 1 to 4294967295, got \"0\"" } },
+	{ "max_connections not a number",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nmax_connections = lots\n" },
+	  { "{D}/services.d/web.conf:7: [service] max_connections: expected a whole number from 1 to 4294967295, got \"lots\"" } },
+	{ "max_pending above max_connections",
+	  NULL,
+	  { "web.conf", "[service]\nmax_pending = 300\nmax_connections = 100\n" VALID_SERVICE },
+	  { "{D}/services.d/web.conf:2: [service] max_pending: expected at most max_connections (100), got \"300\"" } },
+	{ "max_pending above the default max_connections",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nmax_pending = 2000\n" },
+	  { "{D}/services.d/web.conf:7: [service] max_pending: expected at most max_connections (1024), got \"2000\"" } },
+	{ "bad signal",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "stop_signal = SIGFOO\n" },
+	  { "{D}/services.d/web.conf:6: [backend] stop_signal: expected a signal name such as SIGTERM or TERM, or a number from 1 to 64, got \"SIGFOO\"" } },
+	{ "signal number out of range",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "stop_signal = 65\n" },
+	  { "{D}/services.d/web.conf:6: [backend] stop_signal: expected a signal name such as SIGTERM or TERM, or a number from 1 to 64, got \"65\"" } },
+	{ "listen port out of range",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:70000\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:2: [service] listen: expected a port from 1 to 65535, got \"127.0.0.1:70000\"" } },
+	{ "listen host name",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = example.com:80\n" },
+	  { "{D}/services.d/web.conf:7: [service] listen: expected a numeric IPv4 address or localhost as HOST, got \"example.com:80\"" } },
+	{ "listen without port",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = 8080\n" },
+	  { "{D}/services.d/web.conf:7: [service] listen: expected HOST:PORT, [V6]:PORT, *:PORT, unix:/PATH or systemd:NAME, got \"8080\"" } },
+	{ "listen relative unix path",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = unix:run/web.sock\n" },
+	  { "{D}/services.d/web.conf:7: [service] listen: expected an absolute path (or @NAME) after unix:, got \"unix:run/web.sock\"" } },
+	{ "listen unix path too long",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = unix:/run/0123456789012345678901234567890123456789"
+			"012345678901234567890123456789012345678901234567890123456789.sock\n" },
+	  { "{D}/services.d/web.conf:7: [service] listen: unix socket path too long (at most 107 bytes), got \"unix:/run/0123456789012345678901234567890123456789012345678901234567890123456789\"..." } },
+	{ "backend address systemd:",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = systemd:web\n" },
+	  { "{D}/services.d/web.conf:5: [backend] address: systemd:NAME is only allowed for listen, got \"systemd:web\"" } },
+	{ "backend address *:",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = *:18080\n" },
+	  { "{D}/services.d/web.conf:5: [backend] address: *:PORT is only allowed for listen, got \"*:18080\"" } },
+	{ "backend address v6 without brackets",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = ::1:18080\n" },
+	  { "{D}/services.d/web.conf:5: [backend] address: an IPv6 address needs brackets: [V6]:PORT, got \"::1:18080\"" } },
+	{ "missing exec",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf: [backend] exec: required, not given" } },
+	{ "missing listen",
+	  NULL,
+	  { "web.conf", "[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf: [service] listen: required, not given" } },
+	{ "missing address",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\nready = notify\n" },
+	  { "{D}/services.d/web.conf: [backend] address: required unless ready = socket, not given" } },
+	{ "empty file",
+	  NULL,
+	  { "web.conf", "" },
+	  { "{D}/services.d/web.conf: [service] listen: required, not given",
+	    "{D}/services.d/web.conf: [backend] exec: required, not given",
+	    "{D}/services.d/web.conf: [backend] address: required unless ready = socket, not given" } },
+	{ "empty exec and listen values",
+	  NULL,
+	  { "web.conf", "[service]\nlisten =\n[backend]\nexec = ; later\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf: [service] listen: required, not given",
+	    "{D}/services.d/web.conf: [backend] exec: required, not given" } },
+	{ "unknown section",
+	  NULL,
+	  { "web.conf", "; web\n[servic]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:2: [servic]: unknown section, expected [service] or [backend]" } },
+	{ "misspelt key",
+	  NULL,
+	  { "web.conf", "[service]\nlsten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:2: [service] lsten: unknown key, did you mean listen?",
+	    "{D}/services.d/web.conf: [service] listen: required, not given" } },
+	{ "key in the wrong section",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nexec = /bin/true\n[backend]\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:3: [service] exec: unknown key in [service], exec belongs in [backend]",
+	    "{D}/services.d/web.conf: [backend] exec: required, not given" } },
+	{ "unknown key",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "restart = always\n" },
+	  { "{D}/services.d/web.conf:6: [backend] restart: unknown key" } },
+	{ "key case matters",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "Ready = notify\n" },
+	  { "{D}/services.d/web.conf:6: [backend] Ready: unknown key, did you mean ready?" } },
+	{ "key given twice",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = connect\n\nready = notify\n" },
+	  { "{D}/services.d/web.conf:8: [backend] ready: given twice, first at line 6" } },
+	{ "key given twice across repeated sections",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = 127.0.0.1:8081\n[backend]\nexec = /bin/false\n" },
+	  { "{D}/services.d/web.conf:9: [backend] exec: given twice, first at line 4" } },
+	{ "key before any section",
+	  NULL,
+	  { "web.conf", "listen = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:1: listen: key outside of a section, expected [service] or [backend] before it",
+	    "{D}/services.d/web.conf: [service] listen: required, not given" } },
+	{ "line without =",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "oops\n" },
+	  { "{D}/services.d/web.conf:6: expected KEY = VALUE or [SECTION], got \"oops\"" } },
+	{ "indented line is no continuation",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = 127.0.0.1:8081\n    127.0.0.1:8082\n" },
+	  { "{D}/services.d/web.conf:8: expected KEY = VALUE or [SECTION], got \"127.0.0.1:8082\"" } },
+	{ "key with a space",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "stop signal = TERM\n" },
+	  { "{D}/services.d/web.conf:6: expected KEY = VALUE or [SECTION], got \"stop signal = TERM\"" } },
+	{ "unterminated section header",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:3: expected [SECTION], got \"[backend\"" } },
+	{ "junk after section header",
+	  NULL,
+	  { "web.conf", "[service] x\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:1: expected [SECTION], got \"[service] x\"" } },
+	{ "exec unterminated quote",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = sh -c 'echo hi\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:4: [backend] exec: expected a command line, got \"sh -c 'echo hi\" (unterminated quote)" } },
+	{ "exec trailing backslash",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true \\\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:4: [backend] exec: expected a command line, got \"/bin/true \\\\\" (trailing backslash)" } },
+	{ "exec empty program name",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = '' x\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:4: [backend] exec: expected a command line, got \"'' x\" (empty program name)" } },
+	{ "bad environment entries",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "environment = 1FOO=bar\nenvironment = novalue\nenvironment = A-B=1\n" },
+	  { "{D}/services.d/web.conf:6: [backend] environment: expected KEY=VALUE with a KEY of letters, digits and _ not starting with a digit, got \"1FOO=bar\"",
+	    "{D}/services.d/web.conf:7: [backend] environment: expected KEY=VALUE with a KEY of letters, digits and _ not starting with a digit, got \"novalue\"",
+	    "{D}/services.d/web.conf:8: [backend] environment: expected KEY=VALUE with a KEY of letters, digits and _ not starting with a digit, got \"A-B=1\"" } },
+	{ "relative working_directory",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "working_directory = srv/web\n" },
+	  { "{D}/services.d/web.conf:6: [backend] working_directory: expected an absolute path, got \"srv/web\"" } },
+	{ "same listen twice in one file",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = localhost:8080\n" },
+	  { "{D}/services.d/web.conf:7: [service] listen: localhost:8080 is already used by listen = 127.0.0.1:8080 at line 2" } },
+	{ "wildcard listen overlaps a specific one",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nlisten = [::1]:8080\nlisten = *:8080\n" },
+	  { "{D}/services.d/web.conf:8: [service] listen: *:8080 is already used by listen = 127.0.0.1:8080 at line 2" } },
+	{ "same listen in two services",
+	  NULL,
+	  { "a.conf", VALID_SERVICE,
+	    "b.conf", "[service]\nlisten = 127.0.0.1:9090\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\n" },
+	  { "{D}/services.d/b.conf:3: [service] listen: 127.0.0.1:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2)" } },
+	{ "same systemd name in two services",
+	  NULL,
+	  { "a.conf", "[service]\nlisten = systemd:web\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n",
+	    "b.conf", "[service]\nlisten = systemd:web\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\n" },
+	  { "{D}/services.d/b.conf:2: [service] listen: systemd:web is already used by service a (listen = systemd:web at {D}/services.d/a.conf:2)" } },
+	{ "socket backend address is another service's listen",
+	  NULL,
+	  { "a.conf", VALID_SERVICE,
+	    "b.conf", "[service]\nlisten = 127.0.0.1:9090\n[backend]\nexec = /bin/true\nready = socket\naddress = 127.0.0.1:8080\n" },
+	  { "{D}/services.d/b.conf:6: [backend] address: 127.0.0.1:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2)" } },
+	{ "socket backend address is its own listen",
+	  NULL,
+	  { "web.conf", "[backend]\nready = socket\naddress = unix:/run/web.sock\nexec = /bin/true\n[service]\nlisten = unix:/run/web.sock\n" },
+	  { "{D}/services.d/web.conf:3: [backend] address: unix:/run/web.sock is already used by listen = unix:/run/web.sock at line 6" } },
+	{ "invalid service name",
+	  NULL,
+	  { "bad name.conf", VALID_SERVICE },
+	  { "{D}/services.d/bad name.conf: invalid service name \"bad name\", expected letters, digits, _ . and - (at most 64)" } },
+	{ "service name too long",
+	  NULL,
+	  { "s2345678901234567890123456789012345678901234567890123456789012345.conf", VALID_SERVICE },
+	  { "{D}/services.d/s2345678901234567890123456789012345678901234567890123456789012345.conf: invalid service name \"s2345678901234567890123456789012345678901234567890123456789012345\", expected letters, digits, _ . and - (at most 64)" } },
+	{ "line too long",
+	  NULL,
+	  { "web.conf", NULL /* filled at run time */ },
+	  { "{D}/services.d/web.conf:6: line too long (5000 characters, at most 4096)" } },
+	{ "NUL byte",
+	  NULL,
+	  { "web.conf", NULL /* filled at run time */ },
+	  { "{D}/services.d/web.conf:6: unexpected NUL byte" } },
+	{ "several errors in one file",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:0\nidle_timeout = soon\n[backend]\nready = maybe\n"
+			"exec = /bin/true\nexec = /bin/false\nfoo = 1\n" },
+	  { "{D}/services.d/web.conf:2: [service] listen: expected a port from 1 to 65535, got \"127.0.0.1:0\"",
+	    "{D}/services.d/web.conf:3: [service] idle_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"soon\"",
+	    "{D}/services.d/web.conf:5: [backend] ready: expected connect, notify or socket, got \"maybe\"",
+	    "{D}/services.d/web.conf:7: [backend] exec: given twice, first at line 6",
+	    "{D}/services.d/web.conf:8: [backend] foo: unknown key" } },
+	{ "errors in two files",
+	  NULL,
+	  { "api.conf", VALID_SERVICE "ready = sokcet\n",
+	    "web.conf", "[service]\nlisten = 127.0.0.1:9090\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\nstop_timeout = 1y\n" },
+	  { "{D}/services.d/api.conf:6: [backend] ready: expected connect, notify or socket, got \"sokcet\"",
+	    "{D}/services.d/web.conf:6: [backend] stop_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"1y\"" } },
+	{ "global: unknown key and bad log level",
+	  "[zeroproxy]\nservices_dir = services.d\nlog_level = verbose\nlisten = 1\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] log_level: expected error, warning, notice, info or debug, got \"verbose\"",
+	    "{D}/zeroproxy.conf:4: [zeroproxy] listen: unknown key" } },
+	{ "global: unknown section",
+	  "[zeroproxy]\nservices_dir = services.d\n[service]\nlisten = 127.0.0.1:1\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [service]: unknown section, expected [zeroproxy]" } },
+	{ "global: metrics_listen forms",
+	  "[zeroproxy]\nservices_dir = services.d\nmetrics_listen = unix:/run/m.sock\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] metrics_listen: expected HOST:PORT or [V6]:PORT, got \"unix:/run/m.sock\"" } },
+	{ "global: metrics_listen bad port",
+	  "[zeroproxy]\nservices_dir = services.d\nmetrics_listen = 127.0.0.1:0\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] metrics_listen: expected a port from 1 to 65535, got \"127.0.0.1:0\"" } },
+	{ "global: metrics_listen is a service's listen",
+	  "[zeroproxy]\nservices_dir = services.d\nmetrics_listen = 127.0.0.1:8080\n",
+	  { "web.conf", VALID_SERVICE },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] metrics_listen: 127.0.0.1:8080 is already used by service web (listen = 127.0.0.1:8080 at {D}/services.d/web.conf:2)" } },
+	{ "global: control_socket too long",
+	  "[zeroproxy]\nservices_dir = services.d\ncontrol_socket = /run/zeroproxy/0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789.sock\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] control_socket: expected a socket path of at most 107 bytes, got \"/run/zeroproxy/01234567890123456789012345678901234567890123456789012345678901234\"..." } },
+	{ "global: services_dir missing",
+	  "[zeroproxy]\nservices_dir = nowhere\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:2: [zeroproxy] services_dir: cannot open {D}/nowhere: No such file or directory" } },
+	{ "global: key given twice",
+	  "[zeroproxy]\nservices_dir = services.d\nstate_dir = a\nstate_dir = b\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:4: [zeroproxy] state_dir: given twice, first at line 3" } },
+	{ "global and service errors together",
+	  "[zeroproxy]\nservices_dir = services.d\nlog_level = loud\n",
+	  { "web.conf", VALID_SERVICE "ready = later\n" },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] log_level: expected error, warning, notice, info or debug, got \"loud\"",
+	    "{D}/services.d/web.conf:6: [backend] ready: expected connect, notify or socket, got \"later\"" } },
+};
+/* clang-format on */
+
+/* The cases whose file content cannot be a string literal. */
+static char *special_content(const char *title)
+{
+	if (strcmp(title, "line too long") == 0) {
+		char *s = xcalloc(1, 6000);
+		strcpy(s, VALID_SERVICE "; ");
+		size_t n = strlen(s);
+		memset(s + n, 'x', 4998);
+		strcat(s, "\nready = connect\n");
+		return s;
+	}
+	return NULL;
+}
+
+static void run_bad_case(size_t i, const struct bad_case *bc)
+{
+	char *name = xasprintf("bad-%02zu", i);
+	char *dir = case_dir(name);
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	struct zp_config *c = (struct zp_config *)0x1;
+	struct zp_diag d = {0};
+	size_t n_want = 0;
+
+	write_file(conf, bc->global ? bc->global : default_global);
+	for (size_t f = 0; f + 1 < ZP_ARRAY_SIZE(bc->files) && bc->files[f]; f += 2) {
+		char *path = xasprintf("%s/services.d/%s", dir, bc->files[f]);
+		if (bc->files[f + 1]) {
+			write_file(path, bc->files[f + 1]);
+		} else if (strcmp(bc->title, "NUL byte") == 0) {
+			FILE *fp = fopen(path, "we");
+			fputs(VALID_SERVICE, fp);
+			fwrite("ready = con\0nect\n", 1, 17, fp);
+			fclose(fp);
+		} else {
+			char *s = special_content(bc->title);
+			write_file(path, s);
+			free(s);
+		}
+		free(path);
+	}
+	while (n_want < ZP_ARRAY_SIZE(bc->errors) && bc->errors[n_want])
+		n_want++;
+
+	int r = config_load(conf, true, &c, &d);
+	bool pass = r == -EINVAL && c == NULL && d.n_errors == n_want;
+	for (size_t e = 0; pass && e < n_want; e++) {
+		char *want = subst(bc->errors[e], dir);
+		pass = strcmp(d.errors[e], want) == 0;
+		free(want);
+	}
+	ok(pass, "invalid config: %s", bc->title);
+	if (!pass) {
+		note("r=%d, %zu errors, %zu expected:", r, d.n_errors, n_want);
+		for (size_t e = 0; e < d.n_errors; e++)
+			note("  got:  %s", d.errors[e]);
+		for (size_t e = 0; e < n_want; e++) {
+			char *want = subst(bc->errors[e], dir);
+			note("  want: %s", want);
+			free(want);
+		}
+	}
+	if (r == 0)
+		config_free(c);
+	diag_free(&d);
+	free(conf);
+	free(dir);
+	free(name);
+}
+
+/* Errors that need something a string table cannot say. */
+static void test_bad_special(void)
+{
+	struct zp_config *c;
+	struct zp_diag d = {0};
+
+	/* -c pointing at nothing. */
+	char *dir = case_dir("missing");
+	char *conf = xasprintf("%s/nope.conf", dir);
+	char *want = xasprintf("%s: cannot read: No such file or directory", conf);
+	ok(config_load(conf, true, &c, &d) == -EINVAL && d.n_errors == 1 &&
+	       strcmp(d.errors[0], want) == 0,
+	   "explicit missing config file is an error");
+	diag_free(&d);
+	free(want);
+	free(conf);
+
+	/* -c pointing at a folder. */
+	want = xasprintf("%s: cannot read: Is a directory", dir);
+	ok(config_load(dir, true, &c, &d) == -EINVAL && d.n_errors == 1 &&
+	       strcmp(d.errors[0], want) == 0,
+	   "config path that is a folder is an error");
+	diag_free(&d);
+	free(want);
+	free(dir);
+
+	/* A folder named like a service file. */
+	dir = case_dir("subdir");
+	conf = xasprintf("%s/zeroproxy.conf", dir);
+	write_file(conf, default_global);
+	char *sub = xasprintf("%s/services.d/sub.conf", dir);
+	mkdir(sub, 0700);
+	want = xasprintf("%s: is a directory, expected a service file", sub);
+	ok(config_load(conf, true, &c, &d) == -EINVAL && d.n_errors == 1 &&
+	       strcmp(d.errors[0], want) == 0,
+	   "invalid config: a folder in services.d named *.conf");
+	diag_free(&d);
+	free(want);
+	free(sub);
+
+	/* A dangling symlink. */
+	char *link = xasprintf("%s/services.d/gone.conf", dir);
+	symlink("/nonexistent/zp-test", link);
+	want = xasprintf("%s: cannot read: No such file or directory", link);
+	ok(config_load(conf, true, &c, &d) == -EINVAL && d.n_errors == 2 &&
+	       strcmp(d.errors[0], want) == 0,
+	   "invalid config: a dangling symlink in services.d");
+	diag_free(&d);
+	free(want);
+	free(link);
+
+	/* An unreadable service file (root reads anything: skip). */
+	char *locked = xasprintf("%s/services.d/locked.conf", dir);
+	if (geteuid() != 0) {
+		write_file(locked, VALID_SERVICE);
+		chmod(locked, 0);
+		want = xasprintf("%s: cannot read: Permission denied", locked);
+		ok(config_load(conf, true, &c, &d) == -EINVAL && d.n_errors == 3 &&
+		       strcmp(d.errors[1], want) == 0,
+		   "invalid config: an unreadable service file");
+		diag_free(&d);
+		free(want);
+	} else {
+		ok(true, "# SKIP unreadable file: running as root");
+	}
+	free(locked);
+	free(conf);
+	free(dir);
+}
+
+/* ---- valid configurations ---- */
+
+/* Load dir/zeroproxy.conf and expect success without errors. */
+static struct zp_config *load_ok(const char *dir, const char *what, struct zp_diag *d)
+{
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	struct zp_config *c = NULL;
+	int r = config_load(conf, true, &c, d);
+	if (!ok(r == 0 && c, "%s loads", what))
+		for (size_t i = 0; i < d->n_errors; i++)
+			note("error: %s", d->errors[i]);
+	free(conf);
+	return r == 0 ? c : NULL;
+}
+
+static void test_defaults(void)
+{
+	char *dir = case_dir("defaults");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *svc = xasprintf("%s/services.d/web.conf", dir);
+	struct zp_diag d = {0};
+
+	write_file(conf, default_global);
+	write_file(svc, VALID_SERVICE);
+	struct zp_config *c = load_ok(dir, "minimal service", &d);
+	is_int((long long)d.n_warnings, 0, "no warnings");
+	if (c) {
+		char *want = xasprintf("%s/services.d", dir);
+		is_str(c->services_dir, want, "services_dir resolved");
+		free(want);
+		is_str(c->control_socket, RUNSTATEDIR "/zeroproxy/control.sock",
+		       "control_socket default");
+		is_str(c->state_dir, LOCALSTATEDIR "/lib/zeroproxy", "state_dir default");
+		is_int(c->log_level, LOG_INFO, "log_level default");
+		ok(!c->has_metrics, "no metrics by default");
+		is_int((long long)c->n_services, 1, "one service");
+		struct zp_service_config *s = config_find(c, "web");
+		ok(s != NULL, "config_find(web)");
+		ok(config_find(c, "api") == NULL, "config_find(api) is NULL");
+		if (s) {
+			is_str(s->name, "web", "name from the file name");
+			is_str(s->path, svc, "path as built");
+			is_int((long long)s->n_listen, 1, "one listen");
+			is_str(s->listen[0].text, "127.0.0.1:8080", "listen text");
+			is_int((long long)s->idle_timeout_ms, 300000, "idle_timeout default 5m");
+			is_int(s->max_connections, 1024, "max_connections default");
+			is_int(s->max_pending, 256, "max_pending default");
+			is_int((long long)s->pending_timeout_ms, 30000, "pending_timeout default");
+			is_int((long long)s->connection_idle_timeout_ms, 3600000,
+			       "connection_idle_timeout default");
+			is_str(s->exec, "/bin/true", "exec");
+			ok(s->argv && strv_length(s->argv) == 1 &&
+			       strcmp(s->argv[0], "/bin/true") == 0,
+			   "argv");
+			ok(s->has_address && strcmp(s->address.text, "127.0.0.1:18080") == 0,
+			   "address");
+			is_int(s->ready, ZP_READY_CONNECT, "ready default connect");
+			is_int((long long)s->start_timeout_ms, 30000, "start_timeout default");
+			is_int(s->stop_signal, SIGTERM, "stop_signal default");
+			is_int((long long)s->stop_timeout_ms, 10000, "stop_timeout default");
+			ok(!s->user && !s->group && !s->working_directory && !s->environment,
+			   "user, group, working_directory, environment unset");
+		}
+		config_free(c);
+	}
+	diag_free(&d);
+
+	/* Without -c, a missing zeroproxy.conf means the compiled-in defaults. */
+	char *missing = xasprintf("%s/absent.conf", dir);
+	c = NULL;
+	int r = config_load(missing, false, &c, &d);
+	ok(r == 0, "missing zeroproxy.conf without -c is fine");
+	if (r == 0) {
+		is_str(c->path, missing, "path kept");
+		is_str(c->services_dir, SYSCONFDIR "/zeroproxy/services.d", "services_dir default");
+		is_str(c->control_socket, RUNSTATEDIR "/zeroproxy/control.sock",
+		       "control_socket default");
+		is_str(c->state_dir, LOCALSTATEDIR "/lib/zeroproxy", "state_dir default");
+		config_free(c);
+	}
+	diag_free(&d);
+
+	/* config_load_global stops before the services. */
+	write_file(svc, "broken\n");
+	r = config_load_global(conf, true, &c, &d);
+	ok(r == 0 && c && c->n_services == 0 && d.n_errors == 0,
+	   "config_load_global ignores a broken service file");
+	if (r == 0)
+		config_free(c);
+	diag_free(&d);
+	r = config_load(conf, true, &c, &d);
+	ok(r == -EINVAL && !c && d.n_errors == 4, "config_load does not");
+	diag_free(&d);
+
+	free(missing);
+	free(svc);
+	free(conf);
+	free(dir);
+}
+
+static void test_every_key(void)
+{
+	char *dir = case_dir("every-key");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *svc = xasprintf("%s/services.d/api-2.conf", dir);
+	struct zp_diag d = {0};
+
+	write_file(conf, "\xef\xbb\xbf; global settings\n"
+	                 "[zeroproxy]\n"
+	                 "services_dir   = services.d      ; relative\n"
+	                 "control_socket = run/control.sock\n"
+	                 "state_dir      = /var/tmp/zp-state\n"
+	                 "log_level      = debug\n"
+	                 "metrics_listen = [::1]:9100\n");
+	write_file(svc, "# every key with a value other than its default\r\n"
+	                "[service]\r\n"
+	                "  listen = 127.0.0.1:8080\n"
+	                "\tlisten = [::1]:8080 ; comment\n"
+	                "listen = unix:/run/api.sock\n"
+	                "listen = systemd:api-http\n"
+	                "listen = *:8443\n"
+	                "listen = unix:@api-abstract\n"
+	                "idle_timeout = infinity\n"
+	                "max_connections = 10\n"
+	                "max_pending = 5\n"
+	                "pending_timeout = 1.5s\n"
+	                "connection_idle_timeout = 1h 30m\n"
+	                "[backend]\n"
+	                "exec = /bin/sh -c 'exec \"$0\" \"$@\"' /bin/true \"a b\" c\\ d x;y\n"
+	                "address = unix:/run/api-backend.sock\n"
+	                "ready = socket\n"
+	                "start_timeout = 250ms\n"
+	                "stop_signal = INT\n"
+	                "stop_timeout = 0\n"
+	                "user = www-data\n"
+	                "group = nogroup\n"
+	                "working_directory = /\n"
+	                "environment = A=1\n"
+	                "environment = B=two words\n"
+	                "environment = A=3\n"
+	                "environment = EMPTY=\n"
+	                "environment =\n");
+	struct zp_config *c = load_ok(dir, "a file with every key", &d);
+	if (c) {
+		char *want = xasprintf("%s/run/control.sock", dir);
+		is_str(c->control_socket, want,
+		       "control_socket resolved against the config folder");
+		free(want);
+		is_str(c->state_dir, "/var/tmp/zp-state", "absolute state_dir kept");
+		is_int(c->log_level, LOG_DEBUG, "log_level debug");
+		ok(c->has_metrics && strcmp(c->metrics_listen.text, "[::1]:9100") == 0,
+		   "metrics_listen");
+		struct zp_service_config *s = config_find(c, "api-2");
+		ok(s != NULL, "service api-2");
+		if (s) {
+			static const char *const listen[] = {
+			    "127.0.0.1:8080",   "[::1]:8080", "unix:/run/api.sock",
+			    "systemd:api-http", "*:8443",     "unix:@api-abstract",
+			};
+			bool same = s->n_listen == ZP_ARRAY_SIZE(listen);
+			for (size_t i = 0; same && i < s->n_listen; i++)
+				same = strcmp(s->listen[i].text, listen[i]) == 0;
+			ok(same, "six listen addresses in order");
+			is_int(s->listen[3].kind, ZP_ADDR_SYSTEMD, "systemd listen kind");
+			is_str(s->listen[3].name, "api-http", "systemd listen name");
+			ok(s->idle_timeout_ms == ZP_INFINITY, "idle_timeout infinity");
+			is_int(s->max_connections, 10, "max_connections");
+			is_int(s->max_pending, 5, "max_pending");
+			is_int((long long)s->pending_timeout_ms, 1500, "pending_timeout 1.5s");
+			is_int((long long)s->connection_idle_timeout_ms, 5400000,
+			       "connection_idle_timeout 1h 30m");
+			is_str(s->exec,
+			       "/bin/sh -c 'exec \"$0\" \"$@\"' /bin/true \"a b\" c\\ d x;y",
+			       "exec as written");
+			static const char *const argv[] = {
+			    "/bin/sh", "-c", "exec \"$0\" \"$@\"", "/bin/true", "a b", "c d", "x;y",
+			};
+			same = strv_length(s->argv) == ZP_ARRAY_SIZE(argv);
+			for (size_t i = 0; same && i < ZP_ARRAY_SIZE(argv); i++)
+				same = strcmp(s->argv[i], argv[i]) == 0;
+			ok(same, "argv split with quoting");
+			ok(s->has_address && s->address.kind == ZP_ADDR_UNIX &&
+			       strcmp(s->address.text, "unix:/run/api-backend.sock") == 0,
+			   "unix backend address");
+			is_int(s->ready, ZP_READY_SOCKET, "ready socket");
+			is_int((long long)s->start_timeout_ms, 250, "start_timeout 250ms");
+			is_int(s->stop_signal, SIGINT, "stop_signal INT");
+			is_int((long long)s->stop_timeout_ms, 0, "stop_timeout 0");
+			is_str(s->user, "www-data", "user");
+			is_str(s->group, "nogroup", "group");
+			is_str(s->working_directory, "/", "working_directory");
+			ok(strv_length(s->environment) == 3 &&
+			       strcmp(s->environment[0], "A=3") == 0 &&
+			       strcmp(s->environment[1], "B=two words") == 0 &&
+			       strcmp(s->environment[2], "EMPTY=") == 0,
+			   "environment: repeatable, a later KEY replaces, empty value adds "
+			   "nothing");
+		}
+		config_free(c);
+	}
+	diag_free(&d);
+	free(svc);
+	free(conf);
+	free(dir);
+}
+
+static void test_more_valid(void)
+{
+	char *dir = case_dir("more-valid");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *path;
+	struct zp_diag d = {0};
+
+	write_file(conf, "[zeroproxy]\nservices_dir = ./services.d/\nlog_level =\n"
+	                 "metrics_listen = ; off\ncontrol_socket = ; default\n");
+	/* The example from DESIGN.md, comments and empty values included. */
+	path = xasprintf("%s/services.d/web.conf", dir);
+	write_file(
+	    path,
+	    "[service]\n"
+	    "listen          = 127.0.0.1:8080    ; repeatable: HOST:PORT, [V6]:PORT, *:PORT, "
+	    "unix:/path, systemd:FDNAME\n"
+	    "idle_timeout    = 5m                ; stop the backend after no client connection for "
+	    "this long; \"infinity\" = never\n"
+	    "max_connections = 1024              ; open client connections (active + pending) at "
+	    "most; more are refused (closed at once)\n"
+	    "max_pending     = 256               ; connections waiting for the backend to become "
+	    "ready, at most\n"
+	    "pending_timeout = 30s               ; a waiting connection is closed after this long\n"
+	    "connection_idle_timeout = 1h        ; a client connection with no bytes in either "
+	    "direction is closed after this long\n"
+	    "\n"
+	    "[backend]\n"
+	    "exec            = /bin/true -m http.server --bind 127.0.0.1 18080   ; argv, split "
+	    "with shell-like quoting, never run through a shell\n"
+	    "address         = 127.0.0.1:18080   ; where the backend accepts: HOST:PORT, "
+	    "[V6]:PORT, unix:/path\n"
+	    "ready           = connect           ; connect | notify | socket  (see below)\n"
+	    "start_timeout   = 30s               ; not ready by then: the start has failed\n"
+	    "stop_signal     = SIGTERM\n"
+	    "stop_timeout    = 10s               ; then SIGKILL\n"
+	    "user            =                   ; run the backend as this user (and its primary "
+	    "group) — only when zeroproxy is root\n"
+	    "group           =\n"
+	    "working_directory =\n"
+	    "environment     = KEY=VALUE         ; repeatable\n");
+	free(path);
+	/* ready = socket needs no address; a lower max_connections lowers max_pending. */
+	path = xasprintf("%s/services.d/sock.conf", dir);
+	write_file(path, "[service]\nlisten = 127.0.0.1:8081\nmax_connections = 8\n"
+	                 "idle_timeout = 0\n[backend]\nexec = true\nready = socket\n");
+	free(path);
+	/* A value longer than inih's 200-byte line buffer. */
+	path = xasprintf("%s/services.d/long.conf", dir);
+	{
+		char *exec = xcalloc(1, 1200);
+		strcpy(exec, "/bin/true");
+		for (int i = 0; i < 100; i++)
+			strcat(exec, " arg-word");
+		char *content =
+		    xasprintf("[service]\nlisten = 127.0.0.1:8082\n[backend]\nexec = %s\n"
+		              "address = 127.0.0.1:18082\n",
+		              exec);
+		write_file(path, content);
+		free(content);
+		free(exec);
+	}
+	free(path);
+	/* Ignored: not *.conf. */
+	path = xasprintf("%s/services.d/README", dir);
+	write_file(path, "not a config\n");
+	free(path);
+	path = xasprintf("%s/services.d/web.conf.bak", dir);
+	write_file(path, "not a config\n");
+	free(path);
+
+	struct zp_config *c =
+	    load_ok(dir, "DESIGN.md example, socket without address, long line", &d);
+	if (c) {
+		char *want = xasprintf("%s/services.d", dir);
+		is_str(c->services_dir, want, "./services.d/ resolved");
+		free(want);
+		is_int(c->log_level, LOG_INFO, "empty log_level is the default");
+		ok(!c->has_metrics, "empty metrics_listen is off");
+		is_str(c->control_socket, RUNSTATEDIR "/zeroproxy/control.sock",
+		       "empty control_socket is the default");
+		is_int((long long)c->n_services, 3, "three services, README and .bak ignored");
+		ok(c->n_services == 3 && strcmp(c->services[0]->name, "long") == 0 &&
+		       strcmp(c->services[1]->name, "sock") == 0 &&
+		       strcmp(c->services[2]->name, "web") == 0,
+		   "services sorted by name");
+		struct zp_service_config *w = config_find(c, "web");
+		if (w) {
+			is_str(w->exec, "/bin/true -m http.server --bind 127.0.0.1 18080",
+			       "inline comment cut from exec");
+			ok(!w->user && !w->group && !w->working_directory,
+			   "empty user/group/working_directory are unset");
+			ok(strv_length(w->environment) == 1 &&
+			       strcmp(w->environment[0], "KEY=VALUE") == 0,
+			   "environment from the example");
+		}
+		struct zp_service_config *s = config_find(c, "sock");
+		if (s) {
+			ok(!s->has_address && s->ready == ZP_READY_SOCKET,
+			   "ready = socket without address");
+			is_int(s->max_pending, 8, "max_pending follows a lower max_connections");
+			is_int((long long)s->idle_timeout_ms, 0, "idle_timeout 0");
+		}
+		struct zp_service_config *l = config_find(c, "long");
+		if (l) {
+			is_int((long long)strv_length(l->argv), 101, "long exec line kept whole");
+			is_str(l->argv[100], "arg-word", "last word of the long line");
+		}
+
+		/* Summary lines for `zeroproxy check`. */
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		config_print_summary(c, f);
+		fclose(f);
+		is_str(buf,
+		       "long: listen 127.0.0.1:8082 -> backend 127.0.0.1:18082 (ready=connect), "
+		       "exec /bin/true, idle_timeout 5m\n"
+		       "sock: listen 127.0.0.1:8081 -> backend private socket (ready=socket), exec "
+		       "true, idle_timeout 0s\n"
+		       "web: listen 127.0.0.1:8080 -> backend 127.0.0.1:18080 (ready=connect), "
+		       "exec /bin/true, idle_timeout 5m\n",
+		       "config_print_summary");
+		free(buf);
+		config_free(c);
+	}
+	diag_free(&d);
+	free(conf);
+	free(dir);
+}
+
+static void test_warnings_and_empty(void)
+{
+	char *dir = case_dir("warnings");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *svc = xasprintf("%s/services.d/w.conf", dir);
+	struct zp_diag d = {0};
+
+	write_file(conf, default_global);
+	write_file(svc,
+	           "[service]\nlisten = [::1]:8080\n[backend]\n"
+	           "exec = zp-no-such-program --flag\naddress = [::1]:18080\n"
+	           "working_directory = /nonexistent/zp\nenvironment = PATH=/nonexistent/bin\n");
+	struct zp_config *c = load_ok(dir, "missing program and folder are warnings", &d);
+	is_int((long long)d.n_warnings, 2, "two warnings");
+	if (d.n_warnings == 2) {
+		char *w0 = xasprintf("%s:4: [backend] exec: program zp-no-such-program not found "
+		                     "in PATH (/nonexistent/bin)",
+		                     svc);
+		char *w1 = xasprintf("%s:6: [backend] working_directory: cannot access "
+		                     "/nonexistent/zp: No such file or directory",
+		                     svc);
+		is_str(d.warnings[0], w0, "exec warning");
+		is_str(d.warnings[1], w1, "working_directory warning");
+		free(w0);
+		free(w1);
+	}
+	config_free(c);
+	diag_free(&d);
+
+	write_file(svc, "[service]\nlisten = [::1]:8080\n[backend]\n"
+	                "exec = /etc/passwd\naddress = [::1]:18080\n");
+	c = load_ok(dir, "a non-executable program", &d);
+	if (d.n_warnings == 1) {
+		char *w0 = xasprintf(
+		    "%s:4: [backend] exec: cannot execute /etc/passwd: Permission denied", svc);
+		is_str(d.warnings[0], w0, "not-executable warning");
+		free(w0);
+	} else {
+		ok(geteuid() == 0 && d.n_warnings == 0, "no warning for /etc/passwd as root");
+	}
+	config_free(c);
+	diag_free(&d);
+
+	/* No services at all is valid. */
+	unlink(svc);
+	c = load_ok(dir, "zero services", &d);
+	if (c) {
+		is_int((long long)c->n_services, 0, "no services");
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		config_print_summary(c, f);
+		fclose(f);
+		char *want = xasprintf("no services in %s/services.d\n", dir);
+		is_str(buf, want, "summary of zero services");
+		free(want);
+		free(buf);
+		config_free(c);
+	}
+	diag_free(&d);
+	free(svc);
+	free(conf);
+	free(dir);
+}
+
+static void test_relative_config_path(void)
+{
+	char *dir = case_dir("relative");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *svc = xasprintf("%s/services.d/web.conf", dir);
+	char cwd[PATH_MAX];
+	struct zp_diag d = {0};
+	struct zp_config *c = NULL;
+
+	write_file(conf, "[zeroproxy]\nservices_dir = services.d\nstate_dir = ../state\n");
+	write_file(svc, VALID_SERVICE "ready = sokcet\n");
+	if (!getcwd(cwd, sizeof(cwd)) || chdir(root) < 0) {
+		ok(false, "chdir");
+		return;
+	}
+	int r = config_load("relative/zeroproxy.conf", true, &c, &d);
+	char *want = xasprintf("%s/relative/services.d/web.conf:6: [backend] ready: expected "
+	                       "connect, notify or socket, got \"sokcet\"",
+	                       root);
+	ok(r == -EINVAL && d.n_errors == 1 && strcmp(d.errors[0], want) == 0,
+	   "relative -c: services resolved to absolute paths");
+	free(want);
+	diag_free(&d);
+
+	write_file(svc, VALID_SERVICE);
+	r = config_load("relative/zeroproxy.conf", true, &c, &d);
+	if (ok(r == 0, "relative -c loads")) {
+		is_str(c->path, "relative/zeroproxy.conf", "path kept as given");
+		want = xasprintf("%s/relative/../state", root);
+		is_str(c->state_dir, want, "state_dir resolved against the config folder");
+		free(want);
+		config_free(c);
+	}
+	diag_free(&d);
+	if (chdir(cwd) < 0)
+		ok(false, "chdir back");
+	free(svc);
+	free(conf);
+	free(dir);
+}
+
+static void test_service_equal(void)
+{
+	char *dir = case_dir("equal");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	char *b = xasprintf("%s/services.d/b.conf", dir);
+	struct zp_diag d = {0};
+	const char *base = VALID_SERVICE "environment = A=1\n";
+
+	write_file(a, base);
+	write_file(b, base);
+	struct zp_service_config *x = service_config_load(a, "web", &d);
+	struct zp_service_config *y = service_config_load(b, "web", &d);
+	ok(x && y && d.n_errors == 0, "service_config_load");
+	ok(x && y && service_config_equal(x, y), "same settings are equal (path aside)");
+	service_config_free(y);
+
+	static const char *const changes[] = {
+	    "listen = 127.0.0.1:8081\n", "idle_timeout = 6m\n",    "max_connections = 1000\n",
+	    "max_pending = 10\n",        "pending_timeout = 1s\n", "connection_idle_timeout = 1s\n",
+	};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(changes); i++) {
+		char *content = xasprintf("%s[service]\n%s", base, changes[i]);
+		write_file(b, content);
+		y = service_config_load(b, "web", &d);
+		ok(x && y && !service_config_equal(x, y), "a change of %.*s is seen",
+		   (int)strcspn(changes[i], " "), changes[i]);
+		service_config_free(y);
+		free(content);
+	}
+	static const char *const bchanges[] = {
+	    "ready = notify\n",        "start_timeout = 1s\n", "stop_signal = INT\n",
+	    "stop_timeout = 1s\n",     "user = nobody\n",      "group = nogroup\n",
+	    "working_directory = /\n", "environment = B=2\n",
+	};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(bchanges); i++) {
+		char *content = xasprintf("%s%s", base, bchanges[i]);
+		write_file(b, content);
+		y = service_config_load(b, "web", &d);
+		ok(x && y && !service_config_equal(x, y), "a change of %.*s is seen",
+		   (int)strcspn(bchanges[i], " "), bchanges[i]);
+		service_config_free(y);
+		free(content);
+	}
+	write_file(b, "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true x\n"
+	              "address = 127.0.0.1:18080\nenvironment = A=1\n");
+	y = service_config_load(b, "web", &d);
+	ok(x && y && !service_config_equal(x, y), "a change of exec is seen");
+	service_config_free(y);
+	write_file(b, "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\n"
+	              "address = 127.0.0.1:18081\nenvironment = A=1\n");
+	y = service_config_load(b, "web", &d);
+	ok(x && y && !service_config_equal(x, y), "a change of address is seen");
+	service_config_free(y);
+	y = service_config_load(a, "other", &d);
+	ok(x && y && !service_config_equal(x, y), "another name is not equal");
+	service_config_free(y);
+
+	write_file(b, "[backend]\nready = nope\n");
+	y = service_config_load(b, "web", &d);
+	ok(!y && d.n_errors == 3, "service_config_load returns NULL on errors");
+	service_config_free(x);
+	diag_free(&d);
+	free(a);
+	free(b);
+	free(dir);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int main(void)
+{
+	if (!mkdtemp(root)) {
+		printf("Bail out! mkdtemp: %s\n", strerror(errno));
+		return 99;
+	}
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(bad_cases); i++)
+		run_bad_case(i, &bad_cases[i]);
+	test_bad_special();
+	test_defaults();
+	test_every_key();
+	test_more_valid();
+	test_warnings_and_empty();
+	test_relative_config_path();
+	test_service_equal();
+	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return done_testing();
+}
