@@ -819,22 +819,24 @@ int main(int argc, char **argv)
 		exit((int)exit_code);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (ignore_term)
+		signal(SIGTERM, SIG_IGN);
+	/* Until the loop runs, SIGTERM/SIGINT keep their default action: a
+	 * backend stopped while it starts dies of the signal, as most do. */
+	if (burn)
+		burn_cpu_child(burn);
+	if (start_delay)
+		sleep_ms(start_delay);
+
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
-	if (ignore_term)
-		signal(SIGTERM, SIG_IGN);
-	else
+	if (!ignore_term)
 		sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s->sfd < 0)
 		die("signalfd: %s", strerror(errno));
-
-	if (burn)
-		burn_cpu_child(burn);
-	if (start_delay)
-		sleep_ms(start_delay);
 
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

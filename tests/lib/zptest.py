@@ -59,7 +59,8 @@ __all__ = [
     "run", "Test", "skip", "fail", "error", "expect", "expect_eq", "Skip", "Fail", "Error",
     "Closed", "Response", "HttpConn", "http_get", "try_http_get", "connect", "parse_addr",
     "echo_roundtrip", "concurrent_gets", "expect_closed", "wait_until", "pid_alive",
-    "rss_kib", "have_ipv6", "free_port", "ZEROPROXY", "ZP_TESTD",
+    "rss_kib", "have_ipv6", "free_port", "wait_connect", "ZEROPROXY", "ZP_TESTD", "ARROW", "re_starting",
+    "re_running", "re_idle_stop", "re_exited", "re_killed", "re_start_failed",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +85,49 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
                 "connection_idle_timeout")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment")
+
+
+# ---------------------------------------------------------------------------
+# The daemon's log lines, as regexes (one place to adapt if the wording moves).
+# Every state change is one line "NAME: OLD -> NEW (REASON)", e.g.
+#   web: stopped -> starting (connection from 127.0.0.1:5342)
+#   web: starting -> running (ready after 4.2 ms)
+#   web: running -> stopping (idle 5m)
+#   web: stopping -> stopped (backend exited with status 0)
+#   web: stopping -> stopped (backend killed by signal SIGKILL)
+#   web: starting -> failed (start failed: exec /x/y: No such file or directory)
+#   web: starting -> stopping (start failed: not ready after 1s)
+# The patterns also accept the shorter wording of the issue texts
+# ("web: running (ready after ...)", "web: idle 5m, stopping").
+
+ARROW = r"\s*(?:->|\u2192)\s*"
+
+
+def re_starting(name, from_state=r"\w+"):
+    """A start of NAME (any previous state unless from_state is given)."""
+    return rf"\b{re.escape(name)}: {from_state}{ARROW}starting\b"
+
+
+def re_running(name):
+    return rf"\b{re.escape(name)}: (?:\w+{ARROW})?running \(ready after"
+
+
+def re_idle_stop(name):
+    n = re.escape(name)
+    return rf"\b{n}: (?:\w+{ARROW}stopping \(idle \S+\)|idle \S+, stopping)"
+
+
+def re_exited(name, code):
+    return rf"\b{re.escape(name)}: .*backend exited with status {code}\b"
+
+
+def re_killed(name, sig):
+    return rf"\b{re.escape(name)}: .*killed by signal {sig}\b"
+
+
+def re_start_failed(name, reason=""):
+    """A start failure of NAME; reason is a regex for the text after "start failed: "."""
+    return rf"\b{re.escape(name)}: .*start failed: {reason}"
 
 
 # ---------------------------------------------------------------------------
@@ -243,6 +287,16 @@ def connect(addr, timeout=5.0):
         s.close()
         raise
     return s
+
+
+def wait_connect(addr, timeout=5.0, what=None):
+    """Connect to addr, retrying while it refuses (e.g. not bound yet); the socket."""
+    def attempt():
+        try:
+            return connect(addr, timeout)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+    return wait_until(attempt, timeout, interval=0.01, what=what or f"{addr} to accept")
 
 
 # ---------------------------------------------------------------------------
@@ -704,6 +758,25 @@ class Test:
     def remove_service(self, name):
         os.unlink(os.path.join(self.services_dir, name + ".conf"))
 
+    def testd_service(self, name="web", args=(), ready="connect", listen=None, address=None,
+                      **keys):
+        """Write a service NAME in front of zp-testd (http mode unless args say
+        otherwise). listen defaults to a free 127.0.0.1 port and address to
+        another one; with ready = socket the backend gets no --listen (it is
+        handed fd 3), and address=False leaves the address out. Other keys go
+        to service(). Returns the (first) listen address as a string."""
+        if listen is None:
+            listen = f"127.0.0.1:{self.port()}"
+        if address is None:
+            address = f"127.0.0.1:{self.port()}"
+        argv = [str(a) for a in args]
+        if ready != "socket":
+            argv = ["--listen", address] + argv
+        self.service(name, listen=listen, exec=self.testd(*argv),
+                     address=address or None, ready=ready, **keys)
+        first = listen[0] if isinstance(listen, (list, tuple)) else listen
+        return first
+
     # -- the daemon --------------------------------------------------------
 
     def start(self, wait_ready=True, timeout=10.0, wrapper=(), env=None, args=()):
@@ -717,8 +790,11 @@ class Test:
             raise Error(f"zp-testd not found at {ZP_TESTD} (set ZP_TESTD or ZP_BUILDDIR)")
         if not self.global_written:
             self.write_global()
+        # nothing of the caller's systemd context may leak into the daemon
         e = {k: v for k, v in os.environ.items()
-             if not k.startswith(("LISTEN_", "WATCHDOG_")) and k != "NOTIFY_SOCKET"}
+             if not k.startswith(("LISTEN_", "WATCHDOG_"))
+             and k not in ("NOTIFY_SOCKET", "RUNTIME_DIRECTORY", "STATE_DIRECTORY",
+                           "CONFIGURATION_DIRECTORY", "INVOCATION_ID")}
         e["NOTIFY_SOCKET"] = self.notify.path
         e.update(env or {})
         cmd = [*wrapper, ZEROPROXY, "run", "-c", self.conf, *args]
@@ -855,6 +931,14 @@ class Test:
                     return t
         return None
 
+    def expect_log_count(self, pattern, n, what=None, settle=0.2, since=0):
+        """Wait for n lines matching pattern, give the daemon `settle` seconds to
+        log more, then fail unless there are exactly n."""
+        if n:
+            self.wait_log(pattern, timeout=5, count=n, since=since)
+        time.sleep(settle)
+        expect_eq(self.count_log(pattern, since), n, what or f"lines matching /{pattern}/")
+
     def expect_log(self, pattern, since=0):
         expect(self.count_log(pattern, since), f"log has no line matching /{pattern}/")
 
@@ -967,6 +1051,14 @@ def run(test_fn):
     def on_alarm(signum, frame):
         raise Fail(f"test timed out after {timeout}s (ZP_TEST_TIMEOUT)")
 
+    # bursts of hundreds of connections: the daemon inherits this limit
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
     timeout = int(os.environ.get("ZP_TEST_TIMEOUT", "120"))
