@@ -52,6 +52,7 @@ struct daemon {
 	struct passed_fd *passed;       /* from systemd, kept for reloads */
 	size_t n_passed;
 	char *runtime_dir;
+	char *state_dir;                /* the env's copy; a reload may change it */
 	struct service_env env;
 	struct notify_server *notify;
 	struct control_server *control;
@@ -370,6 +371,25 @@ static int daemon_open_servers(struct daemon *d, const struct zp_config *old)
 	return r;
 }
 
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			int err = -errno;
+			free(p);
+			return err;
+		}
+		*s = '/';
+	}
+	int r = mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
+	free(p);
+	return r;
+}
+
 /* Apply a loaded configuration whose sockets are planned. */
 static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *plans)
 {
@@ -446,6 +466,14 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 
 	struct zp_config *old_cfg = d->cfg;
 	d->cfg = cfg;
+	if (!d->state_dir || strcmp(d->state_dir, cfg->state_dir) != 0) {
+		int r = mkdir_p(cfg->state_dir, 0755);
+		if (r < 0)
+			log_error("state_dir %s: %s", cfg->state_dir, strerror(-r));
+		free(d->state_dir);
+		d->state_dir = xstrdup(cfg->state_dir);
+		d->env.state_dir = d->state_dir;
+	}
 	log_set_level(cfg->log_level);
 	daemon_open_servers(d, old_cfg);
 	config_free(old_cfg);
@@ -528,25 +556,6 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- run ----------------------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST) {
-			int err = -errno;
-			free(p);
-			return err;
-		}
-		*s = '/';
-	}
-	int r = mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
-	free(p);
-	return r;
-}
-
 static void daemon_free(struct daemon *d)
 {
 	for (size_t i = 0; i < d->n_svcs; i++) {
@@ -570,6 +579,7 @@ static void daemon_free(struct daemon *d)
 	free(d->passed);
 	config_free(d->cfg);
 	free(d->runtime_dir);
+	free(d->state_dir);
 	free(d->config_path);
 	free(d->reload_error);
 	if (d->loop)
@@ -607,6 +617,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 		log_error("state_dir %s: %s", cfg->state_dir, strerror(-r));
 		goto out;
 	}
+	d->state_dir = xstrdup(cfg->state_dir);
 	if ((r = mkdir_p(d->runtime_dir, 0755)) < 0) {
 		log_error("runtime directory %s: %s", d->runtime_dir, strerror(-r));
 		goto out;
@@ -620,7 +631,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	d->env = (struct service_env){
 		.loop = d->loop,
 		.notify_path = notify_server_path(d->notify),
-		.state_dir = cfg->state_dir,
+		.state_dir = d->state_dir,
 		.runtime_dir = d->runtime_dir,
 		.changed = daemon_send_status,
 		.drained = daemon_drained,

@@ -93,6 +93,7 @@ static int half_pump(struct relay *r, enum relay_dir d)
 			h->eof = true;
 			break;
 		}
+		size_t room = sizeof(h->buf) - h->end;
 		h->end += (size_t)n;
 		r->last_activity = ev_now(r->loop);
 		if (r->connecting)
@@ -102,6 +103,10 @@ static int half_pump(struct relay *r, enum relay_dir d)
 			return err;
 		if (h->end > h->start)
 			break; /* the destination is full: wait for it */
+		/* A short read drained the socket: the watcher is level-triggered,
+		 * so skip the recv() that would only say EAGAIN. */
+		if ((size_t)n < room)
+			break;
 	}
 	if (!r->connecting)
 		return half_flush(r, d);
