@@ -33,35 +33,35 @@
 #include "status.h"
 #include "strbuf.h"
 
-#define CONTROL_MAX_REQUEST 4096   /* bytes of one request line, "\n" included */
-#define CONTROL_MAX_CLIENTS 32     /* clients served at once; more are turned away */
-#define CONTROL_TIMEOUT 5.0        /* s: silent client, or no write progress */
-#define CONTROL_ACCEPT_BACKOFF 1.0 /* s: pause accepting after EMFILE and the like */
-#define CONTROL_CLIENT_TIMEOUT 10  /* s: client side, for an answer from the daemon */
-#define CONTROL_MAX_RESPONSE (64u << 20) /* client side: bytes of an answer, at most */
+#define CONTROL_MAX_REQUEST    4096        /* bytes of one request line, "\n" included */
+#define CONTROL_MAX_CLIENTS    32          /* clients served at once; more are turned away */
+#define CONTROL_TIMEOUT        5.0         /* s: silent client, or no write progress */
+#define CONTROL_ACCEPT_BACKOFF 1.0         /* s: pause accepting after EMFILE and the like */
+#define CONTROL_CLIENT_TIMEOUT 10          /* s: client side, for an answer from the daemon */
+#define CONTROL_MAX_RESPONSE   (64u << 20) /* client side: bytes of an answer, at most */
 
 struct control_conn {
 	struct control_server *srv;
 	struct control_conn *prev, *next; /* in srv->conns */
 	int fd;
-	ev_io io;                         /* EV_READ for the request, then EV_WRITE */
-	ev_timer timer;                   /* silence while reading, no progress while writing */
-	char in[CONTROL_MAX_REQUEST];     /* the request as read so far */
+	ev_io io;                     /* EV_READ for the request, then EV_WRITE */
+	ev_timer timer;               /* silence while reading, no progress while writing */
+	char in[CONTROL_MAX_REQUEST]; /* the request as read so far */
 	size_t in_len;
-	char *out;                        /* the whole answer once the request is handled */
+	char *out; /* the whole answer once the request is handled */
 	size_t out_len;
-	size_t out_pos;                   /* bytes of out already written */
+	size_t out_pos; /* bytes of out already written */
 };
 
 struct control_server {
 	struct ev_loop *loop;
 	struct daemon *d;
-	char *path;              /* the socket file */
-	int fd;                  /* the listening socket */
-	dev_t dev;               /* identity of the socket file we bound, so that */
-	ino_t ino;               /* free never removes somebody else's */
+	char *path; /* the socket file */
+	int fd;     /* the listening socket */
+	dev_t dev;  /* identity of the socket file we bound, so that */
+	ino_t ino;  /* free never removes somebody else's */
 	ev_io accept_io;
-	ev_timer backoff;        /* restarts accept_io after a resource shortage */
+	ev_timer backoff; /* restarts accept_io after a resource shortage */
 	struct control_conn *conns;
 	size_t n_conns;
 };
@@ -102,7 +102,7 @@ static int conn_flush(struct control_conn *c)
 {
 	while (c->out_pos < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			c->out_pos += (size_t)n;
 			continue;
@@ -112,7 +112,7 @@ static int conn_flush(struct control_conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		log_debug("control: client went away before its answer: %s",
-			  n < 0 ? strerror(errno) : "short write");
+		          n < 0 ? strerror(errno) : "short write");
 		return 1;
 	}
 	return 1;
@@ -166,7 +166,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 }
 
 static void handle_start_stop(struct control_server *srv, const char *cmd, char **args, size_t n,
-			      struct strbuf *out)
+                              struct strbuf *out)
 {
 	bool start = strcmp(cmd, "start") == 0;
 	if (n != 1) {
@@ -174,7 +174,8 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		return;
 	}
 	log_info("control: %s %s requested", cmd, args[0]);
-	int r = start ? daemon_start_service(srv->d, args[0]) : daemon_stop_service(srv->d, args[0]);
+	int r =
+	    start ? daemon_start_service(srv->d, args[0]) : daemon_stop_service(srv->d, args[0]);
 	if (r == -ENOENT)
 		sb_printf(out, "error unknown service %s\n", args[0]);
 	else if (r < 0)
@@ -190,7 +191,7 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 		return;
 	}
 	log_info("control: reload requested");
-	struct zp_diag diag = { 0 };
+	struct zp_diag diag = {0};
 	int r = daemon_reload(srv->d, &diag);
 	if (r == -EINVAL) {
 		sb_puts(out, "error configuration invalid\n");
@@ -249,7 +250,7 @@ static void conn_respond(struct control_conn *c, struct strbuf *out)
 
 static void conn_read(struct control_conn *c)
 {
-	struct strbuf out = { 0 };
+	struct strbuf out = {0};
 	for (;;) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
@@ -277,7 +278,7 @@ static void conn_read(struct control_conn *c)
 		}
 		if (c->in_len == sizeof(c->in)) {
 			log_warning("control: request longer than %d bytes refused",
-				    CONTROL_MAX_REQUEST);
+			            CONTROL_MAX_REQUEST);
 			sb_puts(&out, "error request too long\n");
 			conn_respond(c, &out);
 			return;
@@ -362,7 +363,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				/* The listener would stay readable and spin the loop:
 				 * pause it and try again later. */
 				log_warning("control: accept: %s; pausing for %.0fs",
-					    strerror(errno), CONTROL_ACCEPT_BACKOFF);
+				            strerror(errno), CONTROL_ACCEPT_BACKOFF);
 				ev_io_stop(loop, &srv->accept_io);
 				ev_timer_set(&srv->backoff, CONTROL_ACCEPT_BACKOFF, 0.);
 				ev_timer_start(loop, &srv->backoff);
@@ -377,7 +378,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			(void)r;
 			drain_and_close(fd);
 			log_warning("control: more than %d clients at once, one turned away",
-				    CONTROL_MAX_CLIENTS);
+			            CONTROL_MAX_CLIENTS);
 			continue;
 		}
 		conn_new(srv, fd);
@@ -455,12 +456,12 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa, so
 	close(fd);
 	if (r == 0) {
 		log_error("control socket %s: another zeroproxy is running and listening there",
-			  path);
+		          path);
 		return -EADDRINUSE;
 	}
 	if (r != -ECONNREFUSED) {
 		log_error("control socket %s: cannot tell whether it is in use: %s", path,
-			  strerror(-r));
+		          strerror(-r));
 		return r;
 	}
 	log_info("control socket %s: removing the stale socket of an earlier run", path);
@@ -473,17 +474,17 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa, so
 }
 
 int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
-		       struct control_server **out)
+                       struct control_server **out)
 {
 	assert(loop);
 	assert(path);
 	assert(out);
 
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	if (len == 0 || len >= sizeof(sa.sun_path)) {
 		log_error("control socket %s: path empty or longer than %zu bytes", path,
-			  sizeof(sa.sun_path) - 1);
+		          sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, len + 1);
@@ -491,8 +492,7 @@ int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
 
 	int r = make_parent_dirs(path);
 	if (r < 0) {
-		log_error("control socket %s: cannot create its directory: %s", path,
-			  strerror(-r));
+		log_error("control socket %s: cannot create its directory: %s", path, strerror(-r));
 		return r;
 	}
 	r = clear_stale_socket(path, &sa, salen);
@@ -584,8 +584,8 @@ void control_server_free(struct control_server *srv)
 static int client_fail_connect(const char *path, int err)
 {
 	if (err == ENOENT || err == ECONNREFUSED)
-		fprintf(stderr, "zeroproxy: cannot reach %s: %s \u2014 is zeroproxy running?\n", path,
-			strerror(err));
+		fprintf(stderr, "zeroproxy: cannot reach %s: %s \u2014 is zeroproxy running?\n",
+		        path, strerror(err));
 	else
 		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", path, strerror(err));
 	return 1;
@@ -617,17 +617,17 @@ static int client_request(int argc, char **argv, struct strbuf *req)
 
 int control_client(const char *socket_path, int argc, char **argv)
 {
-	struct strbuf req = { 0 }, resp = { 0 };
+	struct strbuf req = {0}, resp = {0};
 	int fd = -1, ret = 1;
 
 	if (client_request(argc, argv, &req) < 0)
 		goto out;
 
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(socket_path);
 	if (len == 0 || len >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", socket_path,
-			strerror(ENAMETOOLONG));
+		        strerror(ENAMETOOLONG));
 		goto out;
 	}
 	memcpy(sa.sun_path, socket_path, len + 1);
@@ -637,11 +637,11 @@ int control_client(const char *socket_path, int argc, char **argv)
 		client_fail_connect(socket_path, errno);
 		goto out;
 	}
-	struct timeval tv = { .tv_sec = CONTROL_CLIENT_TIMEOUT };
+	struct timeval tv = {.tv_sec = CONTROL_CLIENT_TIMEOUT};
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (const struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
+	            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
 		client_fail_connect(socket_path, errno);
 		goto out;
 	}
@@ -652,7 +652,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "zeroproxy: cannot send to %s: %s\n", socket_path,
-				strerror(errno == EAGAIN ? ETIMEDOUT : errno));
+			        strerror(errno == EAGAIN ? ETIMEDOUT : errno));
 			goto out;
 		}
 		off += (size_t)n;
@@ -665,7 +665,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			fprintf(stderr, "zeroproxy: no answer from %s within %ds\n", socket_path,
-				CONTROL_CLIENT_TIMEOUT);
+			        CONTROL_CLIENT_TIMEOUT);
 			goto out;
 		}
 		/* A reset after the answer began (the daemon closed with bytes of
@@ -675,7 +675,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			break;
 		if (n < 0) {
 			fprintf(stderr, "zeroproxy: reading from %s: %s\n", socket_path,
-				strerror(errno));
+			        strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -689,7 +689,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 
 	if (resp.len == 0) {
 		fprintf(stderr, "zeroproxy: %s closed the connection without an answer\n",
-			socket_path);
+		        socket_path);
 		goto out;
 	}
 	char *nl = memchr(resp.data, '\n', resp.len);
@@ -709,7 +709,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 		fwrite(body, 1, body_len, stderr);
 	} else {
 		fprintf(stderr, "zeroproxy: unexpected answer from %s: %.*s\n", socket_path,
-			(int)(head_len > 80 ? 80 : head_len), resp.data);
+		        (int)(head_len > 80 ? 80 : head_len), resp.data);
 	}
 
 out:

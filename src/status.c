@@ -133,8 +133,8 @@ void status_format_json(const struct service_status *st, size_t n, struct strbuf
 	sb_puts(out, "}\n");
 }
 
-void status_format_json_daemon(const struct service_status *st, size_t n,
-			       const char *reload_error, struct strbuf *out)
+void status_format_json_daemon(const struct service_status *st, size_t n, const char *reload_error,
+                               struct strbuf *out)
 {
 	json_services(st, n, out);
 	sb_puts(out, ",\n\"reload_error\": ");
@@ -207,8 +207,8 @@ enum {
 };
 
 static const char *const col_names[N_COLS] = {
-	"SERVICE", "STATE", "PID", "CONNS", "PENDING", "TOTAL", "COLD",
-	"LAST-START", "IDLE", "STOP-IN", "UP", "BILLED", "CPU", "SAVED",
+    "SERVICE",    "STATE", "PID",     "CONNS", "PENDING", "TOTAL", "COLD",
+    "LAST-START", "IDLE",  "STOP-IN", "UP",    "BILLED",  "CPU",   "SAVED",
 };
 
 #define CELL 80
@@ -296,8 +296,8 @@ void status_format_table(const struct service_status *st, size_t n, struct strbu
 	free(rows);
 }
 
-void status_format_table_daemon(const struct service_status *st, size_t n,
-				const char *reload_error, struct strbuf *out)
+void status_format_table_daemon(const struct service_status *st, size_t n, const char *reload_error,
+                                struct strbuf *out)
 {
 	status_format_table(st, n, out);
 	if (reload_error) {

@@ -32,15 +32,15 @@
 
 /* The engine's test double. */
 struct daemon {
-	size_t n_big;            /* > 0: status reports this many generated services */
-	int reload_result;       /* what daemon_reload returns */
+	size_t n_big;             /* > 0: status reports this many generated services */
+	int reload_result;        /* what daemon_reload returns */
 	const char *reload_error; /* what daemon_reload_error returns */
 	int n_starts, n_stops, n_reloads;
 	char last_started[64];
 	char last_stopped[64];
 };
 
-static const char *const known[] = { "web", "api" };
+static const char *const known[] = {"web", "api"};
 
 static bool is_known(const char *name)
 {
@@ -64,7 +64,7 @@ static void fill(struct service_status *st, const char *name, size_t i)
 }
 
 int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-		  size_t *nout, const char **unknown)
+                  size_t *nout, const char **unknown)
 {
 	if (d->n_big) {
 		*out = calloc(d->n_big, sizeof(**out));
@@ -111,7 +111,8 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 {
 	d->n_reloads++;
 	if (d->reload_result == -EINVAL) {
-		diag_error(diag, "services.d/web.conf:7: [backend] ready: expected connect, notify or socket, got \"sokcet\"");
+		diag_error(diag, "services.d/web.conf:7: [backend] ready: expected connect, notify "
+		                 "or socket, got \"sokcet\"");
 		diag_error(diag, "services.d/api.conf:2: [service] listen: missing");
 	} else
 		diag_warning(diag, "services.d/api.conf: warning: program not found");
@@ -146,7 +147,7 @@ static void pump(double seconds)
 
 static struct sockaddr_un unix_addr(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	if (len >= sizeof(sa.sun_path))
 		abort();
@@ -223,7 +224,7 @@ static char *raw_request(const char *path, const char *req)
 	if (fd < 0)
 		return strdup("(connect failed)");
 	raw_send(fd, req, strlen(req));
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	if (raw_read_all(fd, &sb, 10) < 0)
 		sb_puts(&sb, "(no EOF)");
 	close(fd);
@@ -265,14 +266,14 @@ static void run_client(const char *path, bool as_nobody, struct run *r, const ch
 	close(pe[1]);
 	fcntl(po[0], F_SETFL, O_NONBLOCK);
 	fcntl(pe[0], F_SETFL, O_NONBLOCK);
-	struct strbuf out = { 0 }, err = { 0 };
+	struct strbuf out = {0}, err = {0};
 	sb_puts(&out, "");
 	sb_puts(&err, "");
 	bool out_eof = false, err_eof = false;
 	double end = now() + 20;
 	while ((!out_eof || !err_eof) && now() < end) {
 		ev_run(loop, EVRUN_NOWAIT);
-		struct pollfd pfd[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
+		struct pollfd pfd[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
 		poll(pfd, 2, 2);
 		char buf[65536];
 		ssize_t n;
@@ -301,7 +302,7 @@ static void run_client(const char *path, bool as_nobody, struct run *r, const ch
 		     r->err);
 }
 
-#define ARGV(...) ((const char *[]){ __VA_ARGS__, NULL })
+#define ARGV(...) ((const char *[]){__VA_ARGS__, NULL})
 
 static void test_commands(const char *path, struct daemon *d)
 {
@@ -310,7 +311,7 @@ static void test_commands(const char *path, struct daemon *d)
 	run_client(path, false, &r, ARGV("status"));
 	is_int(r.rc, 0, "status: exit 0");
 	ok(strncmp(r.out, "SERVICE  STATE", 14) == 0 && strstr(r.out, "\nweb ") &&
-		   strstr(r.out, "\napi "),
+	       strstr(r.out, "\napi "),
 	   "status: the table with both services");
 	is_str(r.err, "", "status: nothing on stderr");
 	run_free(&r);
@@ -318,7 +319,7 @@ static void test_commands(const char *path, struct daemon *d)
 	run_client(path, false, &r, ARGV("status", "--json", "api"));
 	is_int(r.rc, 0, "status --json api: exit 0");
 	ok(strncmp(r.out, "{\"services\": [\n  {\"name\": \"api\"", 31) == 0 &&
-		   !strstr(r.out, "\"web\""),
+	       !strstr(r.out, "\"web\""),
 	   "status --json api: JSON of api alone");
 	run_free(&r);
 
@@ -381,7 +382,8 @@ static void test_commands(const char *path, struct daemon *d)
 	is_int(r.rc, 1, "broken reload: exit 1");
 	is_str(r.err,
 	       "zeroproxy: configuration invalid\n"
-	       "services.d/web.conf:7: [backend] ready: expected connect, notify or socket, got \"sokcet\"\n"
+	       "services.d/web.conf:7: [backend] ready: expected connect, notify or socket, got "
+	       "\"sokcet\"\n"
 	       "services.d/api.conf:2: [service] listen: missing\n",
 	       "broken reload: the reason and every error on stderr");
 	is_str(r.out, "", "broken reload: nothing on stdout");
@@ -390,12 +392,12 @@ static void test_commands(const char *path, struct daemon *d)
 	d->reload_error = "reload failed: services.d/web.conf:7: [backend] ready: bad";
 	run_client(path, false, &r, ARGV("status"));
 	ok(r.rc == 0 && strstr(r.out, "\napi ") &&
-		   strstr(r.out, "\n\nreload failed: services.d/web.conf:7: [backend] ready: bad\n"),
+	       strstr(r.out, "\n\nreload failed: services.d/web.conf:7: [backend] ready: bad\n"),
 	   "status after a broken reload: the table, then the reason");
 	run_free(&r);
 	run_client(path, false, &r, ARGV("status", "--json"));
 	ok(r.rc == 0 && strstr(r.out, "\"reload_error\": \"reload failed: services.d/web.conf:7: "
-				     "[backend] ready: bad\"}\n"),
+	                              "[backend] ready: bad\"}\n"),
 	   "status --json after a broken reload: reload_error");
 	run_free(&r);
 	d->reload_error = NULL;
@@ -429,7 +431,7 @@ static void test_raw(const char *path)
 	int fd = raw_connect(path);
 	raw_send(fd, "status web", 10);
 	shutdown(fd, SHUT_WR);
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	raw_read_all(fd, &sb, 5);
 	ok(strncmp(sb.data, "ok\nSERVICE", 10) == 0, "raw: request ended by EOF");
 	sb_free(&sb);
@@ -502,7 +504,7 @@ static void test_slow(const char *path, struct daemon *d)
 	ssize_t n = recv(slow, buf, sizeof(buf), 0);
 	ok(n > 0 && strncmp(buf, "ok\n{\"services\": [", 17) == 0, "slow reader got a beginning");
 
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	t0 = now();
 	int r1 = raw_read_all(silent, &sb, 8);
 	double dt = now() - t0;
@@ -536,7 +538,7 @@ static void test_slow(const char *path, struct daemon *d)
 	d->n_big = 0;
 	raw_read_all(fd, &sb, 10);
 	ok(sb.len > 1000000 && strstr(sb.data, "\"service-2999\"") &&
-		   strcmp(sb.data + sb.len - 23, "\n\"reload_error\": null}\n") == 0,
+	       strcmp(sb.data + sb.len - 23, "\n\"reload_error\": null}\n") == 0,
 	   "a large answer arrives whole (%zu bytes)", sb.len);
 	sb_free(&sb);
 	close(fd);
@@ -569,9 +571,10 @@ static void test_client_errors(const char *dir, const char *path)
 	snprintf(p, sizeof(p), "%s/nothing.sock", dir);
 	run_client(p, false, &r, ARGV("status"));
 	char want[700];
-	snprintf(want, sizeof(want),
-		 "zeroproxy: cannot reach %s: No such file or directory \u2014 is zeroproxy running?\n",
-		 p);
+	snprintf(
+	    want, sizeof(want),
+	    "zeroproxy: cannot reach %s: No such file or directory \u2014 is zeroproxy running?\n",
+	    p);
 	ok(r.rc == 1, "no daemon: exit 1");
 	is_str(r.err, want, "no daemon: one line on stderr");
 	run_free(&r);
@@ -581,7 +584,8 @@ static void test_client_errors(const char *dir, const char *path)
 	make_stale_socket(p);
 	run_client(p, false, &r, ARGV("status"));
 	snprintf(want, sizeof(want),
-		 "zeroproxy: cannot reach %s: Connection refused \u2014 is zeroproxy running?\n", p);
+	         "zeroproxy: cannot reach %s: Connection refused \u2014 is zeroproxy running?\n",
+	         p);
 	ok(r.rc == 1 && strcmp(r.err, want) == 0, "stale socket: connection refused");
 	run_free(&r);
 	unlink(p);
@@ -597,12 +601,12 @@ static void test_client_errors(const char *dir, const char *path)
 }
 
 static void test_socket_file(const char *dir, struct daemon *d, struct control_server *srv,
-			     const char *path)
+                             const char *path)
 {
-	struct stat st = { 0 };
+	struct stat st = {0};
 	int r = stat(path, &st);
-	ok(r == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0660,
-	   "socket mode 0660 (%o)", st.st_mode & 07777);
+	ok(r == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0660, "socket mode 0660 (%o)",
+	   st.st_mode & 07777);
 	char sub[512];
 	snprintf(sub, sizeof(sub), "%s/run/zp", dir);
 	ok(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755,
@@ -653,7 +657,7 @@ static void test_socket_file(const char *dir, struct daemon *d, struct control_s
 	raw_send(c2, "st", 2);
 	pump(0.05);
 	control_server_free(other);
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	ok(r == 0 && raw_read_all(c1, &sb, 2) == 0 && raw_read_all(c2, &sb, 2) == 0 && sb.len == 0,
 	   "free closes connected clients");
 	sb_free(&sb);
@@ -680,7 +684,7 @@ int main(void)
 	char path[512];
 	snprintf(path, sizeof(path), "%s/run/zp/control.sock", dir);
 
-	struct daemon d = { 0 };
+	struct daemon d = {0};
 	struct control_server *srv = NULL;
 	int r = control_server_new(loop, path, &d, &srv);
 	if (!is_int(r, 0, "server listens at %s", path))

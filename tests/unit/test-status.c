@@ -30,48 +30,48 @@ static void example(struct service_status st[2])
 {
 	memset(st, 0, 2 * sizeof(*st));
 	st[0] = (struct service_status){
-		.name = dup("web"),
-		.state = "running",
-		.pid = 4242,
-		.listen = strv("127.0.0.1:8080", "unix:/run/web.sock"),
-		.connections_active = 3,
-		.connections_pending = 0,
-		.connections_total = 1284,
-		.connections_refused = 2,
-		.cold_starts = 17,
-		.has_start = true,
-		.last_start_ms = 4.1,
-		.start_ms_p50 = 3.25,
-		.start_ms_p99 = 12.5,
-		.has_uptime = true,
-		.uptime_seconds = 121.4,
-		.billed_seconds = 3720.5,
-		.cpu_seconds = 31.24,
-		.cpu_source = "cgroup",
-		.peak_memory_bytes = 52428800,
-		.time_at_zero_ratio = 0.9131,
-		.bytes_in = 1000,
-		.bytes_out = 123456789012ULL,
-		.last_exit = dup("exited 0"),
+	    .name = dup("web"),
+	    .state = "running",
+	    .pid = 4242,
+	    .listen = strv("127.0.0.1:8080", "unix:/run/web.sock"),
+	    .connections_active = 3,
+	    .connections_pending = 0,
+	    .connections_total = 1284,
+	    .connections_refused = 2,
+	    .cold_starts = 17,
+	    .has_start = true,
+	    .last_start_ms = 4.1,
+	    .start_ms_p50 = 3.25,
+	    .start_ms_p99 = 12.5,
+	    .has_uptime = true,
+	    .uptime_seconds = 121.4,
+	    .billed_seconds = 3720.5,
+	    .cpu_seconds = 31.24,
+	    .cpu_source = "cgroup",
+	    .peak_memory_bytes = 52428800,
+	    .time_at_zero_ratio = 0.9131,
+	    .bytes_in = 1000,
+	    .bytes_out = 123456789012ULL,
+	    .last_exit = dup("exited 0"),
 	};
 	st[1] = (struct service_status){
-		.name = dup("api"),
-		.state = "stopped",
-		.listen = strv("*:9000", NULL),
-		.connections_total = 12,
-		.cold_starts = 2,
-		.has_start = true,
-		.last_start_ms = 180,
-		.start_ms_p50 = 150,
-		.start_ms_p99 = 180,
-		.has_idle = true,
-		.idle_seconds = 10800.2,
-		.billed_seconds = 250,
-		.cpu_seconds = 2.0,
-		.cpu_source = "rusage",
-		.time_at_zero_ratio = 0.997,
-		.last_exit = dup("killed by SIGKILL"),
-		.backend_status = dup("serving"),
+	    .name = dup("api"),
+	    .state = "stopped",
+	    .listen = strv("*:9000", NULL),
+	    .connections_total = 12,
+	    .cold_starts = 2,
+	    .has_start = true,
+	    .last_start_ms = 180,
+	    .start_ms_p50 = 150,
+	    .start_ms_p99 = 180,
+	    .has_idle = true,
+	    .idle_seconds = 10800.2,
+	    .billed_seconds = 250,
+	    .cpu_seconds = 2.0,
+	    .cpu_source = "rusage",
+	    .time_at_zero_ratio = 0.997,
+	    .last_exit = dup("killed by SIGKILL"),
+	    .backend_status = dup("serving"),
 	};
 }
 
@@ -81,11 +81,10 @@ static void test_units(void)
 		double s;
 		const char *want;
 	} durations[] = {
-		{ 0, "0s" },          { 0.9, "0s" },        { 45, "45s" },        { 59.99, "59s" },
-		{ 60, "1m" },         { 121, "2m1s" },      { 250, "4m10s" },     { 3599, "59m59s" },
-		{ 3600, "1h" },       { 3720.5, "1h02m" },  { 10800, "3h" },      { 86399, "23h59m" },
-		{ 86400, "1d" },      { 183600, "2d3h" },   { 183659, "2d3h" },   { -5, "0s" },
-		{ NAN, "0s" },        { INFINITY, "0s" },
+	    {0, "0s"},     {0.9, "0s"},       {45, "45s"},      {59.99, "59s"},   {60, "1m"},
+	    {121, "2m1s"}, {250, "4m10s"},    {3599, "59m59s"}, {3600, "1h"},     {3720.5, "1h02m"},
+	    {10800, "3h"}, {86399, "23h59m"}, {86400, "1d"},    {183600, "2d3h"}, {183659, "2d3h"},
+	    {-5, "0s"},    {NAN, "0s"},       {INFINITY, "0s"},
 	};
 	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
 		char buf[32];
@@ -97,9 +96,9 @@ static void test_units(void)
 		double ms;
 		const char *want;
 	} lat[] = {
-		{ 0, "0.0ms" },     { 0.04, "0.0ms" },    { 4.1, "4.1ms" },   { 180, "180.0ms" },
-		{ 999.9, "999.9ms" }, { 999.96, "1.00s" }, { 1200, "1.20s" }, { 59990, "59.99s" },
-		{ 90000, "1m30s" }, { -1, "0.0ms" },
+	    {0, "0.0ms"},       {0.04, "0.0ms"},   {4.1, "4.1ms"},  {180, "180.0ms"},
+	    {999.9, "999.9ms"}, {999.96, "1.00s"}, {1200, "1.20s"}, {59990, "59.99s"},
+	    {90000, "1m30s"},   {-1, "0.0ms"},
 	};
 	for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]); i++) {
 		char buf[32];
@@ -112,41 +111,47 @@ static void test_table(void)
 {
 	struct service_status st[2];
 	example(st);
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	status_format_table(st, 2, &sb);
 	is_str(sb.data,
-	       "SERVICE  STATE    PID   CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP    BILLED  CPU    SAVED\n"
-	       "web      running  4242  3      0        1284   17    4.1ms       -     -        2m1s  1h02m   31.2s  91.3%\n"
-	       "api      stopped  -     0      0        12     2     180.0ms     3h    -        -     4m10s   2.0s   99.7%\n",
+	       "SERVICE  STATE    PID   CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP "
+	       "   BILLED  CPU    SAVED\n"
+	       "web      running  4242  3      0        1284   17    4.1ms       -     -        "
+	       "2m1s  1h02m   31.2s  91.3%\n"
+	       "api      stopped  -     0      0        12     2     180.0ms     3h    -        -  "
+	       "   4m10s   2.0s   99.7%\n",
 	       "table of DESIGN.md's example");
 	sb_free(&sb);
 
 	/* Widths follow the content; stop-in, a long name, big numbers. */
 	struct service_status one = {
-		.name = dup("a-much-longer-service.name"),
-		.state = "starting",
-		.pid = 1234567,
-		.connections_pending = 100000,
-		.connections_total = 18446744073709551615ULL,
-		.has_stop_in = true,
-		.stop_in_seconds = 299.7,
-		.has_uptime = true,
-		.uptime_seconds = 0.3,
-		.billed_seconds = 200000,
-		.cpu_seconds = 75,
-		.time_at_zero_ratio = 1.0,
+	    .name = dup("a-much-longer-service.name"),
+	    .state = "starting",
+	    .pid = 1234567,
+	    .connections_pending = 100000,
+	    .connections_total = 18446744073709551615ULL,
+	    .has_stop_in = true,
+	    .stop_in_seconds = 299.7,
+	    .has_uptime = true,
+	    .uptime_seconds = 0.3,
+	    .billed_seconds = 200000,
+	    .cpu_seconds = 75,
+	    .time_at_zero_ratio = 1.0,
 	};
 	status_format_table(&one, 1, &sb);
 	is_str(sb.data,
-	       "SERVICE                     STATE     PID      CONNS  PENDING  TOTAL                 COLD  LAST-START  IDLE  STOP-IN  UP  BILLED  CPU    SAVED\n"
-	       "a-much-longer-service.name  starting  1234567  0      100000   18446744073709551615  0     -           -     4m59s    0s  2d7h    1m15s  100.0%\n",
+	       "SERVICE                     STATE     PID      CONNS  PENDING  TOTAL               "
+	       "  COLD  LAST-START  IDLE  STOP-IN  UP  BILLED  CPU    SAVED\n"
+	       "a-much-longer-service.name  starting  1234567  0      100000   "
+	       "18446744073709551615  0     -           -     4m59s    0s  2d7h    1m15s  100.0%\n",
 	       "widths follow the content");
 	sb_free(&sb);
 	service_status_free(&one);
 
 	status_format_table(NULL, 0, &sb);
 	is_str(sb.data,
-	       "SERVICE  STATE  PID  CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP  BILLED  CPU  SAVED\n",
+	       "SERVICE  STATE  PID  CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP  "
+	       "BILLED  CPU  SAVED\n",
 	       "no services: the header alone");
 	sb_free(&sb);
 	for (int i = 0; i < 2; i++)
@@ -264,7 +269,7 @@ static void test_json(void)
 {
 	struct service_status st[2];
 	example(st);
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	status_format_json(st, 2, &sb);
 	is_str(sb.data,
 	       "{\"services\": [\n"
@@ -293,12 +298,31 @@ static void test_json(void)
 	ok(json_valid(sb.data), "that JSON parses");
 
 	static const char *const keys[] = {
-		"name", "state", "pid", "listen", "connections_active", "connections_pending",
-		"connections_total", "connections_refused", "cold_starts", "last_start_ms",
-		"start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",
-		"uptime_seconds", "billed_seconds", "cpu_seconds", "cpu_source",
-		"peak_memory_bytes", "time_at_zero_ratio", "bytes_in", "bytes_out", "last_exit",
-		"backend_status", "last_error",
+	    "name",
+	    "state",
+	    "pid",
+	    "listen",
+	    "connections_active",
+	    "connections_pending",
+	    "connections_total",
+	    "connections_refused",
+	    "cold_starts",
+	    "last_start_ms",
+	    "start_ms_p50",
+	    "start_ms_p99",
+	    "idle_seconds",
+	    "stop_in_seconds",
+	    "uptime_seconds",
+	    "billed_seconds",
+	    "cpu_seconds",
+	    "cpu_source",
+	    "peak_memory_bytes",
+	    "time_at_zero_ratio",
+	    "bytes_in",
+	    "bytes_out",
+	    "last_exit",
+	    "backend_status",
+	    "last_error",
 	};
 	bool all = true;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -320,43 +344,45 @@ static void test_json(void)
 	/* Odd strings are escaped; nulls where the snapshot has no value; a
 	 * number JSON cannot carry becomes null. */
 	struct service_status odd = {
-		.name = dup("we\"ird\\name"),
-		.state = "failed",
-		.listen = strv("unix:/tmp/a b\n", NULL),
-		.has_start = true,
-		.last_start_ms = NAN,
-		.start_ms_p50 = 1,
-		.start_ms_p99 = INFINITY,
-		.cpu_source = "rusage",
-		.billed_seconds = -0.0001,
-		.last_error = dup("exec \"/bin/nope\": No such file\x01\t\xc3\xa9"),
-		.backend_status = dup(""),
+	    .name = dup("we\"ird\\name"),
+	    .state = "failed",
+	    .listen = strv("unix:/tmp/a b\n", NULL),
+	    .has_start = true,
+	    .last_start_ms = NAN,
+	    .start_ms_p50 = 1,
+	    .start_ms_p99 = INFINITY,
+	    .cpu_source = "rusage",
+	    .billed_seconds = -0.0001,
+	    .last_error = dup("exec \"/bin/nope\": No such file\x01\t\xc3\xa9"),
+	    .backend_status = dup(""),
 	};
 	status_format_json(&odd, 1, &sb);
 	ok(json_valid(sb.data), "odd strings: still valid JSON");
-	ok(strstr(sb.data, "\"name\": \"we\\\"ird\\\\name\"") != NULL, "quote and backslash escaped");
+	ok(strstr(sb.data, "\"name\": \"we\\\"ird\\\\name\"") != NULL,
+	   "quote and backslash escaped");
 	ok(strstr(sb.data, "\"listen\": [\"unix:/tmp/a b\\n\"]") != NULL, "newline escaped");
 	ok(strstr(sb.data,
-		  "\"last_error\": \"exec \\\"/bin/nope\\\": No such file\\u0001\\t\xc3\xa9\"") !=
-		   NULL,
+	          "\"last_error\": \"exec \\\"/bin/nope\\\": No such file\\u0001\\t\xc3\xa9\"") !=
+	       NULL,
 	   "control characters escaped, UTF-8 kept");
 	ok(strstr(sb.data, "\"backend_status\": \"\"") != NULL, "empty string is not null");
-	ok(strstr(sb.data, "\"last_start_ms\": null, \"start_ms_p50\": 1.000, \"start_ms_p99\": null") !=
-		   NULL,
+	ok(strstr(sb.data,
+	          "\"last_start_ms\": null, \"start_ms_p50\": 1.000, \"start_ms_p99\": null") !=
+	       NULL,
 	   "NaN and infinity become null");
 	ok(strstr(sb.data, "\"billed_seconds\": 0.000") != NULL, "no negative zero");
 	ok(strstr(sb.data, "\"pid\": null") && strstr(sb.data, "\"last_exit\": null") &&
-		   strstr(sb.data, "\"idle_seconds\": null") &&
-		   strstr(sb.data, "\"uptime_seconds\": null"),
+	       strstr(sb.data, "\"idle_seconds\": null") &&
+	       strstr(sb.data, "\"uptime_seconds\": null"),
 	   "nulls where there is no value");
 	sb_free(&sb);
 	service_status_free(&odd);
 	service_status_free(&odd); /* idempotent */
 
-	struct service_status nolisten = { .name = dup("x"), .state = "stopped" };
+	struct service_status nolisten = {.name = dup("x"), .state = "stopped"};
 	status_format_json(&nolisten, 1, &sb);
 	ok(json_valid(sb.data) && strstr(sb.data, "\"listen\": []") &&
-		   strstr(sb.data, "\"cpu_source\": null"),
+	       strstr(sb.data, "\"cpu_source\": null"),
 	   "no listen list: empty array; missing cpu_source: null");
 	sb_free(&sb);
 	service_status_free(&nolisten);
@@ -370,7 +396,8 @@ static void test_json(void)
 	example(st2);
 	status_format_json_daemon(st2, 2, "reload failed: x.conf:1: \"bad\"", &sb);
 	ok(json_valid(sb.data), "JSON with reload_error parses");
-	ok(strstr(sb.data, "\n],\n\"reload_error\": \"reload failed: x.conf:1: \\\"bad\\\"\"}\n") != NULL,
+	ok(strstr(sb.data, "\n],\n\"reload_error\": \"reload failed: x.conf:1: \\\"bad\\\"\"}\n") !=
+	       NULL,
 	   "reload_error beside services");
 	sb_free(&sb);
 	status_format_json_daemon(NULL, 0, NULL, &sb);
@@ -382,13 +409,14 @@ static void test_json(void)
 	   "table: the reload failure on one line after a blank line");
 	sb_free(&sb);
 	status_format_table_daemon(st2, 1, NULL, &sb);
-	ok(strstr(sb.data, "91.3%\n") && sb.data[sb.len - 2] == '%', "table: nothing after a good reload");
+	ok(strstr(sb.data, "91.3%\n") && sb.data[sb.len - 2] == '%',
+	   "table: nothing after a good reload");
 	sb_free(&sb);
 	for (int i = 0; i < 2; i++)
 		service_status_free(&st2[i]);
 
 	ok(!json_valid("{\"a\": 1,}") && !json_valid("{\"a\" 1}") && !json_valid("[01]") &&
-		   !json_valid("\"a\nb\""),
+	       !json_valid("\"a\nb\""),
 	   "the checker itself rejects bad JSON");
 }
 
