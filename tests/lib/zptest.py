@@ -988,6 +988,17 @@ class Test:
                 print(f"[{t:8.3f}] {text.strip()!r}", file=out)
         print("---- end ----", file=out, flush=True)
 
+    def finish(self):
+        """After a passing test: a daemon still running must exit 0 on SIGTERM
+        (sanitizer leak reports make that fail), and no sanitizer may have
+        reported anything in the log."""
+        if self.daemon is not None and self.daemon.poll() is None:
+            rc = self.stop()
+            expect_eq(rc, 0, "zeroproxy's exit status on SIGTERM at the end of the test")
+        time.sleep(0.05)  # let the log reader catch up
+        hits = self.log_matches(r"ERROR: (?:Address|Leak|Undefined)Sanitizer|runtime error:")
+        expect(not hits, f"sanitizer report in the log: {hits[:1]}")
+
     def cleanup(self):
         """Kill everything this test started and remove its directory. Idempotent."""
         if self.cleaned:
@@ -1068,6 +1079,7 @@ def run(test_fn):
     code = 0
     try:
         test_fn(t)
+        t.finish()
         print(f"PASS: {name}", flush=True)
     except Skip as e:
         print(f"SKIP: {name}: {e}", flush=True)
