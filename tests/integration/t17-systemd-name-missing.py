@@ -18,10 +18,18 @@ def test(t):
     t.testd_service("web", listen="systemd:nope", idle_timeout="1m")
     t.start(wait_ready=False,
             wrapper=[tool, "-l", f"127.0.0.1:{port}", "--fdname=web", "-E", "NOTIFY_SOCKET"])
-    # socket-activate execs the daemon on the first connection
-    s = zt.wait_connect(f"127.0.0.1:{port}", 10)
-    zt.wait_until(lambda: t.daemon.poll() is not None, 10, what="the daemon to exit")
-    s.close()
+    # socket-activate execs the daemon on the first connection; the daemon may
+    # exit (and the socket close, resetting us) before connect() returns
+
+    def poke():
+        if t.daemon.poll() is None:
+            try:
+                zt.connect(f"127.0.0.1:{port}", 1).close()
+            except OSError:
+                pass
+        return t.daemon.poll() is not None
+
+    zt.wait_until(poke, 10, interval=0.02, what="the daemon to exit")
     zt.expect(t.daemon.returncode != 0, "exit status 0 on a missing systemd socket")
     t.wait_log(r"\bnope\b.*\bweb\b|\bweb\b.*\bnope\b", timeout=1)
     zt.expect_eq(t.notify.count("READY", "1"), 0, "READY=1 sent")

@@ -429,7 +429,7 @@ def try_http_get(addr, path="/", timeout=5.0):
     """Like http_get but returns None when the connection is closed without a response."""
     try:
         return http_get(addr, path, timeout)
-    except (Closed, ConnectionRefusedError):
+    except (Closed, ConnectionRefusedError, ConnectionResetError):
         return None
 
 
