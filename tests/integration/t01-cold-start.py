@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Cold start: nothing runs until the first connection, which starts the backend
-(ready = connect) and is answered; later requests reuse the running instance."""
+(ready = connect) and is answered; later requests reuse the running instance;
+SIGTERM stops the backend, sends STOPPING=1 and exits 0."""
 import os
 import sys
 
@@ -24,6 +25,7 @@ def test(t):
     t.expect_log_count(zt.re_starting("web"), 1, "starts")
     zt.expect(t.daemon_alive(), "daemon alive")
     zt.expect_eq(t.stop(), 0, "exit status on SIGTERM")
+    zt.expect(t.notify.wait("STOPPING", "1", timeout=2), "no STOPPING=1 sent on SIGTERM")
     zt.wait_until(lambda: not zt.pid_alive(r.pid), 5, what="backend stopped with the daemon")
 
 

@@ -6,13 +6,13 @@ against real zp-testd backends on real sockets:
     import zptest as zt
 
     def test(t):
-        port, bport = t.port(), t.port()
-        t.service("web", listen=f"127.0.0.1:{port}", address=f"127.0.0.1:{bport}",
-                  exec=t.testd("--listen", f"127.0.0.1:{bport}"), idle_timeout="1s")
+        # services.d/web.conf: zeroproxy on a free port, zp-testd behind it
+        listen = t.testd_service("web", idle_timeout="1s")
         t.start()                       # waits for the daemon's READY=1
-        r = zt.http_get(f"127.0.0.1:{port}")
-        zt.expect(r.status == 200, "first request answered")
-        t.wait_log(r"web: stopped -> starting")
+        r = zt.http_get(listen)         # r.status, r.body, r.kv (key=value body), r.pid
+        zt.expect_eq(r.status, 200, "first request")
+        t.wait_log(zt.re_starting("web"))
+        # or by hand: t.service("api", listen=..., exec=t.testd("--listen", ADDR), ...)
 
     zt.run(test)
 
