@@ -974,8 +974,16 @@ class Test:
 
     def dump(self, out=sys.stdout):
         """Print the daemon log (for failures)."""
+        if self.daemon is not None:
+            time.sleep(0.3)  # let the reader catch the daemon's last lines
         with self.log_cond:
             lines = list(self.log_lines)
+        if self.daemon is not None:
+            rc = self.daemon.poll()
+            state = ("still running" if rc is None else
+                     f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else
+                     f"exited with status {rc}")
+            print(f"---- zeroproxy (pid {self.daemon_pid}) {state} ----", file=out)
         print(f"---- zeroproxy log ({len(lines)} lines, {self.log_path}) ----", file=out)
         if len(lines) > 400:
             print(f"[... {len(lines) - 400} lines left out ...]", file=out)
