@@ -17,6 +17,9 @@
 #                    socket-proxyd (default all; direct is always run)
 #   BENCH_MODES      "keepalive close" (default both)
 #   BENCH_SIZE       bytes of the static file (default 128)
+#   BENCH_STRACE     1: afterwards, for each proxy and mode, a short extra wrk
+#                    run (BENCH_STRACE_DURATION s, default 3) under `strace -c`
+#                    on the proxy, printing its system calls per request
 #   ZEROPROXY        the zeroproxy binary (default BUILDDIR/zeroproxy)
 #   NGINX, HAPROXY, WRK, SOCKET_PROXYD, SOCKET_ACTIVATE  the other programs
 #
@@ -242,7 +245,7 @@ RESULTS=$TMP/results
 HZ=$(getconf CLK_TCK)
 
 run_case() { # CASE MODE ROUND
-	local c=$1 mode=$2 out hdr=() pid t0 t1 rps p99 errs cpu
+	local c=$1 mode=$2 out hdr=() pid t0 t1 rps p99 errs cpu reqs us
 	[ "$mode" = close ] && hdr=(-H 'Connection: close')
 	out=$TMP/wrk.$c.$mode.$3
 	pid=${PROCPID[$c]}
@@ -254,15 +257,20 @@ run_case() { # CASE MODE ROUND
 	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
 	errs=$(awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 }
 		/Non-2xx/ { n += $NF } END { print n + 0 }' "$out")
-	cpu=-
-	[ -n "$pid" ] && cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v d="$DURATION" \
-		'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
+	reqs=$(awk '/requests in/ { print $1 }' "$out")
+	cpu=- us=-
+	if [ -n "$pid" ] && [ "${reqs:-0}" -gt 0 ]; then
+		cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v d="$DURATION" \
+			'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
+		us=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$reqs" \
+			'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / n }')
+	fi
 	[ -n "$rps" ] || {
 		echo "proxy.sh: wrk failed for $c/$mode:" >&2
 		sed 's/^/  | /' "$out" >&2
 		rps=0 p99=nan
 	}
-	echo "$c $mode $rps $p99 $errs $cpu" >>"$RESULTS"
+	echo "$c $mode $rps $p99 $errs $cpu $us" >>"$RESULTS"
 }
 
 ORDER=(direct)
@@ -297,9 +305,9 @@ function median(list,    a, n, i, j, t) {
 		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6 }
+{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6; us[k] = us[k] " " $7 }
 END {
-	printf "%-14s %-9s %10s %9s %8s %8s %7s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "errors"
+	printf "%-14s %-9s %10s %9s %8s %8s %7s %8s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "us/req", "errors"
 	nc = split(order, cs, " "); nm = split(modes, ms, " ")
 	for (m = 1; m <= nm; m++) {
 		b = ms[m]
@@ -309,12 +317,48 @@ END {
 			if (!(k in rps)) continue
 			r = median(rps[k]); p = median(p99[k])
 			c = cs[i] == "direct" ? "-" : sprintf("%.0f", median(cpu[k]))
+			u = cs[i] == "direct" ? "-" : sprintf("%.2f", median(us[k]))
 			xr = base_r > 0 ? r / base_r : 0
 			xp = base_p > 0 ? p / base_p : 0
-			printf "%-14s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %6d\n", cs[i], b, r, p, xr, xp, c, err[k]
+			printf "%-14s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %8s %6d\n", cs[i], b, r, p, xr, xp, c, u, err[k]
 		}
 	}
 }' "$RESULTS"
 echo
 echo "x-rps: req/s relative to direct (higher is better); x-p99: p99 relative to direct (lower is better);"
-echo "proxy%: CPU used by the proxy process during the case (100 = one core); errors: wrk socket errors + non-2xx."
+echo "proxy%: CPU used by the proxy process during the case (100 = one core); us/req: the proxy's CPU"
+echo "microseconds per request (less sensitive to other load than req/s); errors: wrk socket errors + non-2xx."
+
+# --- optional: system calls per request of each proxy (strace slows it down:
+# the req/s of these runs mean nothing, only the per-request counts).
+if [ "${BENCH_STRACE:-0}" = 1 ]; then
+	command -v strace >/dev/null || die "BENCH_STRACE=1 needs strace"
+	SD=${BENCH_STRACE_DURATION:-3}
+	echo
+	echo "system calls per request under strace -c -f (wrk -t$THREADS -c$CONNS -d${SD}s):"
+	for mode in $MODES; do
+		hdr=()
+		[ "$mode" = close ] && hdr=(-H 'Connection: close')
+		for c in "${ORDER[@]}"; do
+			[ "$c" = direct ] && continue
+			out=$TMP/strace.$c.$mode
+			strace -c -f -o "$out" -p "${PROCPID[$c]}" 2>/dev/null &
+			spid=$!
+			sleep 0.5
+			reqs=$("$WRK" -t "$THREADS" -c "$CONNS" -d "${SD}s" --timeout 5s "${hdr[@]}" "${URL[$c]}" 2>&1 |
+				awk '/requests in/ { print $1 }')
+			kill -INT "$spid" 2>/dev/null
+			wait "$spid" 2>/dev/null
+			printf '  %-14s %-9s %6s req  ' "$c" "$mode" "$reqs"
+			awk -v n="$reqs" '
+				/^-+/ { next }
+				$NF == "total" { tot = $4 }
+				$1 ~ /^[0-9.]+$/ && $NF != "total" { name[++k] = $NF; calls[k] = $4 }
+				END {
+					printf "%.1f calls/req:", tot / n
+					for (i = 1; i <= k; i++) if (calls[i] / n >= 0.05) printf " %s %.2f", name[i], calls[i] / n
+					print ""
+				}' "$out"
+		done
+	done
+fi
