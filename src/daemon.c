@@ -346,9 +346,7 @@ static int daemon_open_servers(struct daemon *d, const struct zp_config *old)
 	if (!old || strcmp(old->control_socket, d->cfg->control_socket) != 0) {
 		struct control_server *c = NULL;
 		r = control_server_new(d->loop, d->cfg->control_socket, d, &c);
-		if (r < 0)
-			log_error("control socket %s: %s", d->cfg->control_socket, strerror(-r));
-		else {
+		if (r == 0) {
 			control_server_free(d->control);
 			d->control = c;
 		}

@@ -367,7 +367,9 @@ static void service_check_idle(struct service *svc)
 		ev_timer_stop(loop, &svc->idle_timer);
 		return;
 	}
-	if (!svc->idle_since_usec)
+	/* idle_seconds counts from the last connection; before the first one
+	 * there is nothing to count from (DESIGN.md: null). */
+	if (!svc->idle_since_usec && svc->usage.connections_total)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {
 		if (svc->inst && svc->state != SVC_STOPPING) {
