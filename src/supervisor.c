@@ -415,8 +415,13 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	ev_init(&in->stop_timer, on_stop_timeout);
 	in->stop_timer.data = in;
 
-	if (cfg->ready == ZP_READY_CONNECT)
-		probe_try(in);
+	/* The first probe goes out on the next loop iteration, not now: a fast
+	 * backend may already listen, and the owner must not hear "ready"
+	 * before instance_spawn() has even returned. */
+	if (cfg->ready == ZP_READY_CONNECT) {
+		ev_timer_set(&in->probe_timer, 0, 0);
+		ev_timer_start(loop, &in->probe_timer);
+	}
 	return in;
 }
 

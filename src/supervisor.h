@@ -68,7 +68,8 @@ struct instance {
 	void *data;                /* the owning service */
 };
 
-/* Fork and exec a backend for cfg. Returns the instance (starting), or NULL
+/* Fork and exec a backend for cfg; no callback runs before this returns.
+ * Returns the instance (starting), or NULL
  * with a reason in why (why_len bytes) when nothing could be spawned
  * (fork failure, unknown user). */
 struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
