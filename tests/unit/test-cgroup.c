@@ -94,6 +94,60 @@ static void test_procstat(void)
 	is_int(r, -ESRCH, "a session with no process left is gone");
 }
 
+/* A zeroproxy alone in its cgroup (systemd with Delegate=yes) moves itself
+ * into a leaf and puts the services beside it: run that in a child placed
+ * alone in a cgroup of ours. */
+static void test_dedicated(struct cgroup_root *outer)
+{
+	char *home = NULL;
+	if (cgroup_create(outer, "alone", &home) < 0) {
+		ok(false, "cgroup for the dedicated layout");
+		return;
+	}
+	int fd = cgroup_procs_open(home);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (cgroup_enter(fd) < 0)
+			_exit(10);
+		unsetenv("INVOCATION_ID");
+		struct cgroup_root *root = NULL;
+		if (cgroup_setup(&root) < 0)
+			_exit(11);
+		if (strcmp(cgroup_root_path(root), home))
+			_exit(12);
+		char mine[4200], buf[256];
+		FILE *f = fopen("/proc/self/cgroup", "re");
+		bool in_leaf = false;
+		while (f && fgets(buf, sizeof(buf), f))
+			in_leaf |= !strncmp(buf, "0::", 3) && strstr(buf, "/svc-alone/zeroproxy\n");
+		if (f)
+			fclose(f);
+		if (!in_leaf)
+			_exit(13);
+		char *svc = NULL;
+		if (cgroup_create(root, "inner", &svc) < 0)
+			_exit(14);
+		snprintf(mine, sizeof(mine), "%s/svc-inner", home);
+		if (strcmp(svc, mine))
+			_exit(15);
+		free(svc);
+		cgroup_root_free(root);
+		if (access(mine, F_OK) == 0)
+			_exit(16);
+		_exit(0);
+	}
+	close(fd);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100, 0,
+	       "alone in its cgroup: moves into OURS/zeroproxy, services beside it");
+	char leaf[4200];
+	snprintf(leaf, sizeof(leaf), "%s/zeroproxy", home);
+	rmdir(leaf);
+	is_int(cgroup_remove(home), 0, "the dedicated layout cleans up");
+	free(home);
+}
+
 static void test_cgroup(void)
 {
 	struct cgroup_root *root = NULL;
@@ -174,6 +228,8 @@ static void test_cgroup(void)
 	free(again);
 	is_int(cgroup_create(root, "a/b", &again), -EINVAL, "a name with a slash is refused");
 	free(path);
+
+	test_dedicated(root);
 
 	char base[4096];
 	snprintf(base, sizeof(base), "%s", cgroup_root_path(root));
