@@ -23,6 +23,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
@@ -55,6 +56,7 @@ struct daemon {
 	char *state_dir;                /* the env's copy; a reload may change it */
 	struct service_env env;
 	struct notify_server *notify;
+	struct cgroup_root *cgroup;     /* per-instance cgroups, or NULL */
 	struct control_server *control;
 	struct metrics_server *metrics;
 	ev_signal sigchld, sighup, sigterm, sigint;
@@ -569,6 +571,7 @@ static void daemon_free(struct daemon *d)
 	control_server_free(d->control);
 	metrics_server_free(d->metrics);
 	notify_server_free(d->notify);
+	cgroup_root_free(d->cgroup);
 	for (size_t i = 0; i < d->n_passed; i++) {
 		if (!d->passed[i].used)
 			close(d->passed[i].fd);
@@ -626,7 +629,11 @@ int daemon_run(const char *config_path, bool explicit_path)
 		log_error("notify socket: %s", strerror(-r));
 		goto out;
 	}
+	/* Fails soft: without cgroups, wait4() rusage and process groups. */
+	if (cgroup_setup(&d->cgroup) < 0)
+		d->cgroup = NULL;
 	d->env = (struct service_env){
+		.cgroup = d->cgroup,
 		.loop = d->loop,
 		.notify_path = notify_server_path(d->notify),
 		.state_dir = d->state_dir,

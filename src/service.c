@@ -16,8 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "notify.h"
+#include "procstat.h"
 #include "service.h"
 #include "util.h"
 
@@ -270,10 +272,17 @@ static void inst_exited(struct instance *in, const char *how)
 	const struct rusage *ru = &in->rusage;
 	uint64_t cpu = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
 		       (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
+	uint64_t peak = (uint64_t)ru->ru_maxrss * 1024;
+	uint64_t cg_cpu, cg_peak;
+	/* The cgroup counts every descendant, waited for or not. */
+	if (in->cgroup && cgroup_read(in->cgroup, &cg_cpu, &cg_peak) == 0) {
+		cpu = cg_cpu > cpu ? cg_cpu : cpu;
+		peak = cg_peak > peak ? cg_peak : peak;
+	}
 	svc->usage.billed_usec += life;
 	svc->usage.cpu_usec += cpu;
-	if ((uint64_t)ru->ru_maxrss * 1024 > svc->usage.peak_memory_bytes)
-		svc->usage.peak_memory_bytes = (uint64_t)ru->ru_maxrss * 1024;
+	if (peak > svc->usage.peak_memory_bytes)
+		svc->usage.peak_memory_bytes = peak;
 	format_wait_status(in->wait_status, true, svc->usage.last_exit, sizeof(svc->usage.last_exit));
 
 	enum service_state was = svc->state;
@@ -326,12 +335,28 @@ static void service_spawn(struct service *svc, const char *reason)
 	struct spawn_env env = {
 		.listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 		.notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
+		.cgroup_procs_fd = -1,
 	};
+	char *cg = NULL;
+	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) == 0) {
+		env.cgroup_procs_fd = cgroup_procs_open(cg);
+		if (env.cgroup_procs_fd < 0) {
+			cgroup_remove(cg);
+			free(cg);
+			cg = NULL;
+		}
+	}
+	env.cgroup_path = cg;
 	char why[256];
 	svc->usage.cold_starts++;
 	free(svc->backend_status);
 	svc->backend_status = NULL;
 	svc->inst = instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
+	if (env.cgroup_procs_fd >= 0)
+		close(env.cgroup_procs_fd);
+	if (!svc->inst && cg)
+		cgroup_remove(cg);
+	free(cg);
 	if (!svc->inst) {
 		svc->inst_cfg = NULL;
 		service_start_failed(svc, why);
@@ -596,6 +621,23 @@ static double usec_to_s(uint64_t us)
 	return (double)us / 1e6;
 }
 
+/* CPU and peak memory of the running instance so far (0 when none). */
+static void inst_live(const struct service *svc, uint64_t *cpu_usec, uint64_t *peak_bytes)
+{
+	*cpu_usec = *peak_bytes = 0;
+	if (!svc->inst)
+		return;
+	if (svc->inst->cgroup && cgroup_read(svc->inst->cgroup, cpu_usec, peak_bytes) == 0 &&
+	    *peak_bytes)
+		return;
+	struct procstat ps;
+	if (procstat_read(svc->inst->pid, &ps) == 0) {
+		if (!svc->inst->cgroup)
+			*cpu_usec = ps.cpu_usec;
+		*peak_bytes = ps.hwm_bytes;
+	}
+}
+
 void service_status(struct service *svc, struct service_status *st)
 {
 	uint64_t now = now_usec();
@@ -628,9 +670,11 @@ void service_status(struct service *svc, struct service_status *st)
 	st->has_uptime = svc->inst != NULL;
 	st->uptime_seconds = usec_to_s(live);
 	st->billed_seconds = usec_to_s(u->billed_usec + live);
-	st->cpu_seconds = usec_to_s(u->cpu_usec);
-	st->cpu_source = "rusage";
-	st->peak_memory_bytes = u->peak_memory_bytes;
+	uint64_t live_cpu, live_peak;
+	inst_live(svc, &live_cpu, &live_peak);
+	st->cpu_seconds = usec_to_s(u->cpu_usec + live_cpu);
+	st->cpu_source = svc->env->cgroup ? "cgroup" : "rusage";
+	st->peak_memory_bytes = live_peak > u->peak_memory_bytes ? live_peak : u->peak_memory_bytes;
 	uint64_t wall = wall_usec();
 	double span = wall > u->first_seen_wall_usec ? (double)(wall - u->first_seen_wall_usec) : 0;
 	double ratio = span > 0 ? 1.0 - (double)(u->billed_usec + live) / span : 1.0;
@@ -655,7 +699,12 @@ void service_save_usage(struct service *svc)
 	if (svc->inst) {
 		/* A checkpoint counts the running instance so far, so a kill -9
 		 * of zeroproxy loses at most one checkpoint interval. */
+		uint64_t cpu, peak;
+		inst_live(svc, &cpu, &peak);
 		snap.billed_usec += now_usec() - svc->inst->spawn_usec;
+		snap.cpu_usec += cpu;
+		if (peak > snap.peak_memory_bytes)
+			snap.peak_memory_bytes = peak;
 	}
 	int r = usage_save(svc->env->state_dir, svc->name, &snap);
 	if (r < 0)

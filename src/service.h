@@ -44,6 +44,7 @@ struct service_env {
 	const char *notify_path;   /* NOTIFY_SOCKET for ready=notify backends */
 	const char *state_dir;     /* usage files */
 	const char *runtime_dir;   /* private backend sockets for ready=socket */
+	struct cgroup_root *cgroup; /* per-instance cgroups, or NULL (rusage) */
 	void (*changed)(void *data); /* a service changed state (for sd_notify STATUS=) */
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
 	void *data;

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -138,14 +139,9 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 	if (getppid() != parent)
 		_exit(127);
 
-	if (env->cgroup_procs) {
-		int fd = open(env->cgroup_procs, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = write(fd, "0", 1);
-			(void)n;
-			close(fd);
-		}
-	}
+	/* Into the instance's cgroup before privileges are dropped. */
+	if (env->cgroup_procs_fd >= 0 && cgroup_enter(env->cgroup_procs_fd) < 0)
+		child_fail(rfd, "cgroup", errno);
 
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
@@ -330,6 +326,8 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		    in->cfg->name, (int)in->pid, d, signal_name(in->cfg->stop_signal));
 	in->killed = true;
 	kill(-in->pid, SIGKILL);
+	if (in->cgroup)
+		cgroup_kill(in->cgroup, SIGKILL);
 }
 
 struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
@@ -400,6 +398,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	in->exec_pipe = p[0];
 	in->probe_fd = -1;
 	in->probe_delay = PROBE_FIRST;
+	in->cgroup = env->cgroup_path ? xstrdup(env->cgroup_path) : NULL;
 	fd_set_nonblock(p[0], true);
 	ev_io_init(&in->exec_io, on_exec_pipe, p[0], EV_READ);
 	in->exec_io.data = in;
@@ -462,8 +461,11 @@ void instance_reaped(struct instance *in, int status, const struct rusage *ru)
 	ev_timer_stop(in->loop, &in->start_timer);
 	ev_timer_stop(in->loop, &in->probe_timer);
 	ev_io_stop(in->loop, &in->probe_io);
-	/* The leader is gone; take the rest of its group with it. */
+	/* The leader is gone; take the rest of its group (and of its cgroup,
+	 * which also holds what left the group) with it. */
 	kill(-in->pid, SIGKILL);
+	if (in->cgroup && cgroup_populated(in->cgroup) > 0)
+		cgroup_kill(in->cgroup, SIGKILL);
 	char how[64];
 	format_wait_status(status, false, how, sizeof(how));
 	in->ops->exited(in, how);
@@ -482,6 +484,11 @@ void instance_free(struct instance *in)
 		close(in->exec_pipe);
 	if (in->probe_fd >= 0)
 		close(in->probe_fd);
-	free(in->status_text);
+	if (in->cgroup) {
+		/* -EBUSY while killed processes are still going: the next
+		 * cgroup_create() for this service clears the empty leftover. */
+		cgroup_remove(in->cgroup);
+		free(in->cgroup);
+	}
 	free(in);
 }

@@ -37,7 +37,8 @@ struct instance_ops {
 struct spawn_env {
 	int listen_fd;            /* ready=socket: passed as fd 3, else -1 */
 	const char *notify_path;  /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	const char *cgroup_procs; /* a cgroup.procs file to join, or NULL */
+	int cgroup_procs_fd;      /* cgroup.procs of the instance's cgroup, or -1 */
+	const char *cgroup_path;  /* that cgroup, or NULL */
 };
 
 struct instance {
@@ -63,7 +64,7 @@ struct instance {
 	ev_timer stop_timer;       /* stop_timeout, then SIGKILL */
 	struct rusage rusage;      /* from wait4, once exited */
 	int wait_status;           /* from wait4 */
-	char *status_text;         /* last STATUS= from the backend, or NULL */
+	char *cgroup;              /* the instance's cgroup, or NULL (process group only) */
 	const struct instance_ops *ops;
 	void *data;                /* the owning service */
 };
