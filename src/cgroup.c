@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "util.h"
 #include "log.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -37,30 +38,6 @@ struct cgroup_root {
 	bool memory;            /* memory controller enabled for the services */
 };
 
-/* Read a small file into buf (NUL-terminated). Returns length or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			close(fd);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
 
 static int write_str(const char *path, const char *s)
 {
@@ -97,7 +74,7 @@ static const char *find_mount(void)
 static int own_cgroup(char *out, size_t size)
 {
 	char buf[8192];
-	ssize_t n = read_small("/proc/self/cgroup", buf, sizeof(buf));
+	ssize_t n = read_small_file("/proc/self/cgroup", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	for (char *l = buf; l && *l;) {
@@ -121,7 +98,7 @@ static bool alone_in(const char *dir)
 	char path[CG_PATH_MAX], buf[256];
 	if (join(path, sizeof(path), dir, "cgroup.procs") < 0)
 		return false;
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = read_small_file(path, buf, sizeof(buf));
 	if (n <= 0 || (size_t)n >= sizeof(buf) - 1)
 		return false;
 	char me[32];
@@ -150,7 +127,7 @@ static void enable_controllers(const char *dir, bool *memory)
 
 	*memory = false;
 	if (join(path, sizeof(path), dir, "cgroup.controllers") < 0 ||
-	    read_small(path, avail, sizeof(avail)) < 0)
+	    read_small_file(path, avail, sizeof(avail)) < 0)
 		return;
 	if (join(path, sizeof(path), dir, "cgroup.subtree_control") < 0)
 		return;
@@ -367,7 +344,7 @@ int cgroup_enter(int procs_fd)
 static int read_keyed(const char *path, const char *key, uint64_t *v)
 {
 	char buf[4096];
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = read_small_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	size_t kl = strlen(key);
@@ -400,7 +377,7 @@ int cgroup_read(const char *path, uint64_t *cpu_usec, uint64_t *mem_peak_bytes)
 	r = read_keyed(p, "usage_usec", cpu_usec);
 	if (r < 0)
 		return r;
-	if (join(p, sizeof(p), path, "memory.peak") == 0 && read_small(p, buf, sizeof(buf)) > 0) {
+	if (join(p, sizeof(p), path, "memory.peak") == 0 && read_small_file(p, buf, sizeof(buf)) > 0) {
 		char *end;
 		errno = 0;
 		unsigned long long x = strtoull(buf, &end, 10);

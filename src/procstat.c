@@ -16,30 +16,15 @@
 #include <unistd.h>
 
 #include "procstat.h"
+#include "util.h"
 
-static ssize_t read_small(const char *path, char *buf, size_t size)
+/* /proc/PID/... of a process that is gone is ENOENT; say ESRCH. */
+static ssize_t proc_read(const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno == ESRCH ? -ESRCH : -errno;
-			close(fd);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	return (ssize_t)n;
+	ssize_t n = read_small_file(path, buf, size);
+	return n == -ENOENT ? -ESRCH : n;
 }
+
 
 /* Fields 6.. of /proc/PID/stat after the command: we want session (6),
  * utime (14), stime (15), cutime (16), cstime (17), numbered as in proc(5). */
@@ -47,7 +32,7 @@ static int read_stat(pid_t pid, uint64_t *cpu_usec, long *session)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = proc_read(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	char *p = strrchr(buf, ')');
@@ -85,7 +70,7 @@ static int read_status(pid_t pid, uint64_t *rss, uint64_t *hwm)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = proc_read(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	*rss = *hwm = 0;

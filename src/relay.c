@@ -66,9 +66,12 @@ static int half_flush(struct relay *r, enum relay_dir d)
 	}
 	h->start = h->end = 0;
 	if (h->eof && !h->shut) {
-		/* Everything before the EOF is out: pass the EOF on. */
+		/* Everything before the EOF is out: pass the EOF on. When the
+		 * other direction is finished as well, the relay closes both
+		 * sockets right away and close() sends the FIN itself (nothing
+		 * is left unread), so the shutdown() would be a wasted call. */
 		h->shut = true;
-		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
+		if (!r->half[!d].shut && shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
 			return -errno;
 	}
 	return 0;

@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,6 +188,31 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 
 static void probe_schedule(struct instance *in);
 
+/* Fire the probe after delay seconds (0: on the next loop iteration). */
+static void probe_timer_arm(struct instance *in, double delay)
+{
+	struct itimerspec its = { 0 };
+	long ns = (long)(delay * 1e9);
+	if (ns < 1)
+		ns = 1; /* 0 would disarm */
+	its.it_value.tv_sec = ns / 1000000000L;
+	its.it_value.tv_nsec = ns % 1000000000L;
+	if (timerfd_settime(in->probe_tfd, 0, &its, NULL) < 0) {
+		log_error("%s: timerfd_settime: %s", in->cfg->name, strerror(errno));
+		return;
+	}
+	ev_io_start(in->loop, &in->probe_tick);
+}
+
+static void probe_timer_stop(struct instance *in)
+{
+	if (in->probe_tfd < 0)
+		return;
+	struct itimerspec off = { 0 };
+	timerfd_settime(in->probe_tfd, 0, &off, NULL);
+	ev_io_stop(in->loop, &in->probe_tick);
+}
+
 static void instance_set_ready(struct instance *in, int probe_fd)
 {
 	if (in->ready || in->stopping)
@@ -207,7 +233,7 @@ static void instance_fail(struct instance *in, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	ev_timer_stop(in->loop, &in->start_timer);
-	ev_timer_stop(in->loop, &in->probe_timer);
+	probe_timer_stop(in);
 	ev_io_stop(in->loop, &in->probe_io);
 	if (in->probe_fd >= 0) {
 		close(in->probe_fd);
@@ -283,9 +309,14 @@ static void probe_try(struct instance *in)
 	ev_io_start(in->loop, &in->probe_io);
 }
 
-static void on_probe_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_probe_tick(struct ev_loop *loop, ev_io *w, int revents)
 {
-	probe_try(w->data);
+	struct instance *in = w->data;
+	uint64_t expirations;
+	if (read(in->probe_tfd, &expirations, sizeof(expirations)) < 0)
+		return; /* EAGAIN: disarmed meanwhile */
+	ev_io_stop(loop, w);
+	probe_try(in);
 }
 
 static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -310,8 +341,7 @@ static void probe_schedule(struct instance *in)
 {
 	if (in->ready || in->stopping)
 		return;
-	ev_timer_set(&in->probe_timer, in->probe_delay, 0);
-	ev_timer_start(in->loop, &in->probe_timer);
+	probe_timer_arm(in, in->probe_delay);
 	in->probe_delay *= 1.5;
 	if (in->probe_delay > PROBE_MAX)
 		in->probe_delay = PROBE_MAX;
@@ -407,8 +437,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	in->start_timer.data = in;
 	if (cfg->start_timeout_ms != ZP_INFINITY)
 		ev_timer_start(loop, &in->start_timer);
-	ev_init(&in->probe_timer, on_probe_timer);
-	in->probe_timer.data = in;
+	in->probe_tfd = -1;
 	ev_init(&in->probe_io, on_probe_io);
 	in->probe_io.data = in;
 	ev_init(&in->stop_timer, on_stop_timeout);
@@ -418,8 +447,15 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	 * backend may already listen, and the owner must not hear "ready"
 	 * before instance_spawn() has even returned. */
 	if (cfg->ready == ZP_READY_CONNECT) {
-		ev_timer_set(&in->probe_timer, 0, 0);
-		ev_timer_start(loop, &in->probe_timer);
+		in->probe_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (in->probe_tfd < 0) {
+			/* Without a timer there is no probing: the start times out. */
+			log_error("%s: timerfd_create: %s", cfg->name, strerror(errno));
+		} else {
+			ev_io_init(&in->probe_tick, on_probe_tick, in->probe_tfd, EV_READ);
+			in->probe_tick.data = in;
+			probe_timer_arm(in, 0);
+		}
 	}
 	return in;
 }
@@ -430,7 +466,7 @@ void instance_stop(struct instance *in)
 		return;
 	in->stopping = true;
 	ev_timer_stop(in->loop, &in->start_timer);
-	ev_timer_stop(in->loop, &in->probe_timer);
+	probe_timer_stop(in);
 	ev_io_stop(in->loop, &in->probe_io);
 	if (in->probe_fd >= 0) {
 		close(in->probe_fd);
@@ -459,7 +495,7 @@ void instance_reaped(struct instance *in, int status, const struct rusage *ru)
 	exec_pipe_drain(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	ev_timer_stop(in->loop, &in->start_timer);
-	ev_timer_stop(in->loop, &in->probe_timer);
+	probe_timer_stop(in);
 	ev_io_stop(in->loop, &in->probe_io);
 	/* The leader is gone; take the rest of its group (and of its cgroup,
 	 * which also holds what left the group) with it. */
@@ -478,12 +514,14 @@ void instance_free(struct instance *in)
 	ev_io_stop(in->loop, &in->exec_io);
 	ev_io_stop(in->loop, &in->probe_io);
 	ev_timer_stop(in->loop, &in->start_timer);
-	ev_timer_stop(in->loop, &in->probe_timer);
+	probe_timer_stop(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	if (in->exec_pipe >= 0)
 		close(in->exec_pipe);
 	if (in->probe_fd >= 0)
 		close(in->probe_fd);
+	if (in->probe_tfd >= 0)
+		close(in->probe_tfd);
 	if (in->cgroup) {
 		/* -EBUSY while killed processes are still going: the next
 		 * cgroup_create() for this service clears the empty leftover. */

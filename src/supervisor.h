@@ -57,7 +57,9 @@ struct instance {
 	int exec_pipe;             /* read end; -1 once done */
 	ev_io exec_io;
 	ev_timer start_timer;      /* start_timeout */
-	ev_timer probe_timer;      /* ready=connect back-off */
+	int probe_tfd;             /* ready=connect back-off: a timerfd (libev's own
+				    * timers round up to whole milliseconds), or -1 */
+	ev_io probe_tick;          /* probe_tfd expired */
 	ev_io probe_io;            /* ready=connect connect() in progress */
 	int probe_fd;              /* -1 when none */
 	double probe_delay;        /* next back-off, seconds */

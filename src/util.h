@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A duration in milliseconds; ZP_INFINITY means "never". */
 #define ZP_INFINITY UINT64_MAX
@@ -61,6 +62,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* O_NONBLOCK / FD_CLOEXEC on an fd. 0 or -errno. */
 int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);
+
+/* Read a small file whole into buf (NUL-terminated, at most size - 1 bytes).
+ * Returns the length or -errno. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);
 
 /* Monotonic and wall clocks in microseconds. */
 uint64_t now_usec(void);

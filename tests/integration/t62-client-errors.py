@@ -63,7 +63,7 @@ def test(t):
     t.start()
     zt.expect(t.daemon_pid != pid, "a new daemon")
     r = client("status", "--json", "-s", sock)
-    zt.expect_eq(r.returncode, 0, "the new daemon answers on the replaced socket")
+    zt.expect_eq((r.returncode, r.stderr), (0, ""), "the new daemon answers on the replaced socket")
     zt.expect_eq(oct(os.stat(sock).st_mode & 0o7777), oct(0o660), "mode of the new socket")
     t.expect_log(r"stale")
 

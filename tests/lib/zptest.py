@@ -798,6 +798,9 @@ class Test:
         e["NOTIFY_SOCKET"] = self.notify.path
         e.update(env or {})
         cmd = [*wrapper, ZEROPROXY, "run", "-c", self.conf, *args]
+        # A restarted daemon must send a READY=1 of its own: the earlier
+        # daemon's are still in the list.
+        readies = self.notify.count("READY", "1")
         self._log_line(f"# harness: {shlex.join(cmd)}")
         self.t_start = time.monotonic()
         self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -806,7 +809,7 @@ class Test:
         self.daemon_pid = self.daemon.pid
         threading.Thread(target=self._read_log, args=(self.daemon.stdout,), daemon=True).start()
         if wait_ready:
-            self.wait_ready(timeout)
+            self.wait_ready(timeout, count=readies + 1)
         return self.daemon
 
     def wait_ready(self, timeout=10.0, count=1):
