@@ -304,7 +304,10 @@ static void inst_exited(struct instance *in, const char *how)
 	}
 	service_save_usage(svc);
 
-	if (svc->pending_head) {
+	if (svc->start_requested) {
+		svc->start_requested = false;
+		service_spawn(svc, "zeroproxy start");
+	} else if (svc->pending_head) {
 		if (now_usec() < svc->backoff_until_usec)
 			refuse_all_pending(svc, "back-off after a failed start");
 		else
@@ -567,10 +570,13 @@ void service_start(struct service *svc, const char *reason)
 	svc->failures = 0;
 	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED)
 		service_spawn(svc, reason);
+	else if (svc->state == SVC_STOPPING)
+		svc->start_requested = true; /* once the old instance is gone */
 }
 
 void service_stop(struct service *svc, const char *reason)
 {
+	svc->start_requested = false;
 	refuse_all_pending(svc, reason);
 	if (svc->inst && svc->state != SVC_STOPPING) {
 		ev_timer_stop(svc->env->loop, &svc->idle_timer);

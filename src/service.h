@@ -68,6 +68,7 @@ struct service {
 	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
 	struct zp_addr inst_addr;           /* where inst accepts */
 	bool start_failed;                  /* the current instance's start failed */
+	bool start_requested;               /* `zeroproxy start` while stopping */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                /* relayed connections */

@@ -47,6 +47,22 @@ def test(t):
     zt.expect(r.pid != pid, "the next connection starts a new instance")
     zt.expect_eq(t.service_status("web")["cold_starts"], 2, "two cold starts")
 
+    # start while the old instance is still stopping: a new one once it is gone.
+    slow = t.testd_service("slow", args=("--term-delay", "500"), idle_timeout="1m")
+    zp("reload")
+    r = zt.http_get(slow)
+    t.track(r.pid)
+    zp("stop", "slow")
+    zt.expect_eq(t.service_status("slow")["state"], "stopping", "slow backend still stopping")
+    zp("start", "slow")
+    zt.wait_until(lambda: not zt.pid_alive(r.pid), 5, what="old slow backend gone")
+    zt.wait_until(lambda: t.service_status("slow")["state"] == "running", 5,
+                  what="start during stopping runs a new instance")
+    s = t.service_status("slow")
+    zt.expect(s["pid"] not in (None, r.pid), f"a new pid after the old one exited: {s['pid']!r}")
+    t.track(s["pid"])
+    zt.expect_eq(s["cold_starts"], 2, "start during stopping: one more cold start")
+
     for args, err in ((("start", "nope"), "zeroproxy: unknown service nope\n"),
                       (("stop", "nope"), "zeroproxy: unknown service nope\n")):
         r = zp(*args, check=False)
