@@ -97,9 +97,11 @@ elif sys.argv[1] == "loop":
 class Box:
     """A running systemd box and commands inside it."""
 
-    def __init__(self, state):
+    def __init__(self, state, bindir):
         self.state = state
         self.started = False
+        # Under distcheck the prefix is a temporary one, not on PATH.
+        self.path_prefix = f"PATH={shlex.quote(bindir)}:$PATH; export PATH; "
 
     def start(self):
         t0 = time.monotonic()
@@ -114,7 +116,8 @@ class Box:
 
     def run(self, cmd, check=True, timeout=60, input=None):
         """Run cmd (a shell command line) inside the box; returns the CompletedProcess."""
-        r = subprocess.run(["bash", BOX, "run", self.state, "sh", "-c", cmd], input=input,
+        r = subprocess.run(["bash", BOX, "run", self.state, "sh", "-c", self.path_prefix + cmd],
+                           input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
         if check and r.returncode != 0:
@@ -123,7 +126,7 @@ class Box:
         return r
 
     def popen(self, cmd):
-        return subprocess.Popen(["bash", BOX, "run", self.state, "sh", "-c", cmd],
+        return subprocess.Popen(["bash", BOX, "run", self.state, "sh", "-c", self.path_prefix + cmd],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def write(self, path, text):
@@ -169,6 +172,17 @@ def backend_user():
     return "nobody"
 
 
+def make_var(name):
+    """The value of a make variable of the build (e.g. bindir, expanded)."""
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", BUILDDIR, "-f", "Makefile",
+                        "-f", "-", "zp-print-var"],
+                       input=f"zp-print-var:\n\t@echo $({name})\n", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        zt.error(f"cannot read {name} from {BUILDDIR}/Makefile: {r.stderr.strip()}")
+    return r.stdout.strip().splitlines()[-1]  # after any output of a Makefile refresh
+
+
 def test(t):
     r = subprocess.run(["bash", BOX, "check"], stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
@@ -179,7 +193,7 @@ def test(t):
 
     state = t.path("box")
     os.mkdir(state)
-    box = Box(state)
+    box = Box(state, make_var("bindir"))
     try:
         box.start()
         scenario(t, box, testd)
