@@ -279,6 +279,9 @@ static void inst_exited(struct instance *in, const char *how)
 		cpu = cg_cpu > cpu ? cg_cpu : cpu;
 		peak = cg_peak > peak ? cg_peak : peak;
 	}
+	if (svc->inst_peak_bytes > peak)
+		peak = svc->inst_peak_bytes;
+	svc->inst_peak_bytes = 0;
 	svc->usage.billed_usec += life;
 	svc->usage.cpu_usec += cpu;
 	if (peak > svc->usage.peak_memory_bytes)
@@ -338,25 +341,16 @@ static void service_spawn(struct service *svc, const char *reason)
 	struct spawn_env env = {
 		.listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 		.notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
-		.cgroup_procs_fd = -1,
 	};
 	char *cg = NULL;
-	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) == 0) {
-		env.cgroup_procs_fd = cgroup_procs_open(cg);
-		if (env.cgroup_procs_fd < 0) {
-			cgroup_remove(cg);
-			free(cg);
-			cg = NULL;
-		}
-	}
+	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
+		cg = NULL;
 	env.cgroup_path = cg;
 	char why[256];
 	svc->usage.cold_starts++;
 	free(svc->backend_status);
 	svc->backend_status = NULL;
 	svc->inst = instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
-	if (env.cgroup_procs_fd >= 0)
-		close(env.cgroup_procs_fd);
 	if (!svc->inst && cg)
 		cgroup_remove(cg);
 	free(cg);
@@ -514,7 +508,7 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 
 	char *why = NULL;
 	if (usage_load(env->state_dir, svc->name, wall_usec(), &svc->usage, &why) > 0) {
-		log_warning("%s: usage file: %s; starting afresh", svc->name, why);
+		log_warning("%s: usage file: %s", svc->name, why);
 		free(why);
 	}
 	listeners_start(svc);
@@ -627,21 +621,26 @@ static double usec_to_s(uint64_t us)
 	return (double)us / 1e6;
 }
 
-/* CPU and peak memory of the running instance so far (0 when none). */
-static void inst_live(const struct service *svc, uint64_t *cpu_usec, uint64_t *peak_bytes)
+/* CPU and peak memory of the running instance so far (0 when none). The
+ * peak is remembered: what status showed once must not shrink at the exit,
+ * where only wait4()'s (slightly different) ru_maxrss is left. */
+static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_bytes)
 {
 	*cpu_usec = *peak_bytes = 0;
 	if (!svc->inst)
 		return;
-	if (svc->inst->cgroup && cgroup_read(svc->inst->cgroup, cpu_usec, peak_bytes) == 0 &&
-	    *peak_bytes)
-		return;
 	struct procstat ps;
-	if (procstat_read(svc->inst->pid, &ps) == 0) {
+	if (svc->inst->cgroup && cgroup_read(svc->inst->cgroup, cpu_usec, peak_bytes) == 0 &&
+	    *peak_bytes) {
+		/* the cgroup's memory.peak covers every process */
+	} else if (procstat_read(svc->inst->pid, &ps) == 0) {
 		if (!svc->inst->cgroup)
 			*cpu_usec = ps.cpu_usec;
 		*peak_bytes = ps.hwm_bytes;
 	}
+	if (*peak_bytes > svc->inst_peak_bytes)
+		svc->inst_peak_bytes = *peak_bytes;
+	*peak_bytes = svc->inst_peak_bytes;
 }
 
 void service_status(struct service *svc, struct service_status *st)

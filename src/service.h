@@ -69,6 +69,7 @@ struct service {
 	struct zp_addr inst_addr;           /* where inst accepts */
 	bool start_failed;                  /* the current instance's start failed */
 	bool start_requested;               /* `zeroproxy start` while stopping */
+	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                /* relayed connections */

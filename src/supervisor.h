@@ -37,8 +37,7 @@ struct instance_ops {
 struct spawn_env {
 	int listen_fd;            /* ready=socket: passed as fd 3, else -1 */
 	const char *notify_path;  /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	int cgroup_procs_fd;      /* cgroup.procs of the instance's cgroup, or -1 */
-	const char *cgroup_path;  /* that cgroup, or NULL */
+	const char *cgroup_path;  /* the instance's own (new, empty) cgroup, or NULL */
 };
 
 struct instance {
