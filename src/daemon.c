@@ -59,6 +59,11 @@ struct daemon {
 	struct cgroup_root *cgroup;     /* per-instance cgroups, or NULL */
 	struct control_server *control;
 	struct metrics_server *metrics;
+	/* Servers replaced by a reload, freed on the next loop iteration: the
+	 * reload may have come from a client of the old control server. */
+	struct control_server *dead_control;
+	struct metrics_server *dead_metrics;
+	ev_timer reap;
 	ev_signal sigchld, sighup, sigterm, sigint;
 	ev_timer watchdog;
 	bool shutting_down;
@@ -149,6 +154,16 @@ static struct service *find_service(struct daemon *d, const char *name)
 	return NULL;
 }
 
+/* A service by name, also among the retired (removed, still draining). */
+static struct service *find_service_any(struct daemon *d, const char *name)
+{
+	struct service *svc = find_service(d, name);
+	for (size_t i = 0; i < d->n_retired && !svc; i++)
+		if (strcmp(d->retired[i]->name, name) == 0)
+			svc = d->retired[i];
+	return svc;
+}
+
 static void plan_undo(struct plan *p, size_t n_listen)
 {
 	for (size_t j = 0; j < n_listen; j++)
@@ -191,6 +206,12 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 					continue;
 				}
 			}
+			if (fd >= 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+				diag_error(diag, "%s: listen %s: the socket systemd passed is not a listening stream socket",
+					   sc->path, a->text);
+				err = -EINVAL;
+				continue;
+			}
 			p->listeners[j] = listener_new(d->loop, a, fd, &e);
 			if (!p->listeners[j]) {
 				diag_error(diag, "%s: listen %s: %s", sc->path, a->text, strerror(-e));
@@ -199,7 +220,7 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 		}
 		if (sc->ready != ZP_READY_SOCKET)
 			continue;
-		struct service *old = find_service(d, sc->name);
+		struct service *old = find_service_any(d, sc->name);
 		if (old && old->backend_listen_fd >= 0 && old->cfg->ready == ZP_READY_SOCKET &&
 		    old->cfg->has_address == sc->has_address &&
 		    (!sc->has_address || addr_equal(&old->cfg->address, &sc->address))) {
@@ -208,23 +229,11 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 			continue;
 		}
 		struct zp_addr ba;
-		if (sc->has_address) {
-			ba = sc->address;
-		} else {
-			memset(&ba, 0, sizeof(ba));
-			ba.kind = ZP_ADDR_UNIX;
-			struct sockaddr_un *sun = (struct sockaddr_un *)&ba.sa;
-			sun->sun_family = AF_UNIX;
-			int len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock",
-					   d->runtime_dir, sc->name);
-			if (len < 0 || (size_t)len >= sizeof(sun->sun_path)) {
-				diag_error(diag, "%s: [backend] ready = socket: socket path in %s too long",
-					   sc->path, d->runtime_dir);
-				err = -EINVAL;
-				continue;
-			}
-			ba.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
-			snprintf(ba.text, sizeof(ba.text), "unix:%s", sun->sun_path);
+		if (service_backend_addr(d->runtime_dir, sc, &ba) < 0) {
+			diag_error(diag, "%s: [backend] ready = socket: socket path in %s too long",
+				   sc->path, d->runtime_dir);
+			err = -EINVAL;
+			continue;
 		}
 		p->backend_fd = addr_listen(&ba, BACKEND_BACKLOG);
 		if (p->backend_fd < 0) {
@@ -342,33 +351,71 @@ const char *daemon_reload_error(const struct daemon *d)
 	return d->reload_error;
 }
 
-static int daemon_open_servers(struct daemon *d, const struct zp_config *old)
+/* The control and metrics servers of a configuration, made before it is
+ * committed: a reload that cannot bind them fails and changes nothing. */
+struct servers {
+	bool control_new;                /* control_socket changed (or first start) */
+	struct control_server *control;
+	bool metrics_new;                /* metrics_listen changed */
+	struct metrics_server *metrics;  /* NULL: metrics off */
+};
+
+static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct servers *sv,
+			   struct zp_diag *diag)
 {
-	int r = 0;
-	if (!old || strcmp(old->control_socket, d->cfg->control_socket) != 0) {
-		struct control_server *c = NULL;
-		r = control_server_new(d->loop, d->cfg->control_socket, d, &c);
-		if (r == 0) {
-			control_server_free(d->control);
-			d->control = c;
+	const struct zp_config *old = d->cfg;
+	memset(sv, 0, sizeof(*sv));
+	if (!old || strcmp(old->control_socket, cfg->control_socket) != 0) {
+		int r = control_server_new(d->loop, cfg->control_socket, d, &sv->control);
+		if (r < 0) {
+			diag_error(diag, "%s: [zeroproxy] control_socket %s: %s", cfg->path,
+				   cfg->control_socket, strerror(-r));
+			return r;
+		}
+		sv->control_new = true;
+	}
+	if (!old || old->has_metrics != cfg->has_metrics ||
+	    (cfg->has_metrics && !addr_equal(&old->metrics_listen, &cfg->metrics_listen))) {
+		sv->metrics_new = true;
+		int r = cfg->has_metrics
+				? metrics_server_new(d->loop, &cfg->metrics_listen, d, &sv->metrics)
+				: 0;
+		if (r < 0) {
+			diag_error(diag, "%s: [zeroproxy] metrics_listen %s: %s", cfg->path,
+				   cfg->metrics_listen.text, strerror(-r));
+			if (sv->control_new)
+				control_server_free(sv->control);
+			return r;
 		}
 	}
-	bool metrics_changed = !old || old->has_metrics != d->cfg->has_metrics ||
-			       (d->cfg->has_metrics &&
-				!addr_equal(&old->metrics_listen, &d->cfg->metrics_listen));
-	if (metrics_changed) {
-		metrics_server_free(d->metrics);
-		d->metrics = NULL;
-		if (d->cfg->has_metrics) {
-			int m = metrics_server_new(d->loop, &d->cfg->metrics_listen, d, &d->metrics);
-			if (m < 0) {
-				log_error("metrics_listen %s: %s", d->cfg->metrics_listen.text,
-					  strerror(-m));
-				r = r < 0 ? r : m;
-			}
-		}
+	return 0;
+}
+
+static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	control_server_free(d->dead_control);
+	metrics_server_free(d->dead_metrics);
+	d->dead_control = NULL;
+	d->dead_metrics = NULL;
+}
+
+static void servers_commit(struct daemon *d, struct servers *sv)
+{
+	if (sv->control_new) {
+		control_server_free(d->dead_control);
+		d->dead_control = d->control;
+		d->control = sv->control;
 	}
-	return r;
+	if (sv->metrics_new) {
+		metrics_server_free(d->dead_metrics);
+		d->dead_metrics = d->metrics;
+		d->metrics = sv->metrics;
+	}
+	if ((d->dead_control || d->dead_metrics) && !ev_is_active(&d->reap)) {
+		ev_timer_set(&d->reap, 0, 0);
+		ev_timer_start(d->loop, &d->reap);
+	}
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -391,16 +438,19 @@ static int mkdir_p(const char *path, mode_t mode)
 }
 
 /* Apply a loaded configuration whose sockets are planned. */
-static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *plans)
+static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *plans,
+			  struct servers *sv)
 {
 	/* Every old socket comes back to us; the plans hold the ones reused. */
 	struct listener **old_l = NULL;
 	size_t n_old = 0;
-	int *old_b = xcalloc(d->n_svcs + 1, sizeof(int));
-	for (size_t i = 0; i < d->n_svcs; i++) {
+	size_t n_all = d->n_svcs + d->n_retired;
+	int *old_b = xcalloc(n_all + 1, sizeof(int));
+	for (size_t i = 0; i < n_all; i++) {
 		struct listener **ls;
 		size_t n;
-		service_take_sockets(d->svcs[i], &ls, &n, &old_b[i]);
+		struct service *svc = i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
+		service_take_sockets(svc, &ls, &n, &old_b[i]);
 		old_l = realloc(old_l, (n_old + n + 1) * sizeof(*old_l));
 		if (!old_l)
 			abort();
@@ -419,7 +469,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		}
 	}
 	free(old_l);
-	for (size_t k = 0; k < d->n_svcs; k++) {
+	for (size_t k = 0; k < n_all; k++) {
 		bool kept = false;
 		for (size_t i = 0; i < cfg->n_services && !kept; i++)
 			kept = old_b[k] >= 0 && plans[i].backend_fd == old_b[k];
@@ -433,6 +483,13 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		struct zp_service_config *sc = cfg->services[i];
 		cfg->services[i] = NULL; /* the service owns it now */
 		struct service *old = find_service(d, sc->name);
+		if (!old && (old = find_service_any(d, sc->name)) != NULL) {
+			/* Removed, still draining, and back: the same service again. */
+			for (size_t k = 0; k < d->n_retired; k++)
+				if (d->retired[k] == old)
+					d->retired[k] = d->retired[--d->n_retired];
+			log_info("%s: back in the configuration", old->name);
+		}
 		if (old) {
 			bool same = service_config_equal(old->cfg, sc);
 			service_reconfigure(old, sc, plans[i].listeners, plans[i].backend_fd);
@@ -475,7 +532,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		d->env.state_dir = d->state_dir;
 	}
 	log_set_level(cfg->log_level);
-	daemon_open_servers(d, old_cfg);
+	servers_commit(d, sv);
 	config_free(old_cfg);
 }
 
@@ -494,9 +551,13 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	struct zp_config *cfg = NULL;
 	int r = config_load(d->config_path, d->explicit_path, &cfg, diag);
 	struct plan *plans = NULL;
+	struct servers sv;
 	if (r == 0) {
 		plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
 		r = plan_make(d, cfg, plans, diag);
+		if (r == 0 && (r = servers_prepare(d, cfg, &sv, diag)) < 0)
+			for (size_t i = 0; i < cfg->n_services; i++)
+				plan_undo(&plans[i], cfg->services[i]->n_listen);
 	}
 	log_diag(diag);
 	free(d->reload_error);
@@ -508,7 +569,7 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 		config_free(cfg);
 		free(plans);
 	} else {
-		daemon_commit(d, cfg, plans);
+		daemon_commit(d, cfg, plans, &sv);
 		free(plans);
 		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
 	}
@@ -532,8 +593,16 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
-	if (d->shutting_down)
+	if (d->shutting_down) {
+		/* Asked again: do not wait for stop_timeout. */
+		log_notice("%s again: killing every backend now",
+			   w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+		for (size_t i = 0; i < d->n_svcs; i++)
+			service_kill(d->svcs[i]);
+		for (size_t i = 0; i < d->n_retired; i++)
+			service_kill(d->retired[i]);
 		return;
+	}
 	d->shutting_down = true;
 	log_notice("%s, stopping", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_systemd("STOPPING=1");
@@ -572,9 +641,12 @@ static void daemon_free(struct daemon *d)
 	metrics_server_free(d->metrics);
 	notify_server_free(d->notify);
 	cgroup_root_free(d->cgroup);
+	control_server_free(d->dead_control);
+	metrics_server_free(d->dead_metrics);
+	if (d->loop)
+		ev_timer_stop(d->loop, &d->reap);
 	for (size_t i = 0; i < d->n_passed; i++) {
-		if (!d->passed[i].used)
-			close(d->passed[i].fd);
+		close(d->passed[i].fd); /* listeners never close these */
 		free(d->passed[i].name);
 	}
 	free(d->passed);
@@ -643,11 +715,20 @@ int daemon_run(const char *config_path, bool explicit_path)
 		.data = d,
 	};
 
+	ev_init(&d->reap, on_reap);
+	d->reap.data = d;
 	struct plan *plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
+	struct servers sv;
 	if (plan_make(d, cfg, plans, &diag) < 0) {
 		log_diag(&diag);
 		free(plans);
-		config_free(cfg);
+		goto out;
+	}
+	if (servers_prepare(d, cfg, &sv, &diag) < 0) {
+		log_diag(&diag);
+		for (size_t i = 0; i < cfg->n_services; i++)
+			plan_undo(&plans[i], cfg->services[i]->n_listen);
+		free(plans);
 		goto out;
 	}
 	log_diag(&diag);
@@ -655,12 +736,9 @@ int daemon_run(const char *config_path, bool explicit_path)
 		if (!d->passed[i].used)
 			log_warning("systemd passed a socket named \"%s\" that no service uses",
 				    d->passed[i].name);
-	daemon_commit(d, cfg, plans);
+	daemon_commit(d, cfg, plans, &sv);
+	cfg = NULL; /* the daemon's now */
 	free(plans);
-	if (!d->control) {
-		log_error("cannot serve the control socket, not starting");
-		goto out;
-	}
 
 	ev_signal_init(&d->sigchld, on_sigchld, SIGCHLD);
 	ev_signal_init(&d->sighup, on_sighup, SIGHUP);
@@ -686,6 +764,9 @@ int daemon_run(const char *config_path, bool explicit_path)
 	rc = 0;
 	log_notice("stopped");
 out:
+	if (rc != 0)
+		log_error("not starting");
+	config_free(cfg);
 	diag_free(&diag);
 	daemon_free(d);
 	return rc;

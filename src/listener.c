@@ -109,6 +109,9 @@ void listener_free(struct listener *l)
 	listener_stop(l);
 	if (l->unlink_on_close)
 		unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
-	close(l->fd);
+	/* A socket from systemd stays open: the daemon owns it (a reload may
+	 * hand it to a service again), and its number must not be reused. */
+	if (!l->from_systemd)
+		close(l->fd);
 	free(l);
 }

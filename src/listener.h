@@ -38,7 +38,8 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);
 void listener_stop(struct listener *l);
 
-/* Stop, close, and remove a unix socket file we created. */
+/* Stop, close (not a socket from systemd: the daemon keeps those), and
+ * remove a unix socket file we created. */
 void listener_free(struct listener *l);
 
 #endif

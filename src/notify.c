@@ -20,7 +20,7 @@ struct notify_server {
 	int fd;              /* the datagram socket */
 	ev_io io;
 	struct ev_loop *loop;
-	char path[64];       /* "@zeroproxy/PID/notify" */
+	char path[64];       /* "@" and the kernel-chosen abstract name */
 	notify_cb cb;
 	void *data;
 };
@@ -87,18 +87,25 @@ int notify_server_new(struct ev_loop *loop, notify_cb cb, void *data, struct not
 	}
 	int one = 1;
 	setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-	/* Abstract: nothing to clean up in the file system, gone with us. */
-	snprintf(n->path, sizeof(n->path), "@zeroproxy/%d/notify", (int)getpid());
+	/* Abstract, and named by the kernel (autobind): nothing to clean up in
+	 * the file system, and no other local user can take the name first. */
+	sa_family_t family = AF_UNIX;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	size_t plen = strlen(n->path);
-	memcpy(sun.sun_path, n->path, plen);
-	sun.sun_path[0] = '\0';
-	if (bind(n->fd, (struct sockaddr *)&sun, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen)) < 0) {
-		int err = -errno;
+	socklen_t len = sizeof(sun);
+	if (bind(n->fd, (struct sockaddr *)&family, sizeof(family)) < 0 ||
+	    getsockname(n->fd, (struct sockaddr *)&sun, &len) < 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) + 1) {
+		int err = errno ? -errno : -EINVAL;
 		close(n->fd);
 		free(n);
 		return err;
 	}
+	size_t plen = len - offsetof(struct sockaddr_un, sun_path); /* with the leading NUL */
+	if (plen >= sizeof(n->path))
+		plen = sizeof(n->path) - 1;
+	n->path[0] = '@';
+	memcpy(n->path + 1, sun.sun_path + 1, plen - 1);
+	n->path[plen] = '\0';
 	n->loop = loop;
 	n->cb = cb;
 	n->data = data;

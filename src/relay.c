@@ -131,17 +131,18 @@ static void relay_update(struct relay *r)
 	watcher_set(r, &r->wio[0], down->end > down->start);
 }
 
-static void on_connected(struct relay *r)
+/* The backend connect() completed: 0, or -errno when it failed (the caller
+ * then finishes the relay). */
+static int on_connected(struct relay *r)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 	if (getsockopt(r->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	if (err) {
-		relay_finish(r, -err);
-		return;
-	}
+	if (err)
+		return -err;
 	r->connecting = false;
+	return 0;
 }
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -149,10 +150,10 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 	struct relay *r = w->data;
 	int err = 0;
 	if (w == &r->wio[1] && r->connecting) {
-		on_connected(r);
-		if (r->finished)
-			return;
-		err = half_flush(r, RELAY_UP);
+		/* relay_finish() may free r: nothing touches it after. */
+		err = on_connected(r);
+		if (err == 0)
+			err = half_flush(r, RELAY_UP);
 	} else if (w == &r->rio[0]) {
 		err = half_pump(r, RELAY_UP);
 	} else if (w == &r->rio[1]) {

@@ -22,7 +22,9 @@
 struct relay;
 
 /* Called once when the relay is finished: err 0 (both directions done),
- * -ETIMEDOUT (idle), or a socket error. The callee calls relay_close(). */
+ * -ETIMEDOUT (idle), or a socket error; r->connecting is still set when the
+ * backend connect() itself failed. The callee calls relay_close() and may
+ * free r: the relay never touches r after calling it. */
 typedef void (*relay_done_cb)(struct relay *r, int err);
 
 enum relay_dir {

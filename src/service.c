@@ -26,6 +26,7 @@
 #define BACKOFF_FIRST_USEC 1000000ULL
 #define BACKOFF_MAX_USEC 60000000ULL
 #define CHECKPOINT_SECONDS 60.0
+#define FD_RETRY_SECONDS 0.1
 
 struct conn {
 	struct service *svc;
@@ -45,8 +46,7 @@ static const char *const state_names[SVC__COUNT] = {
 /* legal[from][to] */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
 	[SVC_STOPPED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
-	[SVC_STARTING] = { [SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true,
-			   [SVC_STOPPED] = true },
+	[SVC_STARTING] = { [SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true },
 	[SVC_RUNNING] = { [SVC_STOPPING] = true, [SVC_STOPPED] = true },
 	[SVC_STOPPING] = { [SVC_STOPPED] = true, [SVC_FAILED] = true },
 	[SVC_FAILED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
@@ -116,6 +116,7 @@ static void conn_free(struct conn *c)
 }
 
 static void service_check_idle(struct service *svc);
+static void service_dispatch_pending(struct service *svc, int probe_fd);
 
 /* Close a connection that never reached a backend. */
 static void conn_refuse(struct conn *c, const char *why)
@@ -152,23 +153,54 @@ static void on_relay_done(struct relay *r, int err)
 		conn_unlink(c);
 		conn_free(c);
 	}
+	/* Its fds are free now: a connection waiting for fds may go. */
+	if (svc->pending_head && svc->state == SVC_RUNNING)
+		service_dispatch_pending(svc, -1);
 	service_check_idle(svc);
 }
 
+static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	struct service *svc = c->svc;
+	conn_refuse(c, "pending_timeout");
+	service_check_idle(svc);
+}
+
+/* pending_timeout for a waiting connection (once). */
+static void pending_timer_start(struct conn *c)
+{
+	uint64_t ms = c->svc->cfg->pending_timeout_ms;
+	if (ms == ZP_INFINITY || ev_is_active(&c->pending_timer))
+		return;
+	ev_timer_set(&c->pending_timer, (double)ms / 1000.0, 0);
+	ev_timer_start(c->svc->env->loop, &c->pending_timer);
+}
+
+/* Errors of a connect() to the backend that say "not now" rather than "no":
+ * out of fds or buffers, or (unix sockets) the backend's queue is full. */
+static bool connect_error_transient(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM ||
+	       err == -EAGAIN;
+}
+
 /* Relay c to the running instance, over probe_fd when given. */
-static void conn_connect(struct conn *c, int probe_fd)
+static int conn_connect(struct conn *c, int probe_fd)
 {
 	struct service *svc = c->svc;
 	bool in_progress = false;
 	int fd = probe_fd;
 	if (fd < 0)
 		fd = addr_connect(&svc->inst_addr, &in_progress);
+	if (connect_error_transient(fd))
+		return fd; /* c stays pending, nothing lost */
 	if (fd < 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
 			 strerror(-fd));
 		conn_refuse(c, why);
-		return;
+		return fd;
 	}
 	ev_timer_stop(svc->env->loop, &c->pending_timer);
 	conn_unlink(c);
@@ -186,16 +218,45 @@ static void conn_connect(struct conn *c, int probe_fd)
 	int client = c->fd;
 	c->fd = -1;
 	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
-		    svc->inst_cfg->connection_idle_timeout_ms, on_relay_done, c);
+		    svc->cfg->connection_idle_timeout_ms, on_relay_done, c);
+	return 0;
 }
 
-static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+/* Relay waiting connections, oldest first, to the running instance. On a
+ * transient error (out of fds, backend queue full) they keep waiting
+ * (pending_timeout still applies): a retry follows when a connection ends
+ * and frees its fds, or from a short timer. */
+static void service_dispatch_pending(struct service *svc, int probe_fd)
 {
-	struct conn *c = w->data;
-	struct service *svc = c->svc;
-	conn_refuse(c, "pending_timeout");
+	while (svc->pending_head && svc->state == SVC_RUNNING) {
+		struct conn *c = svc->pending_head;
+		int r = conn_connect(c, probe_fd);
+		probe_fd = -1;
+		if (connect_error_transient(r)) {
+			if (!ev_is_active(&svc->fd_retry_timer)) {
+				log_warning("%s: connect to backend %s: %s; %u connection%s waiting",
+					    svc->name, svc->inst_addr.text, strerror(-r), svc->n_pending,
+					    svc->n_pending == 1 ? "" : "s");
+				ev_timer_set(&svc->fd_retry_timer, FD_RETRY_SECONDS, 0);
+				ev_timer_start(svc->env->loop, &svc->fd_retry_timer);
+			}
+			for (struct conn *w = svc->pending_head; w; w = w->next)
+				pending_timer_start(w);
+			break;
+		}
+	}
+	if (probe_fd >= 0)
+		close(probe_fd);
+}
+
+static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct service *svc = w->data;
+	service_dispatch_pending(svc, -1);
 	service_check_idle(svc);
 }
+
+
 
 /* --- instances ----------------------------------------------------------- */
 
@@ -238,12 +299,7 @@ static void inst_ready(struct instance *in, int probe_fd)
 			  (double)latency / 1000.0);
 	/* The probe connection is a working connection: give it to the first
 	 * waiting client instead of throwing it away. */
-	while (svc->pending_head && svc->state == SVC_RUNNING) {
-		conn_connect(svc->pending_head, probe_fd);
-		probe_fd = -1;
-	}
-	if (probe_fd >= 0)
-		close(probe_fd);
+	service_dispatch_pending(svc, probe_fd);
 	service_check_idle(svc);
 }
 
@@ -251,7 +307,11 @@ static void inst_failed(struct instance *in, const char *reason)
 {
 	struct service *svc = in->data;
 	service_start_failed(svc, reason);
-	service_set_state(svc, SVC_STOPPING, LOG_ERR, "start failed: %s", reason);
+	/* A stop (command, shutdown, removal) may have come first. */
+	if (svc->state == SVC_STOPPING)
+		log_error("%s: start failed: %s", svc->name, reason);
+	else
+		service_set_state(svc, SVC_STOPPING, LOG_ERR, "start failed: %s", reason);
 }
 
 /* Whether connections wait in the queue of our ready=socket backend socket
@@ -307,7 +367,9 @@ static void inst_exited(struct instance *in, const char *how)
 	}
 	service_save_usage(svc);
 
-	if (svc->start_requested) {
+	if (svc->shutting_down) {
+		refuse_all_pending(svc, "zeroproxy is shutting down");
+	} else if (svc->start_requested) {
 		svc->start_requested = false;
 		service_spawn(svc, "zeroproxy start");
 	} else if (svc->pending_head) {
@@ -442,25 +504,29 @@ static void on_accept(struct listener *l, int fd, const char *peer)
 	}
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	svc->idle_since_usec = 0;
-	if (svc->state == SVC_RUNNING) {
-		conn_connect(c, -1);
+	if (svc->state == SVC_RUNNING && svc->pending_head == c) {
+		service_dispatch_pending(svc, -1);
+		service_check_idle(svc); /* a refused connect leaves the service idle */
 		return;
 	}
+	/* A connection to a stopped service starts it, even when it cannot
+	 * wait itself (max_pending = 0). */
+	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED) {
+		char reason[96];
+		snprintf(reason, sizeof(reason), "connection from %s", peer);
+		service_spawn(svc, reason);
+		if (!svc->inst)
+			return; /* the spawn failed and refused every pending connection */
+	}
+	/* Waiting: for a starting or stopping backend, or behind others that
+	 * wait for file descriptors. Served when ready; while stopping, by the
+	 * next instance. */
 	if (svc->n_pending > svc->cfg->max_pending) {
 		conn_refuse(c, "max_pending reached");
 		service_check_idle(svc);
 		return;
 	}
-	if (svc->cfg->pending_timeout_ms != ZP_INFINITY) {
-		ev_timer_set(&c->pending_timer, (double)svc->cfg->pending_timeout_ms / 1000.0, 0);
-		ev_timer_start(svc->env->loop, &c->pending_timer);
-	}
-	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED) {
-		char reason[96];
-		snprintf(reason, sizeof(reason), "connection from %s", peer);
-		service_spawn(svc, reason);
-	}
-	/* starting: served when ready; stopping: by the next instance. */
+	pending_timer_start(c);
 }
 
 static void listeners_start(struct service *svc)
@@ -471,22 +537,24 @@ static void listeners_start(struct service *svc)
 
 /* --- public -------------------------------------------------------------- */
 
-/* The address new instances accept on: the configured one, or for ready =
- * socket without one a private unix socket in the runtime directory. */
-static void backend_addr_for(const struct service_env *env, const struct zp_service_config *cfg,
-			     struct zp_addr *a)
+int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
+			 struct zp_addr *a)
 {
 	if (cfg->has_address) {
 		*a = cfg->address;
-		return;
+		return 0;
 	}
 	memset(a, 0, sizeof(*a));
 	a->kind = ZP_ADDR_UNIX;
 	struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
 	sun->sun_family = AF_UNIX;
-	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", env->runtime_dir, cfg->name);
-	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sun->sun_path) + 1);
+	int len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", runtime_dir,
+			   cfg->name);
+	if (len < 0 || (size_t)len >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
 	snprintf(a->text, sizeof(a->text), "unix:%s", sun->sun_path);
+	return 0;
 }
 
 struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
@@ -500,11 +568,13 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
-	backend_addr_for(env, cfg, &svc->backend_addr);
+	service_backend_addr(env->runtime_dir, cfg, &svc->backend_addr);
 	ev_init(&svc->idle_timer, on_idle_timeout);
 	svc->idle_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
+	ev_init(&svc->fd_retry_timer, on_fd_retry);
+	svc->fd_retry_timer.data = svc;
 
 	char *why = NULL;
 	if (usage_load(env->state_dir, svc->name, wall_usec(), &svc->usage, &why) > 0) {
@@ -537,7 +607,8 @@ void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
-	backend_addr_for(svc->env, cfg, &svc->backend_addr);
+	service_backend_addr(svc->env->runtime_dir, cfg, &svc->backend_addr);
+	svc->retired = false; /* a removed service may come back while draining */
 	svc->backoff_until_usec = 0;
 	svc->failures = 0;
 	/* A new idle_timeout applies from now. */
@@ -581,9 +652,16 @@ void service_stop(struct service *svc, const char *reason)
 
 void service_shutdown(struct service *svc)
 {
+	svc->shutting_down = true;
 	for (size_t i = 0; i < svc->n_listeners; i++)
 		listener_stop(svc->listeners[i]);
 	service_stop(svc, "zeroproxy is shutting down");
+}
+
+void service_kill(struct service *svc)
+{
+	if (svc->inst)
+		instance_kill(svc->inst);
 }
 
 bool service_has_instance(const struct service *svc)
@@ -744,6 +822,7 @@ void service_free(struct service *svc)
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
+	ev_timer_stop(loop, &svc->fd_retry_timer);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);

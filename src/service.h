@@ -69,6 +69,7 @@ struct service {
 	struct zp_addr inst_addr;           /* where inst accepts */
 	bool start_failed;                  /* the current instance's start failed */
 	bool start_requested;               /* `zeroproxy start` while stopping */
+	bool shutting_down;                 /* zeroproxy is exiting: never start again */
 	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
@@ -77,6 +78,7 @@ struct service {
 
 	ev_timer idle_timer;                /* idle_timeout after the last connection */
 	ev_timer checkpoint_timer;          /* usage written once a minute while running */
+	ev_timer fd_retry_timer;            /* out of fds: retry the waiting connections */
 	uint64_t idle_since_usec;           /* monotonic; 0: connections open or none yet */
 	uint64_t backoff_until_usec;        /* monotonic; connections refused before it */
 	unsigned failures;                  /* consecutive failed starts */
@@ -85,6 +87,11 @@ struct service {
 
 	struct zp_usage usage;              /* the meter, persisted in state_dir */
 };
+
+/* Where instances of cfg accept: its address, or for ready = socket without
+ * one, RUNTIME_DIR/NAME.sock. 0 or -ENAMETOOLONG. */
+int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
+			 struct zp_addr *a);
 
 /* A service for cfg (ownership taken) with its listeners already bound
  * (ownership taken; n == cfg->n_listen). Loads its usage. Starts accepting. */
@@ -112,6 +119,9 @@ void service_stop(struct service *svc, const char *reason);
 
 /* Shutdown: stop accepting and stop the backend. */
 void service_shutdown(struct service *svc);
+
+/* Second SIGTERM: SIGKILL the backend now. */
+void service_kill(struct service *svc);
 
 /* Whether the service still has a backend process. */
 bool service_has_instance(const struct service *svc);

@@ -135,12 +135,6 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 
 	if (setpgid(0, 0) < 0)
 		child_fail(rfd, "setpgid", errno);
-	/* Die with zeroproxy: a killed zeroproxy must not leave its backends. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		child_fail(rfd, "prctl", errno);
-	if (getppid() != parent)
-		_exit(127);
-
 	/* Into the instance's cgroup before privileges are dropped, unless
 	 * clone3() put us there already. */
 	if (cg_procs_fd >= 0 && cgroup_enter(cg_procs_fd) < 0)
@@ -168,7 +162,12 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 	}
 	/* Nothing else of ours (or of whoever started us) reaches the backend. */
 	if (syscall_close_range_cloexec(first_closed) < 0) {
-		for (int fd = first_closed; fd < 1024; fd++)
+		struct rlimit rl;
+		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+				  rl.rlim_cur < (1 << 20)
+			  ? (int)rl.rlim_cur
+			  : (1 << 20);
+		for (int fd = first_closed; fd < max; fd++)
 			if (fd != rfd)
 				fd_set_cloexec(fd, true);
 	}
@@ -183,6 +182,12 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 	}
 	if (uid != (uid_t)-1 && setresuid(uid, uid, uid) < 0)
 		child_fail(rfd, "setuid", errno);
+	/* Die with zeroproxy: a killed zeroproxy must not leave its backends.
+	 * After the uid/gid change, which resets the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(rfd, "prctl", errno);
+	if (getppid() != parent)
+		_exit(127); /* zeroproxy died before we could ask */
 
 	execvpe(cfg->argv[0], cfg->argv, envp);
 	child_fail(rfd, "exec", errno);
@@ -356,10 +361,7 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	format_duration(in->cfg->stop_timeout_ms, d, sizeof(d));
 	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL",
 		    in->cfg->name, (int)in->pid, d, signal_name(in->cfg->stop_signal));
-	in->killed = true;
-	kill(-in->pid, SIGKILL);
-	if (in->cgroup)
-		cgroup_kill(in->cgroup, SIGKILL);
+	instance_kill(in);
 }
 
 /* fork(), but into the cgroup at cgroup_path when given: clone3() with
@@ -516,6 +518,15 @@ void instance_stop(struct instance *in)
 		ev_timer_set(&in->stop_timer, (double)in->cfg->stop_timeout_ms / 1000.0, 0);
 		ev_timer_start(in->loop, &in->stop_timer);
 	}
+}
+
+void instance_kill(struct instance *in)
+{
+	ev_timer_stop(in->loop, &in->stop_timer);
+	in->stopping = in->killed = true;
+	kill(-in->pid, SIGKILL);
+	if (in->cgroup)
+		cgroup_kill(in->cgroup, SIGKILL);
 }
 
 void instance_notify_ready(struct instance *in)

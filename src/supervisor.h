@@ -82,6 +82,9 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
  * Idempotent. */
 void instance_stop(struct instance *in);
 
+/* SIGKILL the process group (and cgroup) now. */
+void instance_kill(struct instance *in);
+
 /* The process exited (from the daemon's SIGCHLD handling). Calls exited(). */
 void instance_reaped(struct instance *in, int status, const struct rusage *ru);
 
