@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -33,6 +35,9 @@
 #include "util.h"
 
 #define BACKEND_BACKLOG 4096
+/* fds kept free of client connections (probes, exec pipes, control and
+ * metrics clients, usage files): an eighth of the limit, 4 to 64. */
+#define FD_RESERVE_MAX 64
 
 /* A socket systemd passed us, by FileDescriptorName. */
 struct passed_fd {
@@ -55,6 +60,7 @@ struct daemon {
 	char *runtime_dir;
 	char *state_dir;                /* the env's copy; a reload may change it */
 	struct service_env env;
+	struct conn_budget budget;      /* client connections vs. RLIMIT_NOFILE */
 	struct notify_server *notify;
 	struct cgroup_root *cgroup;     /* per-instance cgroups, or NULL */
 	struct control_server *control;
@@ -67,6 +73,7 @@ struct daemon {
 	ev_signal sigchld, sighup, sigterm, sigint;
 	ev_timer watchdog;
 	bool shutting_down;
+	bool freeing;                   /* daemon_free() runs: no callbacks into it */
 	char *reload_error;             /* the last failed reload, for status */
 };
 
@@ -306,6 +313,67 @@ static void on_backend_notify(void *data, pid_t pid, const char *msg)
 		if (service_notify(d->retired[i], pid, msg))
 			return;
 	log_debug("notify message from unknown pid %d ignored", (int)pid);
+}
+
+/* --- file descriptors --------------------------------------------------- */
+
+/* Raise the soft fd limit to the hard one (systemd's advice for daemons that
+ * need many fds) and return the old soft limit for the backends. */
+static rlim_t nofile_raise(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return 0;
+	rlim_t old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	return old;
+}
+
+static unsigned count_open_fds(void)
+{
+	unsigned n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n > 0 ? n - 1 : 0; /* not the directory's own fd */
+}
+
+/* How many client connections the fds allow: two fds each, after those the
+ * daemon itself holds and a reserve. Recomputed after every configuration. */
+static void budget_update(struct daemon *d)
+{
+	struct rlimit rl;
+	uint64_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+				 ? rl.rlim_cur
+				 : 1 << 20;
+	uint64_t own = count_open_fds();
+	own = own > 2ULL * d->budget.open ? own - 2ULL * d->budget.open : 0;
+	uint64_t reserve = limit / 8 < 4 ? 4 : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX : limit / 8;
+	uint64_t max = limit > own + reserve ? (limit - own - reserve) / 2 : 1;
+	d->budget.max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)(max ? max : 1);
+	uint64_t wanted = 0;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		wanted += d->svcs[i]->cfg->max_connections;
+	if (wanted > d->budget.max)
+		log_notice("RLIMIT_NOFILE %llu allows %u client connections at once (max_connections "
+			   "adds up to %llu); more wait in the listen queues",
+			   (unsigned long long)limit, d->budget.max, (unsigned long long)wanted);
+}
+
+static void daemon_unthrottle(void *data)
+{
+	struct daemon *d = data;
+	if (d->freeing)
+		return;
+	d->budget.throttled = false;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
+			listener_resume(d->svcs[i]->listeners[j]);
 }
 
 /* --- control-plane entry points ----------------------------------------- */
@@ -571,6 +639,7 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	} else {
 		daemon_commit(d, cfg, plans, &sv);
 		free(plans);
+		budget_update(d);
 		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
 	}
 	notify_systemd("READY=1");
@@ -627,6 +696,7 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void daemon_free(struct daemon *d)
 {
+	d->freeing = true;
 	for (size_t i = 0; i < d->n_svcs; i++) {
 		service_save_usage(d->svcs[i]);
 		service_free(d->svcs[i]);
@@ -704,7 +774,11 @@ int daemon_run(const char *config_path, bool explicit_path)
 	/* Fails soft: without cgroups, wait4() rusage and process groups. */
 	if (cgroup_setup(&d->cgroup) < 0)
 		d->cgroup = NULL;
+	rlim_t backend_nofile = nofile_raise();
 	d->env = (struct service_env){
+		.budget = &d->budget,
+		.unthrottle = daemon_unthrottle,
+		.backend_nofile = backend_nofile,
 		.cgroup = d->cgroup,
 		.loop = d->loop,
 		.notify_path = notify_server_path(d->notify),
@@ -739,6 +813,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	daemon_commit(d, cfg, plans, &sv);
 	cfg = NULL; /* the daemon's now */
 	free(plans);
+	budget_update(d);
 
 	ev_signal_init(&d->sigchld, on_sigchld, SIGCHLD);
 	ev_signal_init(&d->sighup, on_sighup, SIGHUP);

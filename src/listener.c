@@ -44,14 +44,19 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		char peer[128];
 		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
-		l->on_accept(l, fd, peer);
+		if (!l->on_accept(l, fd, peer)) {
+			/* The rest wait in the kernel's queue until resumed. */
+			l->throttled = true;
+			ev_io_stop(loop, &l->io);
+			return;
+		}
 	}
 }
 
 static void on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct listener *l = w->data;
-	if (l->on_accept)
+	if (l->on_accept && !l->throttled)
 		ev_io_start(loop, &l->io);
 }
 
@@ -100,6 +105,16 @@ void listener_stop(struct listener *l)
 	ev_io_stop(l->loop, &l->io);
 	ev_timer_stop(l->loop, &l->pause);
 	l->on_accept = NULL;
+	l->throttled = false;
+}
+
+void listener_resume(struct listener *l)
+{
+	if (!l->throttled)
+		return;
+	l->throttled = false;
+	if (l->on_accept && !ev_is_active(&l->pause))
+		ev_io_start(l->loop, &l->io);
 }
 
 void listener_free(struct listener *l)

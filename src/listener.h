@@ -15,8 +15,9 @@
 struct listener;
 
 /* A new client: fd is non-blocking and close-on-exec and now belongs to the
- * callee; peer is its address, formatted. */
-typedef void (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
+ * callee; peer is its address, formatted. Returns false to stop accepting
+ * (the listener is then throttled until listener_resume()). */
+typedef bool (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
 
 struct listener {
 	struct zp_addr addr;        /* as configured */
@@ -25,6 +26,7 @@ struct listener {
 	bool unlink_on_close;       /* a unix socket file we created */
 	ev_io io;                   /* readable: connections to accept */
 	ev_timer pause;             /* EMFILE back-off */
+	bool throttled;             /* the owner asked to stop accepting */
 	struct ev_loop *loop;
 	listener_accept_cb on_accept;
 	void *data;                 /* the owning service */
@@ -37,6 +39,9 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 /* Start/stop accepting. */
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);
 void listener_stop(struct listener *l);
+
+/* Accept again after the callback throttled the listener. */
+void listener_resume(struct listener *l);
 
 /* Stop, close (not a socket from systemd: the daemon keeps those), and
  * remove a unix socket file we created. */

@@ -105,6 +105,10 @@ static void conn_unlink(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
+	struct conn_budget *b = c->svc->env->budget;
+	b->open--;
+	if (b->throttled && b->open < b->max)
+		c->svc->env->unthrottle(c->svc->env->data);
 	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
 	if (c->relay) {
 		relay_close(c->relay);
@@ -403,6 +407,7 @@ static void service_spawn(struct service *svc, const char *reason)
 	struct spawn_env env = {
 		.listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 		.notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
+		.nofile = svc->env->backend_nofile,
 	};
 	char *cg = NULL;
 	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
@@ -473,10 +478,10 @@ static void service_check_idle(struct service *svc)
 
 /* --- accepting ----------------------------------------------------------- */
 
-static void on_accept(struct listener *l, int fd, const char *peer)
+static void accept_conn(struct service *svc, int fd, const char *peer)
 {
-	struct service *svc = l->data;
 	struct conn *c = xcalloc(1, sizeof(*c));
+	svc->env->budget->open++;
 	c->svc = svc;
 	c->fd = fd;
 	c->pending = true;
@@ -527,6 +532,20 @@ static void on_accept(struct listener *l, int fd, const char *peer)
 		return;
 	}
 	pending_timer_start(c);
+}
+
+static bool on_accept(struct listener *l, int fd, const char *peer)
+{
+	struct service *svc = l->data;
+	struct conn_budget *b = svc->env->budget;
+	accept_conn(svc, fd, peer);
+	if (b->open < b->max)
+		return true;
+	if (!b->throttled)
+		log_warning("%u client connections open: the file descriptor limit allows no "
+			    "more; new ones wait in the listen queue", b->open);
+	b->throttled = true;
+	return false;
 }
 
 static void listeners_start(struct service *svc)

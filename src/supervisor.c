@@ -172,6 +172,15 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 				fd_set_cloexec(fd, true);
 	}
 
+	/* zeroproxy raised its own soft fd limit; backends get the usual one
+	 * back (select()-based programs break above 1024). */
+	if (env->nofile) {
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && env->nofile < rl.rlim_cur) {
+			rl.rlim_cur = env->nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (cfg->working_directory && chdir(cfg->working_directory) < 0)
 		child_fail(rfd, "chdir", errno);
 	if (user || gid != (gid_t)-1) {

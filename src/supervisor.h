@@ -38,6 +38,7 @@ struct spawn_env {
 	int listen_fd;            /* ready=socket: passed as fd 3, else -1 */
 	const char *notify_path;  /* ready=notify: NOTIFY_SOCKET value, else NULL */
 	const char *cgroup_path;  /* the instance's own (new, empty) cgroup, or NULL */
+	rlim_t nofile;            /* RLIMIT_NOFILE soft limit to give it, or 0 */
 };
 
 struct instance {
