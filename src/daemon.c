@@ -522,7 +522,8 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		old_l = realloc(old_l, (n_old + n + 1) * sizeof(*old_l));
 		if (!old_l)
 			abort();
-		memcpy(old_l + n_old, ls, n * sizeof(*ls));
+		if (n) /* a retired service has no listeners left (ls is NULL) */
+			memcpy(old_l + n_old, ls, n * sizeof(*ls));
 		n_old += n;
 		free(ls);
 	}
