@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	need=
 	for p in gcc make autoconf automake pkg-config libev-dev libsystemd-dev libinih-dev \
-		python3 systemd mandoc prometheus procps; do
+		python3 systemd mandoc prometheus procps strace curl util-linux; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need="$need $p"
 	done
 	if [ -n "$need" ]; then
