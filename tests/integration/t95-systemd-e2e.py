@@ -174,13 +174,17 @@ def backend_user():
 
 def make_var(name):
     """The value of a make variable of the build (e.g. bindir, expanded)."""
+    # Not the outer make's flags: under `make check` they add "Entering
+    # directory" lines and jobserver warnings.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     r = subprocess.run(["make", "-s", "--no-print-directory", "-C", BUILDDIR, "-f", "Makefile",
                         "-f", "-", "zp-print-var"],
-                       input=f"zp-print-var:\n\t@echo $({name})\n", stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0 or not r.stdout.strip():
+                       input=f"zp-print-var:\n\t@echo ZP_VAR=$({name})\n", env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    values = [line[len("ZP_VAR="):] for line in r.stdout.splitlines() if line.startswith("ZP_VAR=")]
+    if r.returncode != 0 or not values or not values[-1]:
         zt.error(f"cannot read {name} from {BUILDDIR}/Makefile: {r.stderr.strip()}")
-    return r.stdout.strip().splitlines()[-1]  # after any output of a Makefile refresh
+    return values[-1]
 
 
 def test(t):
