@@ -406,24 +406,28 @@ static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
 	return fork();
 }
 
-struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
-				const struct spawn_env *env, const struct instance_ops *ops,
-				void *data, char *why, size_t why_len)
+/* The uid and gid of cfg's user and group ((uid_t)-1 / (gid_t)-1: keep
+ * ours), looked up in the parent so that a bad name is reported as such.
+ * 0, or -1 with the reason in why. */
+static int resolve_credentials(const struct zp_service_config *cfg, uid_t *uid, gid_t *gid,
+			       char *why, size_t why_len)
 {
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	const char *user = NULL;
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if ((cfg->user || cfg->group) && geteuid() != 0) {
+		snprintf(why, why_len, "user/group need zeroproxy to run as root");
+		return -1;
+	}
 	if (cfg->user) {
 		errno = 0;
 		struct passwd *pw = getpwnam(cfg->user);
 		if (!pw) {
 			snprintf(why, why_len, "user %s: %s", cfg->user,
 				 errno ? strerror(errno) : "no such user");
-			return NULL;
+			return -1;
 		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-		user = cfg->user;
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
 	}
 	if (cfg->group) {
 		errno = 0;
@@ -431,14 +435,22 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		if (!gr) {
 			snprintf(why, why_len, "group %s: %s", cfg->group,
 				 errno ? strerror(errno) : "no such group");
-			return NULL;
+			return -1;
 		}
-		gid = gr->gr_gid;
+		*gid = gr->gr_gid;
 	}
-	if ((cfg->user || cfg->group) && geteuid() != 0) {
-		snprintf(why, why_len, "user/group need zeroproxy to run as root");
+	return 0;
+}
+
+struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+				const struct spawn_env *env, const struct instance_ops *ops,
+				void *data, char *why, size_t why_len)
+{
+	uid_t uid;
+	gid_t gid;
+	if (resolve_credentials(cfg, &uid, &gid, why, why_len) < 0)
 		return NULL;
-	}
+	const char *user = cfg->user;
 
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {

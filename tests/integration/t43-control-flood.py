@@ -20,18 +20,6 @@ N = 100
 BUSY = b"error too many clients\n"
 
 
-def traffic(listen, stop, out):
-    try:
-        with zt.HttpConn(listen) as c:
-            while not stop.is_set():
-                r = c.get(f"/{out['n']}")
-                if r.status != 200:
-                    raise zt.Fail(f"status {r.status}")
-                out["n"] += 1
-    except Exception as e:  # reported by the main thread
-        out["error"] = e
-
-
 def check_answer(got, what):
     """'ok' or 'busy' for a raw answer; fails on anything else."""
     if got == BUSY:
@@ -51,7 +39,7 @@ def test(t):
     t.start()
     zt.expect_eq(zt.http_get(listen).status, 200, "cold start")
     stop, out = threading.Event(), {"n": 0, "error": None}
-    th = threading.Thread(target=traffic, args=(listen, stop, out), daemon=True)
+    th = threading.Thread(target=zt.keepalive_traffic, args=(listen, stop, out), daemon=True)
     th.start()
 
     # Raw: all connected first, then all requests, then all answers. The

@@ -16,19 +16,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import zptest as zt  # noqa: E402
 
 
-def traffic(listen, stop, out):
-    try:
-        with zt.HttpConn(listen) as c:
-            while not stop.is_set():
-                r = c.get(f"/{out['n']}")
-                if r.status != 200:
-                    raise zt.Fail(f"status {r.status}")
-                out["pids"].add(r.kv["pid"])
-                out["n"] += 1
-    except Exception as e:  # reported by the main thread
-        out["error"] = e
-
-
 def reload_sequence(t):
     """The RELOADING=1 / READY=1 messages after the first READY=1, in order."""
     with t.notify.cond:
@@ -42,7 +29,7 @@ def test(t):
     listen = t.testd_service("web", idle_timeout="1m")
     t.start()
     stop, out = threading.Event(), {"n": 0, "error": None, "pids": set()}
-    th = threading.Thread(target=traffic, args=(listen, stop, out), daemon=True)
+    th = threading.Thread(target=zt.keepalive_traffic, args=(listen, stop, out), daemon=True)
     th.start()
     zt.wait_until(lambda: out["n"] >= 5 or out["error"], 5, what="traffic to flow")
 

@@ -412,6 +412,24 @@ class HttpConn:
         self.close()
 
 
+def keepalive_traffic(listen, stop, out):
+    """Keep-alive GETs on one connection until stop (a threading.Event) is set,
+    for a background thread: counts requests in out["n"], collects the
+    backends' pids in out["pids"] (a set, if present), and leaves the first
+    failure in out["error"] for the main thread to report."""
+    try:
+        with HttpConn(listen) as c:
+            while not stop.is_set():
+                r = c.get(f"/{out['n']}")
+                if r.status != 200:
+                    raise Fail(f"status {r.status}")
+                if "pids" in out:
+                    out["pids"].add(r.kv["pid"])
+                out["n"] += 1
+    except Exception as e:  # reported by the main thread
+        out["error"] = e
+
+
 def http_get(addr, path="/", timeout=5.0):
     """One GET on a fresh connection (Connection: close). Raises Closed if the
     connection is closed without a complete response."""
