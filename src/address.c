@@ -150,7 +150,7 @@ static int parse_inet(const char *s, struct zp_addr *a, const char **err)
 }
 
 int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr *a,
-               const char **err)
+	       const char **err)
 {
 	const char *reason = NULL;
 	int r;
@@ -260,7 +260,7 @@ void sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t
 			snprintf(buf, size, "unix:@%.*s", (int)(n - 1), un->sun_path + 1);
 		else
 			snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, n),
-			         un->sun_path);
+				 un->sun_path);
 		return;
 	}
 	default: snprintf(buf, size, "?");

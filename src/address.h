@@ -17,18 +17,19 @@ enum zp_addr_kind {
 };
 
 struct zp_addr {
-	enum zp_addr_kind kind;  /* which form it was written in */
-	char text[128];          /* as written in the config, for logs and status */
+	enum zp_addr_kind kind;     /* which form it was written in */
+	char text[128];             /* as written in the config, for logs and status */
 	struct sockaddr_storage sa; /* INET, ANY (port in sin6_port) and UNIX */
-	socklen_t salen;         /* length of sa */
-	char name[64];           /* SYSTEMD: the FileDescriptorName */
+	socklen_t salen;            /* length of sa */
+	char name[64];              /* SYSTEMD: the FileDescriptorName */
 };
 
 /* Parse one address. allow_systemd / allow_any select the forms a key accepts
  * (listen takes all; a backend address only HOST:PORT, [V6]:PORT and unix:).
  * Hosts are numeric IPs or "localhost". On error returns -EINVAL and sets
  * *err to a static reason such as "expected HOST:PORT, [V6]:PORT, ...". */
-int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr *a, const char **err);
+int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr *a,
+	       const char **err);
 
 /* Whether two parsed addresses name the same socket (for duplicate detection
  * and for keeping listeners across a reload). */

@@ -38,7 +38,6 @@ struct cgroup_root {
 	bool memory;            /* memory controller enabled for the services */
 };
 
-
 static int write_str(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -144,7 +143,7 @@ static void enable_controllers(const char *dir, bool *memory)
 		int r = write_str(path, cmd);
 		if (r < 0)
 			log_debug("cgroup: cannot enable %s in %s: %s", want[i], path,
-			          strerror(-r));
+				  strerror(-r));
 		else if (i == 1)
 			*memory = true;
 	}
@@ -268,12 +267,12 @@ int cgroup_setup(struct cgroup_root **out)
 	int r = setup(root, &why);
 	if (r < 0) {
 		log_info("cgroup: not used (%s: %s); CPU and memory from rusage", why,
-		         strerror(-r));
+			 strerror(-r));
 		free(root);
 		return r;
 	}
 	log_info("cgroup: service cgroups under %s (memory.peak %s)", root->base,
-	         root->memory ? "available" : "not available");
+		 root->memory ? "available" : "not available");
 	*out = root;
 	return 0;
 }
@@ -302,7 +301,7 @@ int cgroup_create(struct cgroup_root *root, const char *name, char **path)
 		return -EINVAL;
 	for (int i = 0; i < 16; i++) {
 		int n = i ? snprintf(p, sizeof(p), "%s/svc-%s@%d", root->base, name, i)
-		          : snprintf(p, sizeof(p), "%s/svc-%s", root->base, name);
+			  : snprintf(p, sizeof(p), "%s/svc-%s", root->base, name);
 		if ((size_t)n >= sizeof(p))
 			return -ENAMETOOLONG;
 		/* A leftover of an earlier instance keeps its counters: replace it. */
@@ -377,7 +376,8 @@ int cgroup_read(const char *path, uint64_t *cpu_usec, uint64_t *mem_peak_bytes)
 	r = read_keyed(p, "usage_usec", cpu_usec);
 	if (r < 0)
 		return r;
-	if (join(p, sizeof(p), path, "memory.peak") == 0 && read_small_file(p, buf, sizeof(buf)) > 0) {
+	if (join(p, sizeof(p), path, "memory.peak") == 0 &&
+	    read_small_file(p, buf, sizeof(buf)) > 0) {
 		char *end;
 		errno = 0;
 		unsigned long long x = strtoull(buf, &end, 10);

@@ -263,7 +263,7 @@ enum { SEC_NONE = -1, SEC_BAD = -2 };
 
 /* An error about key k at the current line. */
 __attribute__((format(printf, 3, 4))) static void perr(struct parser *p, const struct key_def *k,
-                                                       const char *fmt, ...)
+						       const char *fmt, ...)
 {
 	va_list ap;
 	char *reason;
@@ -334,7 +334,7 @@ static int reader_section(struct parser *p, char *s, char *str, int num)
 		}
 	char *q = quote(name);
 	diag_error(p->d, "%s:%u: [%s]: unknown section, expected %s", p->path, p->line,
-	           strlen(name) > QUOTE_MAX ? q : name, p->sections_text);
+		   strlen(name) > QUOTE_MAX ? q : name, p->sections_text);
 	free(q);
 	p->section = SEC_BAD;
 	return 0;
@@ -359,7 +359,7 @@ static int reader_key(struct parser *p, char *s, char *str, int num)
 	value = trim(value);
 	if (p->section == SEC_NONE) {
 		diag_error(p->d, "%s:%u: %s: key outside of a section, expected %s before it",
-		           p->path, p->line, key, p->sections_text);
+			   p->path, p->line, key, p->sections_text);
 		return 0;
 	}
 	if (p->section == SEC_BAD) {
@@ -399,7 +399,7 @@ static char *reader(char *str, int num, void *stream)
 		}
 		if (len > ZP_CONFIG_MAX_LINE) {
 			diag_error(p->d, "%s:%u: line too long (%zu characters, at most %d)",
-			           p->path, p->line, len, ZP_CONFIG_MAX_LINE);
+				   p->path, p->line, len, ZP_CONFIG_MAX_LINE);
 			continue;
 		}
 		s = trim(s);
@@ -427,8 +427,8 @@ static size_t edit_distance(const char *a, const char *b)
 			size_t up = row[j];
 			size_t cost =
 			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1])
-			        ? 0
-			        : 1;
+				? 0
+				: 1;
 			size_t best = diag + cost;
 			if (up + 1 < best)
 				best = up + 1;
@@ -449,8 +449,8 @@ static void unknown_key(struct parser *p, const char *section, const char *name)
 	for (size_t i = 0; i < p->n_keys; i++) {
 		if (strcmp(p->keys[i].name, name) == 0) {
 			diag_error(p->d, "%s:%u: [%s] %s: unknown key in [%s], %s belongs in [%s]",
-			           p->path, p->line, section, name, section, name,
-			           p->keys[i].section);
+				   p->path, p->line, section, name, section, name,
+				   p->keys[i].section);
 			return;
 		}
 		size_t dist = edit_distance(p->keys[i].name, name);
@@ -461,10 +461,10 @@ static void unknown_key(struct parser *p, const char *section, const char *name)
 	}
 	if (close && strcmp(close->section, section) == 0)
 		diag_error(p->d, "%s:%u: [%s] %s: unknown key, did you mean %s?", p->path, p->line,
-		           section, name, close->name);
+			   section, name, close->name);
 	else if (close)
 		diag_error(p->d, "%s:%u: [%s] %s: unknown key, did you mean %s in [%s]?", p->path,
-		           p->line, section, name, close->name, close->section);
+			   p->line, section, name, close->name, close->section);
 	else
 		diag_error(p->d, "%s:%u: [%s] %s: unknown key", p->path, p->line, section, name);
 }
@@ -832,12 +832,12 @@ static void warn_exec(struct parser *p, const struct zp_service_config *s, unsig
 
 	if (strchr(prog, '/')) {
 		char *full = prog[0] != '/' && s->working_directory
-		                 ? path_join(s->working_directory, prog)
-		                 : xstrdup(prog);
+				 ? path_join(s->working_directory, prog)
+				 : xstrdup(prog);
 		r = check_executable(full);
 		if (r < 0)
 			diag_warning(p->d, "%s:%u: [backend] exec: cannot execute %s: %s", p->path,
-			             line, full, strerror(-r));
+				     line, full, strerror(-r));
 		free(full);
 		return;
 	}
@@ -862,25 +862,25 @@ static void warn_exec(struct parser *p, const struct zp_service_config *s, unsig
 	}
 	if (found_bad)
 		diag_warning(p->d, "%s:%u: [backend] exec: cannot execute %s: %s", p->path, line,
-		             found_bad, strerror(bad_err));
+			     found_bad, strerror(bad_err));
 	else
 		diag_warning(p->d, "%s:%u: [backend] exec: program %s not found in PATH (%s)",
-		             p->path, line, prog, search);
+			     p->path, line, prog, search);
 	free(found_bad);
 	free(copy);
 }
 
 static void warn_working_directory(struct parser *p, const struct zp_service_config *s,
-                                   unsigned line)
+				   unsigned line)
 {
 	struct stat st;
 
 	if (stat(s->working_directory, &st) < 0)
 		diag_warning(p->d, "%s:%u: [backend] working_directory: cannot access %s: %s",
-		             p->path, line, s->working_directory, strerror(errno));
+			     p->path, line, s->working_directory, strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
 		diag_warning(p->d, "%s:%u: [backend] working_directory: %s is not a directory",
-		             p->path, line, s->working_directory);
+			     p->path, line, s->working_directory);
 }
 
 /* The rules between keys of one file, once all of it is read. */
@@ -933,8 +933,8 @@ static void service_finish(struct parser *p, struct zp_service_config *s)
  * that config_load can check the listen addresses of every file; *lines gets
  * the line of each listen and *address_line that of address. */
 static struct zp_service_config *service_parse(const char *path, const char *name,
-                                               struct zp_diag *d, unsigned **lines,
-                                               unsigned *address_line, size_t *n_errors)
+					       struct zp_diag *d, unsigned **lines,
+					       unsigned *address_line, size_t *n_errors)
 {
 	struct zp_service_config *s = xcalloc(1, sizeof(*s));
 	struct parser p = {
@@ -1014,7 +1014,7 @@ static int cmp_str(const void *a, const void *b)
 static int cmp_service(const void *a, const void *b)
 {
 	return strcmp((*(struct zp_service_config *const *)a)->name,
-	              (*(struct zp_service_config *const *)b)->name);
+		      (*(struct zp_service_config *const *)b)->name);
 }
 
 /* The names of the *.conf files in dir, sorted; NULL with errno on failure. */
@@ -1051,7 +1051,7 @@ struct service_lines {
 /* Listen addresses are unique across services; a backend address and
  * metrics_listen must not be anyone's listen address. */
 static void check_across(struct zp_config *c, struct service_lines *lines, struct zp_diag *d,
-                         unsigned metrics_line)
+			 unsigned metrics_line)
 {
 	for (size_t i = 0; i < c->n_services; i++) {
 		struct zp_service_config *s = c->services[i];
@@ -1074,21 +1074,21 @@ static void check_across(struct zp_config *c, struct service_lines *lines, struc
 			for (size_t lj = 0; s->has_address && lj < o->n_listen; lj++)
 				if (addr_clash(&s->address, &o->listen[lj])) {
 					diag_error(d,
-					           "%s:%u: [backend] address: %s is already used "
-					           "by service %s (listen = %s at %s:%u)",
-					           s->path, lines[i].address, s->address.text,
-					           o->name, o->listen[lj].text, o->path,
-					           lines[j].listen[lj]);
+						   "%s:%u: [backend] address: %s is already used "
+						   "by service %s (listen = %s at %s:%u)",
+						   s->path, lines[i].address, s->address.text,
+						   o->name, o->listen[lj].text, o->path,
+						   lines[j].listen[lj]);
 					break;
 				}
 		}
 		for (size_t li = 0; c->has_metrics && li < s->n_listen; li++)
 			if (addr_clash(&c->metrics_listen, &s->listen[li])) {
 				diag_error(d,
-				           "%s:%u: [zeroproxy] metrics_listen: %s is already used "
-				           "by service %s (listen = %s at %s:%u)",
-				           c->path, metrics_line, c->metrics_listen.text, s->name,
-				           s->listen[li].text, s->path, lines[i].listen[li]);
+					   "%s:%u: [zeroproxy] metrics_listen: %s is already used "
+					   "by service %s (listen = %s at %s:%u)",
+					   c->path, metrics_line, c->metrics_listen.text, s->name,
+					   s->listen[li].text, s->path, lines[i].listen[li]);
 				break;
 			}
 	}
@@ -1111,7 +1111,7 @@ static char *config_base_dir(const char *path)
 }
 
 static void load_services(struct zp_config *c, struct zp_diag *d, unsigned services_dir_line,
-                          unsigned metrics_line)
+			  unsigned metrics_line)
 {
 	size_t n_files;
 	char **files = list_service_files(c->services_dir, &n_files);
@@ -1120,14 +1120,14 @@ static void load_services(struct zp_config *c, struct zp_diag *d, unsigned servi
 		int e = errno;
 		if (services_dir_line)
 			diag_error(d, "%s:%u: [zeroproxy] services_dir: cannot open %s: %s",
-			           c->path, services_dir_line, c->services_dir, strerror(e));
+				   c->path, services_dir_line, c->services_dir, strerror(e));
 		else if (e == ENOENT)
 			diag_warning(d,
-			             "%s: [zeroproxy] services_dir: %s does not exist, no services",
-			             c->path, c->services_dir);
+				     "%s: [zeroproxy] services_dir: %s does not exist, no services",
+				     c->path, c->services_dir);
 		else
 			diag_error(d, "%s: [zeroproxy] services_dir: cannot open %s: %s", c->path,
-			           c->services_dir, strerror(e));
+				   c->services_dir, strerror(e));
 		return;
 	}
 
@@ -1145,13 +1145,13 @@ static void load_services(struct zp_config *c, struct zp_diag *d, unsigned servi
 			diag_error(d, "%s: is a directory, expected a service file", full);
 		else if (!service_name_valid(name))
 			diag_error(d,
-			           "%s: invalid service name \"%s\", expected letters, digits, _ . "
-			           "and - (at most 64)",
-			           full, name);
+				   "%s: invalid service name \"%s\", expected letters, digits, _ . "
+				   "and - (at most 64)",
+				   full, name);
 		else {
 			size_t k = c->n_services++;
 			c->services[k] = service_parse(full, name, d, &lines[k].listen,
-			                               &lines[k].address, &n_errors);
+						       &lines[k].address, &n_errors);
 		}
 		free(name);
 		free(full);
@@ -1169,7 +1169,7 @@ static void load_services(struct zp_config *c, struct zp_diag *d, unsigned servi
 /* Parse the global file into a new config with no services; *services_dir_line
  * and *metrics_line say where those keys were set (0: not set). */
 static struct zp_config *load_global(const char *path, bool explicit_path, struct zp_diag *d,
-                                     unsigned *services_dir_line, unsigned *metrics_line)
+				     unsigned *services_dir_line, unsigned *metrics_line)
 {
 	struct zp_config *c = xcalloc(1, sizeof(*c));
 	char *base;
@@ -1220,7 +1220,7 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 }
 
 int config_load_global(const char *path, bool explicit_path, struct zp_config **out,
-                       struct zp_diag *d)
+		       struct zp_diag *d)
 {
 	size_t before = d->n_errors;
 	unsigned services_dir_line, metrics_line;
@@ -1329,7 +1329,7 @@ void config_print_summary(const struct zp_config *c, FILE *f)
 			fprintf(f, "%s%s", j ? ", " : "", s->listen[j].text);
 		format_duration(s->idle_timeout_ms, idle, sizeof(idle));
 		fprintf(f, " -> backend %s (ready=%s), exec %s, idle_timeout %s\n",
-		        s->has_address ? s->address.text : "private socket", ready_name(s->ready),
-		        s->argv ? s->argv[0] : "-", idle);
+			s->has_address ? s->address.text : "private socket", ready_name(s->ready),
+			s->argv ? s->argv[0] : "-", idle);
 	}
 }

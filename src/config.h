@@ -21,49 +21,49 @@ enum zp_ready {
 const char *ready_name(enum zp_ready r);
 
 /* Defaults, as in DESIGN.md. */
-#define ZP_DEFAULT_IDLE_TIMEOUT_MS (5 * 60 * 1000ULL)
-#define ZP_DEFAULT_MAX_CONNECTIONS 1024
-#define ZP_DEFAULT_MAX_PENDING 256
-#define ZP_DEFAULT_PENDING_TIMEOUT_MS (30 * 1000ULL)
+#define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
+#define ZP_DEFAULT_MAX_CONNECTIONS      1024
+#define ZP_DEFAULT_MAX_PENDING          256
+#define ZP_DEFAULT_PENDING_TIMEOUT_MS   (30 * 1000ULL)
 #define ZP_DEFAULT_CONN_IDLE_TIMEOUT_MS (60 * 60 * 1000ULL)
-#define ZP_DEFAULT_START_TIMEOUT_MS (30 * 1000ULL)
-#define ZP_DEFAULT_STOP_TIMEOUT_MS (10 * 1000ULL)
+#define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
+#define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
 
 struct zp_service_config {
-	char *name;  /* file name without .conf */
-	char *path;  /* the file it came from */
+	char *name; /* file name without .conf */
+	char *path; /* the file it came from */
 
 	/* [service] */
-	struct zp_addr *listen;           /* every listen =, in order */
+	struct zp_addr *listen; /* every listen =, in order */
 	size_t n_listen;
-	uint64_t idle_timeout_ms;         /* ZP_INFINITY: never stop */
-	uint32_t max_connections;         /* active + pending */
-	uint32_t max_pending;             /* waiting for the backend */
-	uint64_t pending_timeout_ms;      /* a waiting connection is closed after this */
+	uint64_t idle_timeout_ms;            /* ZP_INFINITY: never stop */
+	uint32_t max_connections;            /* active + pending */
+	uint32_t max_pending;                /* waiting for the backend */
+	uint64_t pending_timeout_ms;         /* a waiting connection is closed after this */
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
 
 	/* [backend] */
-	char *exec;                       /* as written */
-	char **argv;                      /* exec split, NULL-terminated */
-	bool has_address;                 /* address = given */
-	struct zp_addr address;           /* where the backend accepts */
+	char *exec;             /* as written */
+	char **argv;            /* exec split, NULL-terminated */
+	bool has_address;       /* address = given */
+	struct zp_addr address; /* where the backend accepts */
 	enum zp_ready ready;
 	uint64_t start_timeout_ms;
 	int stop_signal;
 	uint64_t stop_timeout_ms;
-	char *user;                       /* NULL: do not change */
-	char *group;                      /* NULL: user's primary group, or unchanged */
-	char *working_directory;          /* NULL: inherit */
-	char **environment;               /* KEY=VALUE, NULL-terminated, may be NULL */
+	char *user;              /* NULL: do not change */
+	char *group;             /* NULL: user's primary group, or unchanged */
+	char *working_directory; /* NULL: inherit */
+	char **environment;      /* KEY=VALUE, NULL-terminated, may be NULL */
 };
 
 struct zp_config {
-	char *path;            /* zeroproxy.conf (may not exist when not explicit) */
-	char *services_dir;    /* resolved */
-	char *control_socket;  /* resolved */
-	char *state_dir;       /* resolved */
-	int log_level;         /* LOG_* */
-	bool has_metrics;      /* metrics_listen set */
+	char *path;           /* zeroproxy.conf (may not exist when not explicit) */
+	char *services_dir;   /* resolved */
+	char *control_socket; /* resolved */
+	char *state_dir;      /* resolved */
+	int log_level;        /* LOG_* */
+	bool has_metrics;     /* metrics_listen set */
 	struct zp_addr metrics_listen;
 
 	struct zp_service_config **services; /* sorted by name */
@@ -96,7 +96,8 @@ int config_load_global(const char *path, bool explicit_path, struct zp_config **
 		       struct zp_diag *d);
 
 /* Parse a single service file (used by config_load and by the unit tests). */
-struct zp_service_config *service_config_load(const char *path, const char *name, struct zp_diag *d);
+struct zp_service_config *service_config_load(const char *path, const char *name,
+					      struct zp_diag *d);
 
 void config_free(struct zp_config *c);
 void service_config_free(struct zp_service_config *s);

@@ -102,7 +102,7 @@ static int conn_flush(struct control_conn *c)
 {
 	while (c->out_pos < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			c->out_pos += (size_t)n;
 			continue;
@@ -112,7 +112,7 @@ static int conn_flush(struct control_conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		log_debug("control: client went away before its answer: %s",
-		          n < 0 ? strerror(errno) : "short write");
+			  n < 0 ? strerror(errno) : "short write");
 		return 1;
 	}
 	return 1;
@@ -166,7 +166,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 }
 
 static void handle_start_stop(struct control_server *srv, const char *cmd, char **args, size_t n,
-                              struct strbuf *out)
+			      struct strbuf *out)
 {
 	bool start = strcmp(cmd, "start") == 0;
 	if (n != 1) {
@@ -278,7 +278,7 @@ static void conn_read(struct control_conn *c)
 		}
 		if (c->in_len == sizeof(c->in)) {
 			log_warning("control: request longer than %d bytes refused",
-			            CONTROL_MAX_REQUEST);
+				    CONTROL_MAX_REQUEST);
 			sb_puts(&out, "error request too long\n");
 			conn_respond(c, &out);
 			return;
@@ -363,7 +363,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				/* The listener would stay readable and spin the loop:
 				 * pause it and try again later. */
 				log_warning("control: accept: %s; pausing for %.0fs",
-				            strerror(errno), CONTROL_ACCEPT_BACKOFF);
+					    strerror(errno), CONTROL_ACCEPT_BACKOFF);
 				ev_io_stop(loop, &srv->accept_io);
 				ev_timer_set(&srv->backoff, CONTROL_ACCEPT_BACKOFF, 0.);
 				ev_timer_start(loop, &srv->backoff);
@@ -378,7 +378,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			(void)r;
 			drain_and_close(fd);
 			log_warning("control: more than %d clients at once, one turned away",
-			            CONTROL_MAX_CLIENTS);
+				    CONTROL_MAX_CLIENTS);
 			continue;
 		}
 		conn_new(srv, fd);
@@ -456,12 +456,12 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa, so
 	close(fd);
 	if (r == 0) {
 		log_error("control socket %s: another zeroproxy is running and listening there",
-		          path);
+			  path);
 		return -EADDRINUSE;
 	}
 	if (r != -ECONNREFUSED) {
 		log_error("control socket %s: cannot tell whether it is in use: %s", path,
-		          strerror(-r));
+			  strerror(-r));
 		return r;
 	}
 	log_info("control socket %s: removing the stale socket of an earlier run", path);
@@ -474,7 +474,7 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa, so
 }
 
 int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
-                       struct control_server **out)
+		       struct control_server **out)
 {
 	assert(loop);
 	assert(path);
@@ -484,7 +484,7 @@ int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
 	size_t len = strlen(path);
 	if (len == 0 || len >= sizeof(sa.sun_path)) {
 		log_error("control socket %s: path empty or longer than %zu bytes", path,
-		          sizeof(sa.sun_path) - 1);
+			  sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, len + 1);
@@ -585,7 +585,7 @@ static int client_fail_connect(const char *path, int err)
 {
 	if (err == ENOENT || err == ECONNREFUSED)
 		fprintf(stderr, "zeroproxy: cannot reach %s: %s \u2014 is zeroproxy running?\n",
-		        path, strerror(err));
+			path, strerror(err));
 	else
 		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", path, strerror(err));
 	return 1;
@@ -627,7 +627,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 	size_t len = strlen(socket_path);
 	if (len == 0 || len >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", socket_path,
-		        strerror(ENAMETOOLONG));
+			strerror(ENAMETOOLONG));
 		goto out;
 	}
 	memcpy(sa.sun_path, socket_path, len + 1);
@@ -641,7 +641,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (const struct sockaddr *)&sa,
-	            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
 		client_fail_connect(socket_path, errno);
 		goto out;
 	}
@@ -652,7 +652,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "zeroproxy: cannot send to %s: %s\n", socket_path,
-			        strerror(errno == EAGAIN ? ETIMEDOUT : errno));
+				strerror(errno == EAGAIN ? ETIMEDOUT : errno));
 			goto out;
 		}
 		off += (size_t)n;
@@ -665,7 +665,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			fprintf(stderr, "zeroproxy: no answer from %s within %ds\n", socket_path,
-			        CONTROL_CLIENT_TIMEOUT);
+				CONTROL_CLIENT_TIMEOUT);
 			goto out;
 		}
 		/* A reset after the answer began (the daemon closed with bytes of
@@ -675,7 +675,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 			break;
 		if (n < 0) {
 			fprintf(stderr, "zeroproxy: reading from %s: %s\n", socket_path,
-			        strerror(errno));
+				strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -689,7 +689,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 
 	if (resp.len == 0) {
 		fprintf(stderr, "zeroproxy: %s closed the connection without an answer\n",
-		        socket_path);
+			socket_path);
 		goto out;
 	}
 	char *nl = memchr(resp.data, '\n', resp.len);
@@ -709,7 +709,7 @@ int control_client(const char *socket_path, int argc, char **argv)
 		fwrite(body, 1, body_len, stderr);
 	} else {
 		fprintf(stderr, "zeroproxy: unexpected answer from %s: %.*s\n", socket_path,
-		        (int)(head_len > 80 ? 80 : head_len), resp.data);
+			(int)(head_len > 80 ? 80 : head_len), resp.data);
 	}
 
 out:

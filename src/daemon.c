@@ -50,19 +50,19 @@ struct daemon {
 	struct ev_loop *loop;
 	char *config_path;
 	bool explicit_path;
-	struct zp_config *cfg;          /* current; its services moved into svcs */
-	struct service **svcs;          /* in config order */
+	struct zp_config *cfg; /* current; its services moved into svcs */
+	struct service **svcs; /* in config order */
 	size_t n_svcs;
-	struct service **retired;       /* removed by a reload, draining */
+	struct service **retired; /* removed by a reload, draining */
 	size_t n_retired;
-	struct passed_fd *passed;       /* from systemd, kept for reloads */
+	struct passed_fd *passed; /* from systemd, kept for reloads */
 	size_t n_passed;
 	char *runtime_dir;
-	char *state_dir;                /* the env's copy; a reload may change it */
+	char *state_dir; /* the env's copy; a reload may change it */
 	struct service_env env;
-	struct conn_budget budget;      /* client connections vs. RLIMIT_NOFILE */
+	struct conn_budget budget; /* client connections vs. RLIMIT_NOFILE */
 	struct notify_server *notify;
-	struct cgroup_root *cgroup;     /* per-instance cgroups, or NULL */
+	struct cgroup_root *cgroup; /* per-instance cgroups, or NULL */
 	struct control_server *control;
 	struct metrics_server *metrics;
 	/* Servers replaced by a reload, freed on the next loop iteration: the
@@ -73,8 +73,8 @@ struct daemon {
 	ev_signal sigchld, sighup, sigterm, sigint;
 	ev_timer watchdog;
 	bool shutting_down;
-	bool freeing;                   /* daemon_free() runs: no callbacks into it */
-	char *reload_error;             /* the last failed reload, for status */
+	bool freeing;       /* daemon_free() runs: no callbacks into it */
+	char *reload_error; /* the last failed reload, for status */
 };
 
 /* --- sd_notify STATUS= --------------------------------------------------- */
@@ -125,7 +125,7 @@ static int passed_fd_find(struct daemon *d, const char *name)
 
 static char *passed_names(const struct daemon *d)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	for (size_t i = 0; i < d->n_passed; i++)
 		sb_printf(&sb, "%s%s", i ? ", " : "", d->passed[i].name);
 	if (!d->n_passed)
@@ -137,9 +137,9 @@ static char *passed_names(const struct daemon *d)
 
 /* The sockets one service of a new configuration needs. */
 struct plan {
-	struct listener **listeners;   /* cfg->n_listen */
-	bool *reused;                  /* per listener: taken from an old service */
-	int backend_fd;                /* ready=socket, or -1 */
+	struct listener **listeners; /* cfg->n_listen */
+	bool *reused;                /* per listener: taken from an old service */
+	int backend_fd;              /* ready=socket, or -1 */
 	bool backend_reused;
 };
 
@@ -206,7 +206,9 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 				fd = passed_fd_find(d, a->name);
 				if (fd < 0) {
 					char *names = passed_names(d);
-					diag_error(diag, "%s: listen %s: systemd passed no socket named \"%s\" (passed: %s)",
+					diag_error(diag,
+						   "%s: listen %s: systemd passed no socket named "
+						   "\"%s\" (passed: %s)",
 						   sc->path, a->text, a->name, names);
 					free(names);
 					err = -EINVAL;
@@ -214,14 +216,17 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 				}
 			}
 			if (fd >= 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
-				diag_error(diag, "%s: listen %s: the socket systemd passed is not a listening stream socket",
+				diag_error(diag,
+					   "%s: listen %s: the socket systemd passed is not a "
+					   "listening stream socket",
 					   sc->path, a->text);
 				err = -EINVAL;
 				continue;
 			}
 			p->listeners[j] = listener_new(d->loop, a, fd, &e);
 			if (!p->listeners[j]) {
-				diag_error(diag, "%s: listen %s: %s", sc->path, a->text, strerror(-e));
+				diag_error(diag, "%s: listen %s: %s", sc->path, a->text,
+					   strerror(-e));
 				err = -EINVAL;
 			}
 		}
@@ -349,20 +354,23 @@ static void budget_update(struct daemon *d)
 {
 	struct rlimit rl;
 	uint64_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-				 ? rl.rlim_cur
-				 : 1 << 20;
+			     ? rl.rlim_cur
+			     : 1 << 20;
 	uint64_t own = count_open_fds();
 	own = own > 2ULL * d->budget.open ? own - 2ULL * d->budget.open : 0;
-	uint64_t reserve = limit / 8 < 4 ? 4 : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX : limit / 8;
+	uint64_t reserve = limit / 8 < 4                ? 4
+			   : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX
+							: limit / 8;
 	uint64_t max = limit > own + reserve ? (limit - own - reserve) / 2 : 1;
 	d->budget.max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)(max ? max : 1);
 	uint64_t wanted = 0;
 	for (size_t i = 0; i < d->n_svcs; i++)
 		wanted += d->svcs[i]->cfg->max_connections;
 	if (wanted > d->budget.max)
-		log_notice("RLIMIT_NOFILE %llu allows %u client connections at once (max_connections "
-			   "adds up to %llu); more wait in the listen queues",
-			   (unsigned long long)limit, d->budget.max, (unsigned long long)wanted);
+		log_notice(
+		    "RLIMIT_NOFILE %llu allows %u client connections at once (max_connections "
+		    "adds up to %llu); more wait in the listen queues",
+		    (unsigned long long)limit, d->budget.max, (unsigned long long)wanted);
 }
 
 static void daemon_unthrottle(void *data)
@@ -422,10 +430,10 @@ const char *daemon_reload_error(const struct daemon *d)
 /* The control and metrics servers of a configuration, made before it is
  * committed: a reload that cannot bind them fails and changes nothing. */
 struct servers {
-	bool control_new;                /* control_socket changed (or first start) */
+	bool control_new; /* control_socket changed (or first start) */
 	struct control_server *control;
-	bool metrics_new;                /* metrics_listen changed */
-	struct metrics_server *metrics;  /* NULL: metrics off */
+	bool metrics_new;               /* metrics_listen changed */
+	struct metrics_server *metrics; /* NULL: metrics off */
 };
 
 static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct servers *sv,
@@ -446,8 +454,8 @@ static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct
 	    (cfg->has_metrics && !addr_equal(&old->metrics_listen, &cfg->metrics_listen))) {
 		sv->metrics_new = true;
 		int r = cfg->has_metrics
-				? metrics_server_new(d->loop, &cfg->metrics_listen, d, &sv->metrics)
-				: 0;
+			    ? metrics_server_new(d->loop, &cfg->metrics_listen, d, &sv->metrics)
+			    : 0;
 		if (r < 0) {
 			diag_error(diag, "%s: [zeroproxy] metrics_listen %s: %s", cfg->path,
 				   cfg->metrics_listen.text, strerror(-r));
@@ -632,8 +640,8 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	free(d->reload_error);
 	d->reload_error = NULL;
 	if (r < 0) {
-		d->reload_error = xasprintf("reload failed: %s",
-					    diag->n_errors ? diag->errors[0] : "error");
+		d->reload_error =
+		    xasprintf("reload failed: %s", diag->n_errors ? diag->errors[0] : "error");
 		log_error("reload failed; the previous configuration stays in force");
 		config_free(cfg);
 		free(plans);
@@ -655,7 +663,7 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	struct daemon *d = w->data;
 	if (d->shutting_down)
 		return;
-	struct zp_diag diag = { 0 };
+	struct zp_diag diag = {0};
 	daemon_reload(d, &diag);
 	diag_free(&diag);
 }
@@ -733,7 +741,7 @@ static void daemon_free(struct daemon *d)
 
 int daemon_run(const char *config_path, bool explicit_path)
 {
-	struct zp_diag diag = { 0 };
+	struct zp_diag diag = {0};
 	struct zp_config *cfg = NULL;
 	if (config_load(config_path, explicit_path, &cfg, &diag) < 0) {
 		log_diag(&diag);
@@ -755,7 +763,8 @@ int daemon_run(const char *config_path, bool explicit_path)
 	}
 	const char *rt = getenv("RUNTIME_DIRECTORY");
 	/* systemd may list several directories separated by colons. */
-	d->runtime_dir = rt && *rt ? strndup(rt, strcspn(rt, ":")) : path_dirname(cfg->control_socket);
+	d->runtime_dir =
+	    rt && *rt ? strndup(rt, strcspn(rt, ":")) : path_dirname(cfg->control_socket);
 	int r;
 	if ((r = mkdir_p(cfg->state_dir, 0755)) < 0) {
 		log_error("state_dir %s: %s", cfg->state_dir, strerror(-r));
@@ -777,17 +786,17 @@ int daemon_run(const char *config_path, bool explicit_path)
 		d->cgroup = NULL;
 	rlim_t backend_nofile = nofile_raise();
 	d->env = (struct service_env){
-		.budget = &d->budget,
-		.unthrottle = daemon_unthrottle,
-		.backend_nofile = backend_nofile,
-		.cgroup = d->cgroup,
-		.loop = d->loop,
-		.notify_path = notify_server_path(d->notify),
-		.state_dir = d->state_dir,
-		.runtime_dir = d->runtime_dir,
-		.changed = daemon_send_status,
-		.drained = daemon_drained,
-		.data = d,
+	    .budget = &d->budget,
+	    .unthrottle = daemon_unthrottle,
+	    .backend_nofile = backend_nofile,
+	    .cgroup = d->cgroup,
+	    .loop = d->loop,
+	    .notify_path = notify_server_path(d->notify),
+	    .state_dir = d->state_dir,
+	    .runtime_dir = d->runtime_dir,
+	    .changed = daemon_send_status,
+	    .drained = daemon_drained,
+	    .data = d,
 	};
 
 	ev_init(&d->reap, on_reap);

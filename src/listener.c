@@ -14,8 +14,8 @@
 #include "util.h"
 
 #define LISTEN_BACKLOG 4096
-#define ACCEPT_BATCH 64
-#define EMFILE_PAUSE 0.1
+#define ACCEPT_BATCH   64
+#define EMFILE_PAUSE   0.1
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -29,7 +29,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
 				/* Out of fds: the socket stays readable, so waiting on it would
 				 * spin. Pause; the kernel queue holds the clients meanwhile. */
 				log_error("listen %s: accept: %s; pausing %.0f ms", l->addr.text,

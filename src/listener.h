@@ -20,16 +20,16 @@ struct listener;
 typedef bool (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
 
 struct listener {
-	struct zp_addr addr;        /* as configured */
-	int fd;                     /* the listening socket */
-	bool from_systemd;          /* adopted: never unlink or re-bind */
-	bool unlink_on_close;       /* a unix socket file we created */
-	ev_io io;                   /* readable: connections to accept */
-	ev_timer pause;             /* EMFILE back-off */
-	bool throttled;             /* the owner asked to stop accepting */
+	struct zp_addr addr;  /* as configured */
+	int fd;               /* the listening socket */
+	bool from_systemd;    /* adopted: never unlink or re-bind */
+	bool unlink_on_close; /* a unix socket file we created */
+	ev_io io;             /* readable: connections to accept */
+	ev_timer pause;       /* EMFILE back-off */
+	bool throttled;       /* the owner asked to stop accepting */
 	struct ev_loop *loop;
 	listener_accept_cb on_accept;
-	void *data;                 /* the owning service */
+	void *data; /* the owning service */
 };
 
 /* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound

@@ -42,7 +42,7 @@ static void usage(FILE *f)
 
 static int cmd_check(const char *path, bool explicit_path)
 {
-	struct zp_diag diag = { 0 };
+	struct zp_diag diag = {0};
 	struct zp_config *cfg = NULL;
 	int r = config_load(path, explicit_path, &cfg, &diag);
 	for (size_t i = 0; i < diag.n_warnings; i++)
@@ -66,7 +66,7 @@ static char *client_socket(const char *path, bool explicit_path, const char *giv
 {
 	if (given)
 		return strdup(given);
-	struct zp_diag diag = { 0 };
+	struct zp_diag diag = {0};
 	struct zp_config *cfg = NULL;
 	if (config_load_global(path, explicit_path, &cfg, &diag) < 0) {
 		for (size_t i = 0; i < diag.n_errors; i++)
@@ -84,12 +84,9 @@ static char *client_socket(const char *path, bool explicit_path, const char *giv
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {0},
 	};
 	const char *config = DEFAULT_CONFIG, *sock = NULL;
 	bool explicit_path = false, json = false;
@@ -105,9 +102,7 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("zeroproxy %s\n", PACKAGE_VERSION); return 0;
-		default:
-			fprintf(stderr, "zeroproxy: try 'zeroproxy --help'\n");
-			return 1;
+		default: fprintf(stderr, "zeroproxy: try 'zeroproxy --help'\n"); return 1;
 		}
 	}
 	if (optind >= argc) {

@@ -77,7 +77,7 @@ static void family(struct strbuf *out, const char *name, const char *type, const
 
 /* name{service="..."[,extra]} */
 static void series(struct strbuf *out, const char *name, const struct service_status *s,
-                   const char *extra_label, const char *extra_value)
+		   const char *extra_label, const char *extra_value)
 {
 	sb_printf(out, "%s{service=\"", name);
 	put_label(out, s->name);
@@ -161,7 +161,7 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
 			series(out, "zeroproxy_state", &st[i], "state", states[k]);
 			sb_puts(out,
-			        st[i].state && !strcmp(st[i].state, states[k]) ? "1\n" : "0\n");
+				st[i].state && !strcmp(st[i].state, states[k]) ? "1\n" : "0\n");
 		}
 
 	family(out, "zeroproxy_last_start_duration_seconds", "gauge",
@@ -240,13 +240,13 @@ static void client_free(struct metrics_client *c)
 }
 
 static void build_response(struct metrics_client *c, int code, const char *reason, bool head,
-                           const char *ctype, const char *body, size_t body_len)
+			   const char *ctype, const char *body, size_t body_len)
 {
 	struct strbuf sb = {0};
 	sb_printf(&sb,
-	          "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	          "Connection: close\r\n\r\n",
-	          code, reason, ctype, body_len);
+		  "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		  "Connection: close\r\n\r\n",
+		  code, reason, ctype, body_len);
 	if (!head)
 		sb_append(&sb, body, body_len);
 	c->resp_len = sb.len;
@@ -308,7 +308,7 @@ static void answer(struct metrics_client *c, bool complete)
 		struct strbuf body = {0};
 		metrics_body(c->server, &body);
 		build_response(c, 200, "OK", head, "text/plain; version=0.0.4; charset=utf-8",
-		               body.data ? body.data : "", body.len);
+			       body.data ? body.data : "", body.len);
 		sb_free(&body);
 	}
 }
@@ -407,7 +407,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				log_warning("metrics: accept: %s; pausing for %gs", strerror(errno),
-				            METRICS_ACCEPT_BACKOFF);
+					    METRICS_ACCEPT_BACKOFF);
 				ev_io_stop(loop, &m->accept_io);
 				ev_timer_start(loop, &m->backoff);
 			}
@@ -445,7 +445,7 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr, struct daemon *d,
-                       struct metrics_server **out)
+		       struct metrics_server **out)
 {
 	*out = NULL;
 	int fd = addr_listen(addr, 64);

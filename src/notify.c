@@ -17,10 +17,10 @@
 #include "util.h"
 
 struct notify_server {
-	int fd;              /* the datagram socket */
+	int fd; /* the datagram socket */
 	ev_io io;
 	struct ev_loop *loop;
-	char path[64];       /* "@" and the kernel-chosen abstract name */
+	char path[64]; /* "@" and the kernel-chosen abstract name */
 	notify_cb cb;
 	void *data;
 };
@@ -48,9 +48,11 @@ static void on_message(struct ev_loop *loop, ev_io *w, int revents)
 			struct cmsghdr h;
 			char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
 		} ctl;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
-				     .msg_controllen = sizeof(ctl) };
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = &ctl,
+				    .msg_controllen = sizeof(ctl)};
 		ssize_t len = recvmsg(n->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
 		if (len < 0)
 			return;
@@ -90,7 +92,7 @@ int notify_server_new(struct ev_loop *loop, notify_cb cb, void *data, struct not
 	/* Abstract, and named by the kernel (autobind): nothing to clean up in
 	 * the file system, and no other local user can take the name first. */
 	sa_family_t family = AF_UNIX;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	socklen_t len = sizeof(sun);
 	if (bind(n->fd, (struct sockaddr *)&family, sizeof(family)) < 0 ||
 	    getsockname(n->fd, (struct sockaddr *)&sun, &len) < 0 ||

@@ -25,7 +25,6 @@ static ssize_t proc_read(const char *path, char *buf, size_t size)
 	return n == -ENOENT ? -ESRCH : n;
 }
 
-
 /* Fields 6.. of /proc/PID/stat after the command: we want session (6),
  * utime (14), stime (15), cutime (16), cstime (17), numbered as in proc(5). */
 static int read_stat(pid_t pid, uint64_t *cpu_usec, long *session)

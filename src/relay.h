@@ -42,18 +42,18 @@ struct relay_half {
 
 struct relay {
 	struct ev_loop *loop;
-	int fd[2];                  /* [0] client, [1] backend; -1 once closed */
-	ev_io rio[2];               /* readable, per fd */
-	ev_io wio[2];               /* writable, per fd */
-	ev_timer idle;              /* connection_idle_timeout */
-	ev_tstamp idle_timeout;     /* seconds; 0: none */
-	ev_tstamp last_activity;    /* ev_now() of the last byte moved */
-	bool connecting;            /* the backend connect() is in progress */
-	bool finished;              /* done was called */
-	struct relay_half half[2];  /* indexed by enum relay_dir */
-	uint64_t *count[2];         /* optional byte counters per direction */
-	relay_done_cb done;         /* see above */
-	void *data;                 /* the owner's */
+	int fd[2];                 /* [0] client, [1] backend; -1 once closed */
+	ev_io rio[2];              /* readable, per fd */
+	ev_io wio[2];              /* writable, per fd */
+	ev_timer idle;             /* connection_idle_timeout */
+	ev_tstamp idle_timeout;    /* seconds; 0: none */
+	ev_tstamp last_activity;   /* ev_now() of the last byte moved */
+	bool connecting;           /* the backend connect() is in progress */
+	bool finished;             /* done was called */
+	struct relay_half half[2]; /* indexed by enum relay_dir */
+	uint64_t *count[2];        /* optional byte counters per direction */
+	relay_done_cb done;        /* see above */
+	void *data;                /* the owner's */
 };
 
 /* Start relaying between client_fd and backend_fd (both non-blocking; the

@@ -24,32 +24,32 @@
 #include "util.h"
 
 #define BACKOFF_FIRST_USEC 1000000ULL
-#define BACKOFF_MAX_USEC 60000000ULL
+#define BACKOFF_MAX_USEC   60000000ULL
 #define CHECKPOINT_SECONDS 60.0
-#define FD_RETRY_SECONDS 0.1
+#define FD_RETRY_SECONDS   0.1
 
 struct conn {
 	struct service *svc;
 	struct conn *prev, *next; /* on svc->pending_* or svc->active */
 	int fd;                   /* the client, while pending */
 	bool pending;
-	ev_timer pending_timer;   /* pending_timeout */
+	ev_timer pending_timer; /* pending_timeout */
 	char peer[64];
-	struct relay *relay;      /* once relayed */
+	struct relay *relay; /* once relayed */
 };
 
 static const char *const state_names[SVC__COUNT] = {
-	[SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
-	[SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
+    [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
+    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
 };
 
 /* legal[from][to] */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
-	[SVC_STOPPED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
-	[SVC_STARTING] = { [SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true },
-	[SVC_RUNNING] = { [SVC_STOPPING] = true, [SVC_STOPPED] = true },
-	[SVC_STOPPING] = { [SVC_STOPPED] = true, [SVC_FAILED] = true },
-	[SVC_FAILED] = { [SVC_STARTING] = true, [SVC_FAILED] = true },
+    [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
+    [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
+    [SVC_RUNNING] = {[SVC_STOPPING] = true, [SVC_STOPPED] = true},
+    [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
+    [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
 
 const char *service_state_name(enum service_state s)
@@ -57,11 +57,11 @@ const char *service_state_name(enum service_state s)
 	return s < SVC__COUNT ? state_names[s] : "?";
 }
 
-static void service_set_state(struct service *svc, enum service_state to, int prio,
-			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
+			      ...) __attribute__((format(printf, 4, 5)));
 
-static void service_set_state(struct service *svc, enum service_state to, int prio,
-			      const char *fmt, ...)
+static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
+			      ...)
 {
 	char reason[512];
 	va_list ap;
@@ -238,9 +238,10 @@ static void service_dispatch_pending(struct service *svc, int probe_fd)
 		probe_fd = -1;
 		if (connect_error_transient(r)) {
 			if (!ev_is_active(&svc->fd_retry_timer)) {
-				log_warning("%s: connect to backend %s: %s; %u connection%s waiting",
-					    svc->name, svc->inst_addr.text, strerror(-r), svc->n_pending,
-					    svc->n_pending == 1 ? "" : "s");
+				log_warning(
+				    "%s: connect to backend %s: %s; %u connection%s waiting",
+				    svc->name, svc->inst_addr.text, strerror(-r), svc->n_pending,
+				    svc->n_pending == 1 ? "" : "s");
 				ev_timer_set(&svc->fd_retry_timer, FD_RETRY_SECONDS, 0);
 				ev_timer_start(svc->env->loop, &svc->fd_retry_timer);
 			}
@@ -259,8 +260,6 @@ static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	service_dispatch_pending(svc, -1);
 	service_check_idle(svc);
 }
-
-
 
 /* --- instances ----------------------------------------------------------- */
 
@@ -324,7 +323,7 @@ static bool backend_queue_waiting(const struct service *svc)
 {
 	if (svc->backend_listen_fd < 0)
 		return false;
-	struct pollfd p = { .fd = svc->backend_listen_fd, .events = POLLIN };
+	struct pollfd p = {.fd = svc->backend_listen_fd, .events = POLLIN};
 	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
@@ -350,7 +349,8 @@ static void inst_exited(struct instance *in, const char *how)
 	svc->usage.cpu_usec += cpu;
 	if (peak > svc->usage.peak_memory_bytes)
 		svc->usage.peak_memory_bytes = peak;
-	format_wait_status(in->wait_status, true, svc->usage.last_exit, sizeof(svc->usage.last_exit));
+	format_wait_status(in->wait_status, true, svc->usage.last_exit,
+			   sizeof(svc->usage.last_exit));
 
 	enum service_state was = svc->state;
 	bool failed = svc->start_failed;
@@ -366,8 +366,9 @@ static void inst_exited(struct instance *in, const char *how)
 		if (failed)
 			service_set_state(svc, SVC_FAILED, LOG_NOTICE, "backend %s", how);
 		else
-			service_set_state(svc, SVC_STOPPED, was == SVC_RUNNING ? LOG_WARNING : LOG_INFO,
-					  "backend %s", how);
+			service_set_state(svc, SVC_STOPPED,
+					  was == SVC_RUNNING ? LOG_WARNING : LOG_INFO, "backend %s",
+					  how);
 	}
 	service_save_usage(svc);
 
@@ -388,9 +389,9 @@ static void inst_exited(struct instance *in, const char *how)
 }
 
 static const struct instance_ops inst_ops = {
-	.ready = inst_ready,
-	.failed = inst_failed,
-	.exited = inst_exited,
+    .ready = inst_ready,
+    .failed = inst_failed,
+    .exited = inst_exited,
 };
 
 static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
@@ -405,9 +406,9 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->inst_addr = svc->backend_addr;
 	svc->start_failed = false;
 	struct spawn_env env = {
-		.listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
-		.notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
-		.nofile = svc->env->backend_nofile,
+	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
+	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
+	    .nofile = svc->env->backend_nofile,
 	};
 	char *cg = NULL;
 	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
@@ -417,7 +418,8 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->usage.cold_starts++;
 	free(svc->backend_status);
 	svc->backend_status = NULL;
-	svc->inst = instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
+	svc->inst =
+	    instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
 	if (!svc->inst && cg)
 		cgroup_remove(cg);
 	free(cg);
@@ -462,7 +464,8 @@ static void service_check_idle(struct service *svc)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {
 		if (svc->inst && svc->state != SVC_STOPPING) {
-			service_set_state(svc, SVC_STOPPING, LOG_INFO, "removed from the configuration");
+			service_set_state(svc, SVC_STOPPING, LOG_INFO,
+					  "removed from the configuration");
 			instance_stop(svc->inst);
 		} else if (!svc->inst && svc->env->drained) {
 			svc->env->drained(svc->env->data, svc);
@@ -543,7 +546,8 @@ static bool on_accept(struct listener *l, int fd, const char *peer)
 		return true;
 	if (!b->throttled)
 		log_warning("%u client connections open: the file descriptor limit allows no "
-			    "more; new ones wait in the listen queue", b->open);
+			    "more; new ones wait in the listen queue",
+			    b->open);
 	b->throttled = true;
 	return false;
 }
@@ -567,8 +571,8 @@ int service_backend_addr(const char *runtime_dir, const struct zp_service_config
 	a->kind = ZP_ADDR_UNIX;
 	struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
 	sun->sun_family = AF_UNIX;
-	int len = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", runtime_dir,
-			   cfg->name);
+	int len =
+	    snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", runtime_dir, cfg->name);
 	if (len < 0 || (size_t)len >= sizeof(sun->sun_path))
 		return -ENAMETOOLONG;
 	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);

@@ -52,15 +52,15 @@ struct conn_budget {
 
 struct service_env {
 	struct ev_loop *loop;
-	const char *notify_path;   /* NOTIFY_SOCKET for ready=notify backends */
-	const char *state_dir;     /* usage files */
-	const char *runtime_dir;   /* private backend sockets for ready=socket */
-	struct cgroup_root *cgroup; /* per-instance cgroups, or NULL (rusage) */
+	const char *notify_path;     /* NOTIFY_SOCKET for ready=notify backends */
+	const char *state_dir;       /* usage files */
+	const char *runtime_dir;     /* private backend sockets for ready=socket */
+	struct cgroup_root *cgroup;  /* per-instance cgroups, or NULL (rusage) */
 	void (*changed)(void *data); /* a service changed state (for sd_notify STATUS=) */
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
 	struct conn_budget *budget;
 	void (*unthrottle)(void *data); /* the budget has room again: resume listeners */
-	rlim_t backend_nofile;     /* RLIMIT_NOFILE soft limit for backends (0: ours) */
+	rlim_t backend_nofile;          /* RLIMIT_NOFILE soft limit for backends (0: ours) */
 	void *data;
 };
 
@@ -68,15 +68,15 @@ struct conn;
 
 struct service {
 	char *name;
-	struct zp_service_config *cfg;      /* current configuration (owned) */
+	struct zp_service_config *cfg; /* current configuration (owned) */
 	const struct service_env *env;
 	enum service_state state;
-	bool retired;                       /* removed by a reload: draining */
+	bool retired; /* removed by a reload: draining */
 
-	struct listener **listeners;        /* one per cfg->listen */
+	struct listener **listeners; /* one per cfg->listen */
 	size_t n_listeners;
-	struct zp_addr backend_addr;        /* where new instances accept */
-	int backend_listen_fd;              /* ready=socket: our socket on backend_addr, else -1 */
+	struct zp_addr backend_addr; /* where new instances accept */
+	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
 
 	struct instance *inst;              /* the backend process, or NULL */
 	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
@@ -87,19 +87,19 @@ struct service {
 	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
-	struct conn *active;                /* relayed connections */
+	struct conn *active;                      /* relayed connections */
 	uint32_t n_pending, n_active;
 
-	ev_timer idle_timer;                /* idle_timeout after the last connection */
-	ev_timer checkpoint_timer;          /* usage written once a minute while running */
-	ev_timer fd_retry_timer;            /* out of fds: retry the waiting connections */
-	uint64_t idle_since_usec;           /* monotonic; 0: connections open or none yet */
-	uint64_t backoff_until_usec;        /* monotonic; connections refused before it */
-	unsigned failures;                  /* consecutive failed starts */
+	ev_timer idle_timer;         /* idle_timeout after the last connection */
+	ev_timer checkpoint_timer;   /* usage written once a minute while running */
+	ev_timer fd_retry_timer;     /* out of fds: retry the waiting connections */
+	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
+	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
+	unsigned failures;           /* consecutive failed starts */
 	char *last_error;
-	char *backend_status;               /* last STATUS= from the backend */
+	char *backend_status; /* last STATUS= from the backend */
 
-	struct zp_usage usage;              /* the meter, persisted in state_dir */
+	struct zp_usage usage; /* the meter, persisted in state_dir */
 };
 
 /* Where instances of cfg accept: its address, or for ready = socket without

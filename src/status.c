@@ -134,7 +134,7 @@ void status_format_json(const struct service_status *st, size_t n, struct strbuf
 }
 
 void status_format_json_daemon(const struct service_status *st, size_t n, const char *reload_error,
-                               struct strbuf *out)
+			       struct strbuf *out)
 {
 	json_services(st, n, out);
 	sb_puts(out, ",\n\"reload_error\": ");
@@ -297,7 +297,7 @@ void status_format_table(const struct service_status *st, size_t n, struct strbu
 }
 
 void status_format_table_daemon(const struct service_status *st, size_t n, const char *reload_error,
-                                struct strbuf *out)
+				struct strbuf *out)
 {
 	status_format_table(st, n, out);
 	if (reload_error) {

@@ -14,34 +14,34 @@
 
 struct service_status {
 	char *name;
-	const char *state;              /* stopped | starting | running | stopping | failed */
-	int pid;                        /* 0: none (JSON null) */
-	char **listen;                  /* as written, NULL-terminated */
+	const char *state; /* stopped | starting | running | stopping | failed */
+	int pid;           /* 0: none (JSON null) */
+	char **listen;     /* as written, NULL-terminated */
 	uint64_t connections_active;
 	uint64_t connections_pending;
 	uint64_t connections_total;
 	uint64_t connections_refused;
 	uint64_t cold_starts;
-	bool has_start;                 /* false: last_start_ms, p50, p99 are null */
+	bool has_start; /* false: last_start_ms, p50, p99 are null */
 	double last_start_ms;
 	double start_ms_p50;
 	double start_ms_p99;
-	bool has_idle;                  /* false: idle_seconds null */
+	bool has_idle; /* false: idle_seconds null */
 	double idle_seconds;
-	bool has_stop_in;               /* false: stop_in_seconds null */
+	bool has_stop_in; /* false: stop_in_seconds null */
 	double stop_in_seconds;
-	bool has_uptime;                /* false: uptime_seconds null */
+	bool has_uptime; /* false: uptime_seconds null */
 	double uptime_seconds;
 	double billed_seconds;
 	double cpu_seconds;
-	const char *cpu_source;         /* "cgroup" or "rusage" */
+	const char *cpu_source; /* "cgroup" or "rusage" */
 	uint64_t peak_memory_bytes;
-	double time_at_zero_ratio;      /* 0..1 */
-	uint64_t bytes_in;              /* client -> backend */
-	uint64_t bytes_out;             /* backend -> client */
-	char *last_exit;                /* NULL: null */
-	char *backend_status;           /* NULL: null */
-	char *last_error;               /* NULL: null */
+	double time_at_zero_ratio; /* 0..1 */
+	uint64_t bytes_in;         /* client -> backend */
+	uint64_t bytes_out;        /* backend -> client */
+	char *last_exit;           /* NULL: null */
+	char *backend_status;      /* NULL: null */
+	char *last_error;          /* NULL: null */
 	/* start-latency histogram, for /metrics */
 	uint64_t start_buckets[ZP_START_BUCKETS]; /* cumulative counts per bucket */
 	uint64_t start_count;
@@ -64,9 +64,9 @@ void status_human_ms(double ms, char *buf, size_t len);
 /* What `zeroproxy status` shows: as above, plus the daemon-wide state — the
  * reason the last reload failed (NULL after a good one). JSON: a top-level
  * "reload_error" (string or null) beside "services"; table: a line after it. */
-void status_format_json_daemon(const struct service_status *st, size_t n,
-			       const char *reload_error, struct strbuf *out);
-void status_format_table_daemon(const struct service_status *st, size_t n,
-				const char *reload_error, struct strbuf *out);
+void status_format_json_daemon(const struct service_status *st, size_t n, const char *reload_error,
+			       struct strbuf *out);
+void status_format_table_daemon(const struct service_status *st, size_t n, const char *reload_error,
+				struct strbuf *out);
 
 #endif

@@ -77,7 +77,7 @@ static size_t utf8_valid(const unsigned char *p)
 			return 0;
 		cp = (cp << 6) | (p[i] & 0x3f);
 	}
-	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
 	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;

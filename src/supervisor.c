@@ -41,7 +41,7 @@ extern char **environ;
  * again each time up to 10 ms, so a fast backend is seen within a fraction of
  * a millisecond and a slow one costs at most 10 ms of extra latency. */
 #define PROBE_FIRST 0.0002
-#define PROBE_MAX 0.010
+#define PROBE_MAX   0.010
 
 struct exec_report {
 	int err;
@@ -65,8 +65,8 @@ void format_wait_status(int status, bool brief, char *buf, size_t len)
  * variables, then the activation variables of its ready mode. */
 static char **build_env(const struct zp_service_config *cfg, const struct spawn_env *env)
 {
-	static const char *const drop[] = { "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=",
-					     "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID=" };
+	static const char *const drop[] = {"NOTIFY_SOCKET=",  "LISTEN_FDS=",    "LISTEN_PID=",
+					   "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
 	char **v = NULL;
 	for (char **e = environ; e && *e; e++) {
 		bool skip = false;
@@ -110,7 +110,7 @@ static int syscall_close_range_cloexec(int first)
 
 static void child_fail(int fd, const char *what, int err)
 {
-	struct exec_report rep = { .err = err };
+	struct exec_report rep = {.err = err};
 	snprintf(rep.what, sizeof(rep.what), "%s", what);
 	ssize_t n = write(fd, &rep, sizeof(rep));
 	(void)n;
@@ -165,8 +165,8 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 		struct rlimit rl;
 		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 				  rl.rlim_cur < (1 << 20)
-			  ? (int)rl.rlim_cur
-			  : (1 << 20);
+			      ? (int)rl.rlim_cur
+			      : (1 << 20);
 		for (int fd = first_closed; fd < max; fd++)
 			if (fd != rfd)
 				fd_set_cloexec(fd, true);
@@ -207,7 +207,7 @@ static void probe_schedule(struct instance *in);
 /* Fire the probe after delay seconds (0: on the next loop iteration). */
 static void probe_timer_arm(struct instance *in, double delay)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	long ns = (long)(delay * 1e9);
 	if (ns < 1)
 		ns = 1; /* 0 would disarm */
@@ -224,7 +224,7 @@ static void probe_timer_stop(struct instance *in)
 {
 	if (in->probe_tfd < 0)
 		return;
-	struct itimerspec off = { 0 };
+	struct itimerspec off = {0};
 	timerfd_settime(in->probe_tfd, 0, &off, NULL);
 	ev_io_stop(in->loop, &in->probe_tick);
 }
@@ -239,7 +239,8 @@ static void instance_set_ready(struct instance *in, int probe_fd)
 	in->ops->ready(in, probe_fd);
 }
 
-static void instance_fail(struct instance *in, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void instance_fail(struct instance *in, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void instance_fail(struct instance *in, const char *fmt, ...)
 {
@@ -368,8 +369,8 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct instance *in = w->data;
 	char d[32];
 	format_duration(in->cfg->stop_timeout_ms, d, sizeof(d));
-	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL",
-		    in->cfg->name, (int)in->pid, d, signal_name(in->cfg->stop_signal));
+	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL", in->cfg->name,
+		    (int)in->pid, d, signal_name(in->cfg->stop_signal));
 	instance_kill(in);
 }
 
@@ -399,7 +400,8 @@ static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
 				*in_cgroup = true;
 				return (pid_t)pid;
 			}
-			log_debug("clone3 into %s: %s; falling back to fork", cgroup_path, strerror(err));
+			log_debug("clone3 into %s: %s; falling back to fork", cgroup_path,
+				  strerror(err));
 		}
 	}
 #endif
@@ -495,7 +497,8 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	ev_io_init(&in->exec_io, on_exec_pipe, p[0], EV_READ);
 	in->exec_io.data = in;
 	ev_io_start(loop, &in->exec_io);
-	ev_timer_init(&in->start_timer, on_start_timeout, (double)cfg->start_timeout_ms / 1000.0, 0);
+	ev_timer_init(&in->start_timer, on_start_timeout, (double)cfg->start_timeout_ms / 1000.0,
+		      0);
 	in->start_timer.data = in;
 	if (cfg->start_timeout_ms != ZP_INFINITY)
 		ev_timer_start(loop, &in->start_timer);

@@ -35,40 +35,40 @@ struct instance_ops {
 
 /* Everything spawn needs besides the service config. */
 struct spawn_env {
-	int listen_fd;            /* ready=socket: passed as fd 3, else -1 */
-	const char *notify_path;  /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	const char *cgroup_path;  /* the instance's own (new, empty) cgroup, or NULL */
-	rlim_t nofile;            /* RLIMIT_NOFILE soft limit to give it, or 0 */
+	int listen_fd;           /* ready=socket: passed as fd 3, else -1 */
+	const char *notify_path; /* ready=notify: NOTIFY_SOCKET value, else NULL */
+	const char *cgroup_path; /* the instance's own (new, empty) cgroup, or NULL */
+	rlim_t nofile;           /* RLIMIT_NOFILE soft limit to give it, or 0 */
 };
 
 struct instance {
 	const struct zp_service_config *cfg; /* the config it was started with */
 	struct ev_loop *loop;
-	pid_t pid;                 /* also its process group id */
-	uint64_t spawn_usec;       /* monotonic, at fork */
-	uint64_t spawn_wall_usec;  /* wall clock, at fork */
-	uint64_t ready_usec;       /* monotonic, when ready; 0 before */
-	bool ready;                /* ready() was called */
-	bool stopping;             /* stop signal sent */
-	bool killed;               /* SIGKILL sent */
-	bool exec_done;            /* the exec pipe closed (exec succeeded or failed) */
-	int exec_err;              /* errno from the child, 0 if exec worked */
-	char exec_what[32];        /* what failed in the child ("exec", "chdir"...) */
-	int exec_pipe;             /* read end; -1 once done */
+	pid_t pid;                /* also its process group id */
+	uint64_t spawn_usec;      /* monotonic, at fork */
+	uint64_t spawn_wall_usec; /* wall clock, at fork */
+	uint64_t ready_usec;      /* monotonic, when ready; 0 before */
+	bool ready;               /* ready() was called */
+	bool stopping;            /* stop signal sent */
+	bool killed;              /* SIGKILL sent */
+	bool exec_done;           /* the exec pipe closed (exec succeeded or failed) */
+	int exec_err;             /* errno from the child, 0 if exec worked */
+	char exec_what[32];       /* what failed in the child ("exec", "chdir"...) */
+	int exec_pipe;            /* read end; -1 once done */
 	ev_io exec_io;
-	ev_timer start_timer;      /* start_timeout */
-	int probe_tfd;             /* ready=connect back-off: a timerfd (libev's own
-				    * timers round up to whole milliseconds), or -1 */
-	ev_io probe_tick;          /* probe_tfd expired */
-	ev_io probe_io;            /* ready=connect connect() in progress */
-	int probe_fd;              /* -1 when none */
-	double probe_delay;        /* next back-off, seconds */
-	ev_timer stop_timer;       /* stop_timeout, then SIGKILL */
-	struct rusage rusage;      /* from wait4, once exited */
-	int wait_status;           /* from wait4 */
-	char *cgroup;              /* the instance's cgroup, or NULL (process group only) */
+	ev_timer start_timer; /* start_timeout */
+	int probe_tfd;        /* ready=connect back-off: a timerfd (libev's own
+			       * timers round up to whole milliseconds), or -1 */
+	ev_io probe_tick;     /* probe_tfd expired */
+	ev_io probe_io;       /* ready=connect connect() in progress */
+	int probe_fd;         /* -1 when none */
+	double probe_delay;   /* next back-off, seconds */
+	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
+	struct rusage rusage; /* from wait4, once exited */
+	int wait_status;      /* from wait4 */
+	char *cgroup;         /* the instance's cgroup, or NULL (process group only) */
 	const struct instance_ops *ops;
-	void *data;                /* the owning service */
+	void *data; /* the owning service */
 };
 
 /* Fork and exec a backend for cfg; no callback runs before this returns.

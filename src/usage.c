@@ -362,7 +362,7 @@ static const struct u64_key u64_keys[] = {
  * reason is in *why. Unknown keys are accepted and ignored: a newer
  * zeroproxy may have written them. */
 static bool parse_line(struct zp_usage *u, const char *key, const char *val, unsigned line,
-                       char **why)
+		       char **why)
 {
 	for (size_t i = 0; i < sizeof(u64_keys) / sizeof(u64_keys[0]); i++) {
 		if (strcmp(key, u64_keys[i].key))
@@ -380,7 +380,7 @@ static bool parse_line(struct zp_usage *u, const char *key, const char *val, uns
 		size_t n;
 		if (!parse_list(val, v, ZP_START_BUCKETS, &n) || n != ZP_START_BUCKETS) {
 			*why = why_printf("line %u: start_buckets: expected %d numbers", line,
-			                  ZP_START_BUCKETS);
+					  ZP_START_BUCKETS);
 			return false;
 		}
 		memcpy(u->start_buckets, v, sizeof(v));
@@ -489,7 +489,7 @@ static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
 }
 
 int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
-               char **why)
+	       char **why)
 {
 	char path[4096];
 	char *buf = NULL, *reason = NULL;
@@ -520,13 +520,13 @@ int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, 
 	/* Keep the bad file for a human and start afresh. */
 	char aside[4200];
 	snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
-	         (long long)(wall_now_usec / 1000000));
+		 (long long)(wall_now_usec / 1000000));
 	if (rename(path, aside) == 0)
 		*why = why_printf("%s: %s; moved aside to %s, starting afresh", path,
-		                  reason ? reason : "unreadable", aside);
+				  reason ? reason : "unreadable", aside);
 	else
 		*why = why_printf("%s: %s; could not move it aside (%s), starting afresh", path,
-		                  reason ? reason : "unreadable", strerror(errno));
+				  reason ? reason : "unreadable", strerror(errno));
 	free(reason);
 	if (!*why)
 		*why = strdup("corrupt usage file");

@@ -16,23 +16,23 @@ extern const double usage_start_bucket_le[ZP_START_BUCKETS];
 #define ZP_START_SAMPLES 256
 
 struct zp_usage {
-	uint64_t connections_total;     /* every accepted client connection */
-	uint64_t connections_refused;   /* closed without reaching a backend */
-	uint64_t cold_starts;           /* every instance start */
-	uint64_t billed_usec;           /* lifetime of finished (or checkpointed) instances */
-	uint64_t cpu_usec;              /* CPU of finished (or checkpointed) instances */
-	uint64_t peak_memory_bytes;     /* largest of any instance */
-	uint64_t bytes_in;              /* client -> backend */
-	uint64_t bytes_out;             /* backend -> client */
-	uint64_t first_seen_wall_usec;  /* wall clock when first configured */
+	uint64_t connections_total;    /* every accepted client connection */
+	uint64_t connections_refused;  /* closed without reaching a backend */
+	uint64_t cold_starts;          /* every instance start */
+	uint64_t billed_usec;          /* lifetime of finished (or checkpointed) instances */
+	uint64_t cpu_usec;             /* CPU of finished (or checkpointed) instances */
+	uint64_t peak_memory_bytes;    /* largest of any instance */
+	uint64_t bytes_in;             /* client -> backend */
+	uint64_t bytes_out;            /* backend -> client */
+	uint64_t first_seen_wall_usec; /* wall clock when first configured */
 	uint64_t start_buckets[ZP_START_BUCKETS]; /* per bucket, not cumulative */
 	uint64_t start_count;
 	uint64_t start_sum_usec;
 	uint32_t start_samples[ZP_START_SAMPLES]; /* ring of recent latencies, usec */
-	uint32_t n_samples;             /* filled entries, <= ZP_START_SAMPLES */
-	uint32_t sample_pos;            /* next slot in the ring */
-	uint64_t last_start_usec;       /* latency of the latest start; valid if start_count */
-	char last_exit[64];             /* "exited 0", "killed by SIGKILL"; "" before any */
+	uint32_t n_samples;                       /* filled entries, <= ZP_START_SAMPLES */
+	uint32_t sample_pos;                      /* next slot in the ring */
+	uint64_t last_start_usec; /* latency of the latest start; valid if start_count */
+	char last_exit[64];       /* "exited 0", "killed by SIGKILL"; "" before any */
 };
 
 /* A fresh meter for a service first configured now. */

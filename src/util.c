@@ -167,7 +167,7 @@ void format_duration(uint64_t ms, char *buf, size_t len)
 			continue;
 		ms -= n * parts[i].ms;
 		int w = snprintf(buf + used, len - used, "%llu%s", (unsigned long long)n,
-		                 parts[i].suffix);
+				 parts[i].suffix);
 		if (w < 0 || (size_t)w >= len - used)
 			return;
 		used += (size_t)w;

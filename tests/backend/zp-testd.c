@@ -197,7 +197,7 @@ static void scan_inherited(struct server *s)
 	size_t len = 0;
 	for (size_t i = 0; i < n && len < sizeof(s->inherited) - 12; i++)
 		len += (size_t)snprintf(s->inherited + len, sizeof(s->inherited) - len, "%s%d",
-		                        i ? "," : "", fds[i]);
+					i ? "," : "", fds[i]);
 }
 
 /* Parse ADDR into a sockaddr; returns the family's length or dies. */
@@ -297,7 +297,7 @@ static void adopt_passed(struct server *s)
 		return;
 	if (!pid || atol(pid) != (long)getpid()) {
 		fprintf(stderr, "zp-testd[%d]: LISTEN_FDS ignored: LISTEN_PID=%s is not us\n",
-		        (int)getpid(), pid ? pid : "(unset)");
+			(int)getpid(), pid ? pid : "(unset)");
 		s->fdnames = "";
 		return;
 	}
@@ -330,8 +330,8 @@ static void send_ready(struct server *s)
 		return;
 	char msg[256];
 	int n = snprintf(msg, sizeof(msg),
-	                 "READY=1\nSTATUS=serving, %lu connections so far\nMAINPID=%d\n",
-	                 s->connections, (int)getpid());
+			 "READY=1\nSTATUS=serving, %lu connections so far\nMAINPID=%d\n",
+			 s->connections, (int)getpid());
 	if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&un, alen) == n)
 		s->notified = true;
 	else
@@ -357,7 +357,7 @@ static void do_accept(struct server *s, int lfd)
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
 				fprintf(stderr, "zp-testd[%d]: accept: %s\n", (int)getpid(),
-				        strerror(errno));
+					strerror(errno));
 			return;
 		}
 		s->connections++;
@@ -390,20 +390,20 @@ static void reply_info(struct server *s, struct conn *c, const char *path, bool 
 {
 	char body[1024];
 	int n = snprintf(body, sizeof(body),
-	                 "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
-	                 "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
-	                 "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\n",
-	                 (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
-	                 s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames,
-	                 s->inherited, s->notify_socket, s->notified, s->ready,
-	                 s->accepted_before_ready, s->connections, s->requests);
+			 "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
+			 "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
+			 "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\n",
+			 (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
+			 s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames,
+			 s->inherited, s->notify_socket, s->notified, s->ready,
+			 s->accepted_before_ready, s->connections, s->requests);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = (int)strlen(body);
 	char head[256];
 	int h = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-	                 "Connection: %s\r\n\r\n",
-	                 n, close_conn ? "close" : "keep-alive");
+			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+			 "Connection: %s\r\n\r\n",
+			 n, close_conn ? "close" : "keep-alive");
 	size_t need = c->out_len + (size_t)h + (size_t)n;
 	char *o = realloc(c->out, need);
 	if (!o)
@@ -419,9 +419,9 @@ static void reply_head(struct conn *c, int code, const char *reason, uint64_t le
 	char head[256];
 	int h =
 	    snprintf(head, sizeof(head),
-	             "HTTP/1.1 %d %s\r\nContent-Type: application/octet-stream\r\n"
-	             "Content-Length: %llu\r\nConnection: %s\r\n\r\n",
-	             code, reason, (unsigned long long)len, close_conn ? "close" : "keep-alive");
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/octet-stream\r\n"
+		     "Content-Length: %llu\r\nConnection: %s\r\n\r\n",
+		     code, reason, (unsigned long long)len, close_conn ? "close" : "keep-alive");
 	char *o = realloc(c->out, c->out_len + (size_t)h);
 	if (!o)
 		die("out of memory");
@@ -464,7 +464,7 @@ static bool http_process(struct server *s, struct conn *c)
 		if (!end) {
 			if (c->in_len == HTTP_IN) {
 				const char *r = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-				                "Content-Length: 0\r\nConnection: close\r\n\r\n";
+						"Content-Length: 0\r\nConnection: close\r\n\r\n";
 				free(c->out);
 				c->out = strdup(r);
 				c->out_len = strlen(r);
@@ -494,8 +494,8 @@ static bool http_process(struct server *s, struct conn *c)
 		bool http10 = strcmp(version, "HTTP/1.0") == 0;
 		const char *conn_hdr = find_header(hdrs, "Connection");
 		bool close_conn = http10
-		                      ? !(conn_hdr && strncasecmp(conn_hdr, "keep-alive", 10) == 0)
-		                      : (conn_hdr && strncasecmp(conn_hdr, "close", 5) == 0);
+				      ? !(conn_hdr && strncasecmp(conn_hdr, "keep-alive", 10) == 0)
+				      : (conn_hdr && strncasecmp(conn_hdr, "close", 5) == 0);
 		const char *cl = find_header(hdrs, "Content-Length");
 		if (cl)
 			c->body_skip = strtoull(cl, NULL, 10);
@@ -661,8 +661,8 @@ static void loop(struct server *s)
 			short ev = 0;
 			size_t incap = s->mode == MODE_ECHO ? ECHO_BUF : HTTP_IN;
 			bool pending_out = s->mode == MODE_ECHO
-			                       ? c->in_off < c->in_len
-			                       : (c->out_off < c->out_len || c->stream_left);
+					       ? c->in_off < c->in_len
+					       : (c->out_off < c->out_len || c->stream_left);
 			if (!c->rd_eof && c->in_len < incap && !pending_out)
 				ev |= POLLIN;
 			if (pending_out)
@@ -815,7 +815,7 @@ int main(int argc, char **argv)
 	if (exit_code >= 0 && (!exit_if || access(exit_if, F_OK) == 0)) {
 		if (!quiet)
 			fprintf(stderr, "zp-testd[%d]: exiting with status %ld as told\n",
-			        (int)getpid(), exit_code);
+				(int)getpid(), exit_code);
 		exit((int)exit_code);
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -41,7 +41,7 @@ static inline __attribute__((format(printf, 2, 3))) bool ok(bool cond, const cha
 
 /* Equal strings (NULL equals NULL only). */
 static inline __attribute__((format(printf, 3, 4))) bool is_str(const char *got, const char *want,
-                                                                const char *fmt, ...)
+								const char *fmt, ...)
 {
 	bool pass = (!got && !want) || (got && want && strcmp(got, want) == 0);
 	va_list ap;
@@ -56,7 +56,7 @@ static inline __attribute__((format(printf, 3, 4))) bool is_str(const char *got,
 
 /* Equal integers. */
 static inline __attribute__((format(printf, 3, 4))) bool is_int(long long got, long long want,
-                                                                const char *fmt, ...)
+								const char *fmt, ...)
 {
 	bool pass = got == want;
 	va_list ap;

@@ -113,26 +113,26 @@ static void test_parse(void)
 	parse_bad("[::1:80", false, false, "expected an IPv6 address between [ and ]");
 	parse_bad("[1.2.3.4]:80", false, false, "expected a numeric IPv6 address between [ and ]");
 	parse_bad("[fe80::1%eth0]:80", false, false,
-	          "expected a numeric IPv6 address between [ and ]");
+		  "expected a numeric IPv6 address between [ and ]");
 	parse_bad("*:8080", false, false, "*:PORT is only allowed for listen");
 	parse_bad("*:8080", true, false, "*:PORT is only allowed for listen");
 	parse_bad("systemd:web", false, false, "systemd:NAME is only allowed for listen");
 	parse_bad("systemd:", true, true,
-	          "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
+		  "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
 	parse_bad("systemd:a:b", true, true,
-	          "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
+		  "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
 	parse_bad("systemd:a\tb", true, true,
-	          "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
+		  "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
 	parse_bad("systemd:0123456789012345678901234567890123456789012345678901234567890123", true,
-	          true,
-	          "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
+		  true,
+		  "expected systemd:NAME with a NAME of 1 to 63 printable characters without ':'");
 	parse_ok("systemd:012345678901234567890123456789012345678901234567890123456789012", true,
-	         true, ZP_ADDR_SYSTEMD, NULL);
+		 true, ZP_ADDR_SYSTEMD, NULL);
 	parse_bad("unix:relative.sock", false, false,
-	          "expected an absolute path (or @NAME) after unix:");
+		  "expected an absolute path (or @NAME) after unix:");
 	parse_bad("unix:", false, false, "expected an absolute path (or @NAME) after unix:");
 	parse_bad("unix:@", false, false,
-	          "abstract unix socket name must be 1 to 107 bytes after @");
+		  "abstract unix socket name must be 1 to 107 bytes after @");
 	char longtext[200];
 	memset(longtext, '1', sizeof(longtext) - 1);
 	longtext[sizeof(longtext) - 1] = '\0';

@@ -605,40 +605,40 @@ static void test_every_key(void)
 	struct zp_diag d = {0};
 
 	write_file(conf, "\xef\xbb\xbf; global settings\n"
-	                 "[zeroproxy]\n"
-	                 "services_dir   = services.d      ; relative\n"
-	                 "control_socket = run/control.sock\n"
-	                 "state_dir      = /var/tmp/zp-state\n"
-	                 "log_level      = debug\n"
-	                 "metrics_listen = [::1]:9100\n");
+			 "[zeroproxy]\n"
+			 "services_dir   = services.d      ; relative\n"
+			 "control_socket = run/control.sock\n"
+			 "state_dir      = /var/tmp/zp-state\n"
+			 "log_level      = debug\n"
+			 "metrics_listen = [::1]:9100\n");
 	write_file(svc, "# every key with a value other than its default\r\n"
-	                "[service]\r\n"
-	                "  listen = 127.0.0.1:8080\n"
-	                "\tlisten = [::1]:8080 ; comment\n"
-	                "listen = unix:/run/api.sock\n"
-	                "listen = systemd:api-http\n"
-	                "listen = *:8443\n"
-	                "listen = unix:@api-abstract\n"
-	                "idle_timeout = infinity\n"
-	                "max_connections = 10\n"
-	                "max_pending = 5\n"
-	                "pending_timeout = 1.5s\n"
-	                "connection_idle_timeout = 1h 30m\n"
-	                "[backend]\n"
-	                "exec = /bin/sh -c 'exec \"$0\" \"$@\"' /bin/true \"a b\" c\\ d x;y\n"
-	                "address = unix:/run/api-backend.sock\n"
-	                "ready = socket\n"
-	                "start_timeout = 250ms\n"
-	                "stop_signal = INT\n"
-	                "stop_timeout = 0\n"
-	                "user = www-data\n"
-	                "group = nogroup\n"
-	                "working_directory = /\n"
-	                "environment = A=1\n"
-	                "environment = B=two words\n"
-	                "environment = A=3\n"
-	                "environment = EMPTY=\n"
-	                "environment =\n");
+			"[service]\r\n"
+			"  listen = 127.0.0.1:8080\n"
+			"\tlisten = [::1]:8080 ; comment\n"
+			"listen = unix:/run/api.sock\n"
+			"listen = systemd:api-http\n"
+			"listen = *:8443\n"
+			"listen = unix:@api-abstract\n"
+			"idle_timeout = infinity\n"
+			"max_connections = 10\n"
+			"max_pending = 5\n"
+			"pending_timeout = 1.5s\n"
+			"connection_idle_timeout = 1h 30m\n"
+			"[backend]\n"
+			"exec = /bin/sh -c 'exec \"$0\" \"$@\"' /bin/true \"a b\" c\\ d x;y\n"
+			"address = unix:/run/api-backend.sock\n"
+			"ready = socket\n"
+			"start_timeout = 250ms\n"
+			"stop_signal = INT\n"
+			"stop_timeout = 0\n"
+			"user = www-data\n"
+			"group = nogroup\n"
+			"working_directory = /\n"
+			"environment = A=1\n"
+			"environment = B=two words\n"
+			"environment = A=3\n"
+			"environment = EMPTY=\n"
+			"environment =\n");
 	struct zp_config *c = load_ok(dir, "a file with every key", &d);
 	if (c) {
 		char *want = xasprintf("%s/run/control.sock", dir);
@@ -711,7 +711,7 @@ static void test_more_valid(void)
 	struct zp_diag d = {0};
 
 	write_file(conf, "[zeroproxy]\nservices_dir = ./services.d/\nlog_level =\n"
-	                 "metrics_listen = ; off\ncontrol_socket = ; default\n");
+			 "metrics_listen = ; off\ncontrol_socket = ; default\n");
 	/* The example from DESIGN.md, comments and empty values included. */
 	path = xasprintf("%s/services.d/web.conf", dir);
 	write_file(
@@ -747,7 +747,7 @@ static void test_more_valid(void)
 	/* ready = socket needs no address; a lower max_connections lowers max_pending. */
 	path = xasprintf("%s/services.d/sock.conf", dir);
 	write_file(path, "[service]\nlisten = 127.0.0.1:8081\nmax_connections = 8\n"
-	                 "idle_timeout = 0\n[backend]\nexec = true\nready = socket\n");
+			 "idle_timeout = 0\n[backend]\nexec = true\nready = socket\n");
 	free(path);
 	/* A value longer than inih's 200-byte line buffer. */
 	path = xasprintf("%s/services.d/long.conf", dir);
@@ -758,8 +758,8 @@ static void test_more_valid(void)
 			strcat(exec, " arg-word");
 		char *content =
 		    xasprintf("[service]\nlisten = 127.0.0.1:8082\n[backend]\nexec = %s\n"
-		              "address = 127.0.0.1:18082\n",
-		              exec);
+			      "address = 127.0.0.1:18082\n",
+			      exec);
 		write_file(path, content);
 		free(content);
 		free(exec);
@@ -842,18 +842,18 @@ static void test_warnings_and_empty(void)
 
 	write_file(conf, default_global);
 	write_file(svc,
-	           "[service]\nlisten = [::1]:8080\n[backend]\n"
-	           "exec = zp-no-such-program --flag\naddress = [::1]:18080\n"
-	           "working_directory = /nonexistent/zp\nenvironment = PATH=/nonexistent/bin\n");
+		   "[service]\nlisten = [::1]:8080\n[backend]\n"
+		   "exec = zp-no-such-program --flag\naddress = [::1]:18080\n"
+		   "working_directory = /nonexistent/zp\nenvironment = PATH=/nonexistent/bin\n");
 	struct zp_config *c = load_ok(dir, "missing program and folder are warnings", &d);
 	is_int((long long)d.n_warnings, 2, "two warnings");
 	if (d.n_warnings == 2) {
 		char *w0 = xasprintf("%s:4: [backend] exec: program zp-no-such-program not found "
-		                     "in PATH (/nonexistent/bin)",
-		                     svc);
+				     "in PATH (/nonexistent/bin)",
+				     svc);
 		char *w1 = xasprintf("%s:6: [backend] working_directory: cannot access "
-		                     "/nonexistent/zp: No such file or directory",
-		                     svc);
+				     "/nonexistent/zp: No such file or directory",
+				     svc);
 		is_str(d.warnings[0], w0, "exec warning");
 		is_str(d.warnings[1], w1, "working_directory warning");
 		free(w0);
@@ -863,7 +863,7 @@ static void test_warnings_and_empty(void)
 	diag_free(&d);
 
 	write_file(svc, "[service]\nlisten = [::1]:8080\n[backend]\n"
-	                "exec = /etc/passwd\naddress = [::1]:18080\n");
+			"exec = /etc/passwd\naddress = [::1]:18080\n");
 	c = load_ok(dir, "a non-executable program", &d);
 	if (d.n_warnings == 1) {
 		char *w0 = xasprintf(
@@ -915,8 +915,8 @@ static void test_relative_config_path(void)
 	}
 	int r = config_load("relative/zeroproxy.conf", true, &c, &d);
 	char *want = xasprintf("%s/relative/services.d/web.conf:6: [backend] ready: expected "
-	                       "connect, notify or socket, got \"sokcet\"",
-	                       root);
+			       "connect, notify or socket, got \"sokcet\"",
+			       root);
 	ok(r == -EINVAL && d.n_errors == 1 && strcmp(d.errors[0], want) == 0,
 	   "relative -c: services resolved to absolute paths");
 	free(want);
@@ -983,12 +983,12 @@ static void test_service_equal(void)
 		free(content);
 	}
 	write_file(b, "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true x\n"
-	              "address = 127.0.0.1:18080\nenvironment = A=1\n");
+		      "address = 127.0.0.1:18080\nenvironment = A=1\n");
 	y = service_config_load(b, "web", &d);
 	ok(x && y && !service_config_equal(x, y), "a change of exec is seen");
 	service_config_free(y);
 	write_file(b, "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\n"
-	              "address = 127.0.0.1:18081\nenvironment = A=1\n");
+		      "address = 127.0.0.1:18081\nenvironment = A=1\n");
 	y = service_config_load(b, "web", &d);
 	ok(x && y && !service_config_equal(x, y), "a change of address is seen");
 	service_config_free(y);

@@ -64,7 +64,7 @@ static void fill(struct service_status *st, const char *name, size_t i)
 }
 
 int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-                  size_t *nout, const char **unknown)
+		  size_t *nout, const char **unknown)
 {
 	if (d->n_big) {
 		*out = calloc(d->n_big, sizeof(**out));
@@ -112,7 +112,7 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	d->n_reloads++;
 	if (d->reload_result == -EINVAL) {
 		diag_error(diag, "services.d/web.conf:7: [backend] ready: expected connect, notify "
-		                 "or socket, got \"sokcet\"");
+				 "or socket, got \"sokcet\"");
 		diag_error(diag, "services.d/api.conf:2: [service] listen: missing");
 	} else
 		diag_warning(diag, "services.d/api.conf: warning: program not found");
@@ -397,7 +397,7 @@ static void test_commands(const char *path, struct daemon *d)
 	run_free(&r);
 	run_client(path, false, &r, ARGV("status", "--json"));
 	ok(r.rc == 0 && strstr(r.out, "\"reload_error\": \"reload failed: services.d/web.conf:7: "
-	                              "[backend] ready: bad\"}\n"),
+				      "[backend] ready: bad\"}\n"),
 	   "status --json after a broken reload: reload_error");
 	run_free(&r);
 	d->reload_error = NULL;
@@ -584,8 +584,8 @@ static void test_client_errors(const char *dir, const char *path)
 	make_stale_socket(p);
 	run_client(p, false, &r, ARGV("status"));
 	snprintf(want, sizeof(want),
-	         "zeroproxy: cannot reach %s: Connection refused \u2014 is zeroproxy running?\n",
-	         p);
+		 "zeroproxy: cannot reach %s: Connection refused \u2014 is zeroproxy running?\n",
+		 p);
 	ok(r.rc == 1 && strcmp(r.err, want) == 0, "stale socket: connection refused");
 	run_free(&r);
 	unlink(p);
@@ -601,7 +601,7 @@ static void test_client_errors(const char *dir, const char *path)
 }
 
 static void test_socket_file(const char *dir, struct daemon *d, struct control_server *srv,
-                             const char *path)
+			     const char *path)
 {
 	struct stat st = {0};
 	int r = stat(path, &st);

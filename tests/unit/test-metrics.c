@@ -75,7 +75,7 @@ static void fill(struct service_status *s, size_t i)
 }
 
 int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-                  size_t *nout, const char **unknown)
+		  size_t *nout, const char **unknown)
 {
 	double_calls++;
 	*out = calloc(double_services ? double_services : 1, sizeof(**out));
@@ -135,17 +135,17 @@ static void test_format(void)
 	   "state as one series per state");
 	ok(strstr(t, "# TYPE zeroproxy_start_duration_seconds histogram\n") &&
 	       strstr(
-	           t,
-	           "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.001\"} 0\n") &&
+		   t,
+		   "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.001\"} 0\n") &&
 	       strstr(
-	           t,
-	           "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.005\"} 10\n") &&
+		   t,
+		   "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.005\"} 10\n") &&
 	       strstr(
-	           t,
-	           "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.05\"} 17\n") &&
+		   t,
+		   "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"0.05\"} 17\n") &&
 	       strstr(
-	           t,
-	           "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"+Inf\"} 17\n") &&
+		   t,
+		   "zeroproxy_start_duration_seconds_bucket{service=\"web\",le=\"+Inf\"} 17\n") &&
 	       strstr(t, "zeroproxy_start_duration_seconds_sum{service=\"web\"} 0.3\n") &&
 	       strstr(t, "zeroproxy_start_duration_seconds_count{service=\"web\"} 17\n"),
 	   "histogram buckets, sum and count");
@@ -233,8 +233,8 @@ static int dial(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in in = {.sin_family = AF_INET,
-	                         .sin_port = htons((uint16_t)port),
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0) {
 		close(fd);
 		return -1;

@@ -362,12 +362,12 @@ static void test_json(void)
 	   "quote and backslash escaped");
 	ok(strstr(sb.data, "\"listen\": [\"unix:/tmp/a b\\n\"]") != NULL, "newline escaped");
 	ok(strstr(sb.data,
-	          "\"last_error\": \"exec \\\"/bin/nope\\\": No such file\\u0001\\t\xc3\xa9\"") !=
+		  "\"last_error\": \"exec \\\"/bin/nope\\\": No such file\\u0001\\t\xc3\xa9\"") !=
 	       NULL,
 	   "control characters escaped, UTF-8 kept");
 	ok(strstr(sb.data, "\"backend_status\": \"\"") != NULL, "empty string is not null");
 	ok(strstr(sb.data,
-	          "\"last_start_ms\": null, \"start_ms_p50\": 1.000, \"start_ms_p99\": null") !=
+		  "\"last_start_ms\": null, \"start_ms_p50\": 1.000, \"start_ms_p99\": null") !=
 	       NULL,
 	   "NaN and infinity become null");
 	ok(strstr(sb.data, "\"billed_seconds\": 0.000") != NULL, "no negative zero");

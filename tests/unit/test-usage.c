@@ -145,7 +145,7 @@ static void test_round_trip(void)
 	bool same = true;
 	for (uint32_t i = 0; i < ZP_START_SAMPLES; i++)
 		same &= a.start_samples[(a.sample_pos + i) % ZP_START_SAMPLES] ==
-		        b.start_samples[(b.sample_pos + i) % ZP_START_SAMPLES];
+			b.start_samples[(b.sample_pos + i) % ZP_START_SAMPLES];
 	ok(same, "samples survive oldest to newest");
 	is_int((long long)b.last_start_usec, (long long)a.last_start_usec, "last_start_usec");
 	is_str(b.last_exit, a.last_exit, "last_exit");
@@ -229,9 +229,9 @@ static void test_corrupt(void)
 	free(flip);
 
 	expect_corrupt("c6",
-	               "\x7f"
-	               "ELF\0\0\0binary",
-	               12, "binary junk");
+		       "\x7f"
+		       "ELF\0\0\0binary",
+		       12, "binary junk");
 	char *s = with_checksum("something-else 1\n", &len);
 	expect_corrupt("c7", s, len, "wrong magic");
 	free(s);
@@ -329,7 +329,7 @@ static void test_corrupt(void)
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "%s/zp-test-usage.XXXXXX",
-	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(dir)) {
 		printf("Bail out! mkdtemp: %s\n", strerror(errno));
 		return 1;

@@ -146,16 +146,16 @@ static void test_signals(void)
 	    {"SIGWINCH", SIGWINCH},
 	};
 	static const char *const bad[] = {"",
-	                                  "SIG",
-	                                  "SIGFOO",
-	                                  "FOO",
-	                                  "0",
-	                                  "65",
-	                                  "-1",
-	                                  "15x",
-	                                  "SIG15",
-	                                  "TERM ",
-	                                  "999999999999999999999"};
+					  "SIG",
+					  "SIGFOO",
+					  "FOO",
+					  "0",
+					  "65",
+					  "-1",
+					  "15x",
+					  "SIG15",
+					  "TERM ",
+					  "999999999999999999999"};
 	int sig;
 
 	for (size_t i = 0; i < ZP_ARRAY_SIZE(good); i++)
@@ -247,7 +247,7 @@ static void test_split_argv(void)
 	argv_ok("a b c", "a|b|c", 3);
 	argv_ok("  a \t b  ", "a|b", 2);
 	argv_ok("python3 -m http.server --bind 127.0.0.1 18080",
-	        "python3|-m|http.server|--bind|127.0.0.1|18080", 6);
+		"python3|-m|http.server|--bind|127.0.0.1|18080", 6);
 	argv_ok("echo 'hello world'", "echo|hello world", 2);
 	argv_ok("echo \"hello world\"", "echo|hello world", 2);
 	argv_ok("echo 'a \"b\" c'", "echo|a \"b\" c", 2);
