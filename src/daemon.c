@@ -70,6 +70,7 @@ struct daemon {
 	struct control_server *dead_control;
 	struct metrics_server *dead_metrics;
 	ev_timer reap;
+	ev_timer status_timer; /* STATUS= after connection changes, at most 1/s */
 	ev_signal sigchld, sighup, sigterm, sigint;
 	ev_timer watchdog;
 	bool shutting_down;
@@ -82,6 +83,10 @@ struct daemon {
 static void daemon_send_status(void *data)
 {
 	struct daemon *d = data;
+	/* These figures are fresh: a pending rate-limited update is not needed
+	 * (and an idle stop leaves no timer behind to wake the daemon). */
+	if (!d->freeing)
+		ev_timer_stop(d->loop, &d->status_timer);
 	size_t running = 0, conns = 0;
 	for (size_t i = 0; i < d->n_svcs; i++) {
 		running += d->svcs[i]->state == SVC_RUNNING;
@@ -90,6 +95,23 @@ static void daemon_send_status(void *data)
 	notify_systemd("STATUS=%zu service%s, %zu running, %zu connection%s%s", d->n_svcs,
 		       d->n_svcs == 1 ? "" : "s", running, conns, conns == 1 ? "" : "s",
 		       d->reload_error ? "; last reload failed" : "");
+}
+
+static void on_status_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	daemon_send_status(w->data);
+}
+
+/* Connections come and go far too often for a datagram each: the summary is
+ * sent at most once a second, and only after something changed (nothing
+ * wakes an idle daemon). */
+static void daemon_conns_changed(void *data)
+{
+	struct daemon *d = data;
+	if (d->freeing || ev_is_active(&d->status_timer))
+		return;
+	ev_timer_set(&d->status_timer, 1.0, 0);
+	ev_timer_start(d->loop, &d->status_timer);
 }
 
 /* --- systemd sockets ----------------------------------------------------- */
@@ -722,8 +744,10 @@ static void daemon_free(struct daemon *d)
 	cgroup_root_free(d->cgroup);
 	control_server_free(d->dead_control);
 	metrics_server_free(d->dead_metrics);
-	if (d->loop)
+	if (d->loop) {
 		ev_timer_stop(d->loop, &d->reap);
+		ev_timer_stop(d->loop, &d->status_timer);
+	}
 	for (size_t i = 0; i < d->n_passed; i++) {
 		close(d->passed[i].fd); /* listeners never close these */
 		free(d->passed[i].name);
@@ -795,12 +819,15 @@ int daemon_run(const char *config_path, bool explicit_path)
 	    .state_dir = d->state_dir,
 	    .runtime_dir = d->runtime_dir,
 	    .changed = daemon_send_status,
+	    .conns_changed = daemon_conns_changed,
 	    .drained = daemon_drained,
 	    .data = d,
 	};
 
 	ev_init(&d->reap, on_reap);
 	d->reap.data = d;
+	ev_init(&d->status_timer, on_status_timer);
+	d->status_timer.data = d;
 	struct plan *plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
 	struct servers sv;
 	if (plan_make(d, cfg, plans, &diag) < 0) {

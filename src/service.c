@@ -106,6 +106,7 @@ static void conn_unlink(struct conn *c)
 static void conn_free(struct conn *c)
 {
 	struct conn_budget *b = c->svc->env->budget;
+	c->svc->env->conns_changed(c->svc->env->data);
 	b->open--;
 	if (b->throttled && b->open < b->max)
 		c->svc->env->unthrottle(c->svc->env->data);
@@ -485,6 +486,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 	svc->env->budget->open++;
+	svc->env->conns_changed(svc->env->data);
 	c->svc = svc;
 	c->fd = fd;
 	c->pending = true;

@@ -52,11 +52,12 @@ struct conn_budget {
 
 struct service_env {
 	struct ev_loop *loop;
-	const char *notify_path;     /* NOTIFY_SOCKET for ready=notify backends */
-	const char *state_dir;       /* usage files */
-	const char *runtime_dir;     /* private backend sockets for ready=socket */
-	struct cgroup_root *cgroup;  /* per-instance cgroups, or NULL (rusage) */
-	void (*changed)(void *data); /* a service changed state (for sd_notify STATUS=) */
+	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
+	const char *state_dir;             /* usage files */
+	const char *runtime_dir;           /* private backend sockets for ready=socket */
+	struct cgroup_root *cgroup;        /* per-instance cgroups, or NULL (rusage) */
+	void (*changed)(void *data);       /* a service changed state (for sd_notify STATUS=) */
+	void (*conns_changed)(void *data); /* connections opened or closed (same, rate-limited) */
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
 	struct conn_budget *budget;
 	void (*unthrottle)(void *data); /* the budget has room again: resume listeners */
