@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -43,6 +45,10 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			log_error("listen %s: accept: %s", l->addr.text, strerror(errno));
 			return;
 		}
+		/* The relay writes what it has as soon as it has it: Nagle would
+		 * hold back a short write behind an unacknowledged one. */
+		if (l->tcp)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		char peer[128];
 		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
 		if (!l->on_accept(l, fd, peer)) {
@@ -86,6 +92,10 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 		l->unlink_on_close = addr->kind == ZP_ADDR_UNIX &&
 				     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
 	}
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	l->tcp = getsockname(l->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+		 (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 	ev_io_init(&l->io, on_readable, l->fd, EV_READ);
 	l->io.data = l;
 	ev_init(&l->pause, on_pause_end);

@@ -24,6 +24,7 @@ struct listener {
 	int fd;               /* the listening socket */
 	bool from_systemd;    /* adopted: never unlink or re-bind */
 	bool unlink_on_close; /* a unix socket file we created */
+	bool tcp;             /* TCP: clients get TCP_NODELAY */
 	ev_io io;             /* readable: connections to accept */
 	ev_timer pause;       /* EMFILE back-off */
 	bool throttled;       /* the owner asked to stop accepting */
