@@ -25,9 +25,10 @@ static ssize_t proc_read(const char *path, char *buf, size_t size)
 	return n == -ENOENT ? -ESRCH : n;
 }
 
-/* Fields 6.. of /proc/PID/stat after the command: we want session (6),
- * utime (14), stime (15), cutime (16), cstime (17), numbered as in proc(5). */
-static int read_stat(pid_t pid, uint64_t *cpu_usec, long *session)
+/* Fields 3.. of /proc/PID/stat after the command: we want the process group
+ * (5), utime (14), stime (15), cutime (16), cstime (17), numbered as in
+ * proc(5). */
+static int read_stat(pid_t pid, uint64_t *cpu_usec, long *pgrp)
 {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
@@ -45,8 +46,8 @@ static int read_stat(pid_t pid, uint64_t *cpu_usec, long *session)
 		if (!*p)
 			return -EINVAL;
 		char *end;
-		if (field == 6 && session)
-			*session = strtol(p, &end, 10);
+		if (field == 5 && pgrp)
+			*pgrp = strtol(p, &end, 10);
 		else if (field >= 14) {
 			long long v = strtoll(p, &end, 10);
 			if (v > 0)
@@ -98,10 +99,10 @@ int procstat_read(pid_t pid, struct procstat *ps)
 	return r == -ESRCH ? 0 : r;
 }
 
-int procstat_read_session(pid_t sid, struct procstat *ps)
+int procstat_read_group(pid_t pgid, struct procstat *ps)
 {
 	memset(ps, 0, sizeof(*ps));
-	if (sid <= 0)
+	if (pgid <= 0)
 		return -EINVAL;
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -114,8 +115,8 @@ int procstat_read_session(pid_t sid, struct procstat *ps)
 			continue;
 		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
 		uint64_t cpu, rss, hwm;
-		long session = -1;
-		if (read_stat(pid, &cpu, &session) < 0 || session != (long)sid)
+		long pgrp = -1;
+		if (read_stat(pid, &cpu, &pgrp) < 0 || pgrp != (long)pgid)
 			continue;
 		found = true;
 		ps->cpu_usec += cpu;

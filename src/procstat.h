@@ -18,10 +18,11 @@ struct procstat {
 /* Figures of one process. 0, or -errno (-ESRCH when it is gone). */
 int procstat_read(pid_t pid, struct procstat *ps);
 
-/* Figures of every process whose session id is sid (a backend that called
- * setsid(), with its descendants that stayed in the session): CPU and RSS
- * summed, hwm the larger of the summed RSS and the largest single VmHWM.
- * 0, or -errno (-ESRCH when no such process is left). */
-int procstat_read_session(pid_t sid, struct procstat *ps);
+/* Figures of every process in process group pgid (a backend and the
+ * descendants that stayed in its group): CPU and RSS summed (a child reaped
+ * already counts in its parent's cutime/cstime, a live one in its own
+ * entry), hwm the larger of the summed RSS and the largest single VmHWM.
+ * Reads all of /proc. 0, or -errno (-ESRCH when the group is empty). */
+int procstat_read_group(pid_t pgid, struct procstat *ps);
 
 #endif

@@ -736,7 +736,9 @@ static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_by
 	if (svc->inst->cgroup && cgroup_read(svc->inst->cgroup, cpu_usec, peak_bytes) == 0 &&
 	    *peak_bytes) {
 		/* the cgroup's memory.peak covers every process */
-	} else if (procstat_read(svc->inst->pid, &ps) == 0) {
+	} else if (procstat_read_group(svc->inst->pid, &ps) == 0) {
+		/* From /proc: the backend's process group, children included;
+		 * its CPU only when there is no cgroup to count it. */
 		if (!svc->inst->cgroup)
 			*cpu_usec = ps.cpu_usec;
 		*peak_bytes = ps.hwm_bytes;

@@ -55,7 +55,8 @@ static void test_procstat(void)
 	   (unsigned long long)ps.rss_bytes, (unsigned long long)ps.hwm_bytes);
 	is_int(procstat_read(0, &ps), -EINVAL, "pid 0 rejected");
 
-	/* A session leader with a busy child: the session sum includes both. */
+	/* A group leader (setsid: new session and group) with a busy child: the
+	 * group's sum includes both. */
 	int gate[2];
 	if (pipe2(gate, O_CLOEXEC) < 0)
 		return;
@@ -75,8 +76,8 @@ static void test_procstat(void)
 	if (pid < 0)
 		return;
 	sleep_ms(500);
-	int r = procstat_read_session(pid, &ps);
-	ok(r == 0 && ps.cpu_usec >= 200000, "session of 2 busy processes: %llu us CPU (r=%d)",
+	int r = procstat_read_group(pid, &ps);
+	ok(r == 0 && ps.cpu_usec >= 200000, "group of 2 busy processes: %llu us CPU (r=%d)",
 	   (unsigned long long)ps.cpu_usec, r);
 	struct procstat one;
 	procstat_read(pid, &one);
@@ -89,9 +90,9 @@ static void test_procstat(void)
 	r = 0;
 	for (int i = 0; i < 300 && r == 0; i++) {
 		sleep_ms(10);
-		r = procstat_read_session(pid, &ps);
+		r = procstat_read_group(pid, &ps);
 	}
-	is_int(r, -ESRCH, "a session with no process left is gone");
+	is_int(r, -ESRCH, "a group with no process left is gone");
 }
 
 /* A zeroproxy alone in its cgroup (systemd with Delegate=yes) moves itself
