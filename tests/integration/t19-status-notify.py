@@ -19,6 +19,8 @@ def statuses(t):
 def test(t):
     listen = t.testd_service("web", idle_timeout="500ms")
     t.start()
+    # READY=1 and the first STATUS= are two datagrams: wait for the second.
+    zt.wait_until(lambda: statuses(t), 3, what="a STATUS= after READY=1")
     zt.expect_eq(statuses(t)[-1], "1 service, 0 running, 0 connections", "summary at start")
     with zt.HttpConn(listen) as c:
         zt.expect_eq(c.get("/").status, 200, "first request")
