@@ -32,6 +32,7 @@
 #include "log.h"
 #include "status.h"
 #include "strbuf.h"
+#include "util.h"
 
 #define CONTROL_MAX_REQUEST    4096        /* bytes of one request line, "\n" included */
 #define CONTROL_MAX_CLIENTS    32          /* clients served at once; more are turned away */
@@ -358,8 +359,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
+			if (errno_out_of_resources(errno)) {
 				/* The listener would stay readable and spin the loop:
 				 * pause it and try again later. */
 				log_warning("control: accept: %s; pausing for %.0fs",

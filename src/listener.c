@@ -31,8 +31,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
+			if (errno_out_of_resources(errno)) {
 				/* Out of fds: the socket stays readable, so waiting on it would
 				 * spin. Pause; the kernel queue holds the clients meanwhile. */
 				log_error("listen %s: accept: %s; pausing %.0f ms", l->addr.text,

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "strbuf.h"
+#include "util.h"
 
 #define METRICS_REQ_MAX        8192
 #define METRICS_TIMEOUT        5.0
@@ -404,8 +405,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
+			if (errno_out_of_resources(errno)) {
 				log_warning("metrics: accept: %s; pausing for %gs", strerror(errno),
 					    METRICS_ACCEPT_BACKOFF);
 				ev_io_stop(loop, &m->accept_io);

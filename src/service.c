@@ -186,8 +186,7 @@ static void pending_timer_start(struct conn *c)
  * out of fds or buffers, or (unix sockets) the backend's queue is full. */
 static bool connect_error_transient(int err)
 {
-	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM ||
-	       err == -EAGAIN;
+	return errno_out_of_resources(-err) || err == -EAGAIN;
 }
 
 /* Relay c to the running instance, over probe_fd when given. */

@@ -561,3 +561,8 @@ ssize_t read_small_file(const char *path, char *buf, size_t size)
 	buf[n] = '\0';
 	return (ssize_t)n;
 }
+
+bool errno_out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}

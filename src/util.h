@@ -59,6 +59,10 @@ void *xcalloc(size_t n, size_t m);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Whether errno value err (positive) says the process or system is out of
+ * fds or memory: a reason to wait and retry, not a verdict on the peer. */
+bool errno_out_of_resources(int err);
+
 /* O_NONBLOCK / FD_CLOEXEC on an fd. 0 or -errno. */
 int fd_set_nonblock(int fd, bool on);
 int fd_set_cloexec(int fd, bool on);
