@@ -489,6 +489,24 @@ static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct
 	return 0;
 }
 
+/* Everything a configuration needs before it can be committed: its sockets
+ * (*plans, allocated) and its servers. On failure nothing is left bound or
+ * allocated and the errors are in diag. */
+static int daemon_prepare(struct daemon *d, struct zp_config *cfg, struct plan **plans,
+			  struct servers *sv, struct zp_diag *diag)
+{
+	*plans = xcalloc(cfg->n_services + 1, sizeof(**plans));
+	int r = plan_make(d, cfg, *plans, diag);
+	if (r == 0 && (r = servers_prepare(d, cfg, sv, diag)) < 0)
+		for (size_t i = 0; i < cfg->n_services; i++)
+			plan_undo(&(*plans)[i], cfg->services[i]->n_listen);
+	if (r < 0) {
+		free(*plans);
+		*plans = NULL;
+	}
+	return r;
+}
+
 static void on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -651,13 +669,8 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	int r = config_load(d->config_path, d->explicit_path, &cfg, diag);
 	struct plan *plans = NULL;
 	struct servers sv;
-	if (r == 0) {
-		plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
-		r = plan_make(d, cfg, plans, diag);
-		if (r == 0 && (r = servers_prepare(d, cfg, &sv, diag)) < 0)
-			for (size_t i = 0; i < cfg->n_services; i++)
-				plan_undo(&plans[i], cfg->services[i]->n_listen);
-	}
+	if (r == 0)
+		r = daemon_prepare(d, cfg, &plans, &sv, diag);
 	log_diag(diag);
 	free(d->reload_error);
 	d->reload_error = NULL;
@@ -828,18 +841,10 @@ int daemon_run(const char *config_path, bool explicit_path)
 	d->reap.data = d;
 	ev_init(&d->status_timer, on_status_timer);
 	d->status_timer.data = d;
-	struct plan *plans = xcalloc(cfg->n_services + 1, sizeof(*plans));
+	struct plan *plans;
 	struct servers sv;
-	if (plan_make(d, cfg, plans, &diag) < 0) {
+	if (daemon_prepare(d, cfg, &plans, &sv, &diag) < 0) {
 		log_diag(&diag);
-		free(plans);
-		goto out;
-	}
-	if (servers_prepare(d, cfg, &sv, &diag) < 0) {
-		log_diag(&diag);
-		for (size_t i = 0; i < cfg->n_services; i++)
-			plan_undo(&plans[i], cfg->services[i]->n_listen);
-		free(plans);
 		goto out;
 	}
 	log_diag(&diag);
