@@ -38,11 +38,6 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-int log_get_level(void)
-{
-	return log_level;
-}
-
 void zp_log(int prio, const char *fmt, ...)
 {
 	if (prio > log_level)

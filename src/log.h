@@ -11,7 +11,6 @@
 /* Parse "error", "warning", "notice", "info", "debug" into LOG_*. 0 or -EINVAL. */
 int log_parse_level(const char *s, int *level);
 void log_set_level(int level);
-int log_get_level(void);
 
 /* Log at a LOG_* priority; a trailing newline is added. */
 void zp_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

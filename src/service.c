@@ -52,11 +52,6 @@ static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
 
-const char *service_state_name(enum service_state s)
-{
-	return s < SVC__COUNT ? state_names[s] : "?";
-}
-
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
 			      ...) __attribute__((format(printf, 4, 5)));
 

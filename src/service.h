@@ -35,8 +35,6 @@ enum service_state {
 	SVC__COUNT,
 };
 
-const char *service_state_name(enum service_state s);
-
 /* What every service shares, owned by the daemon. */
 struct service;
 
