@@ -1,6 +1,7 @@
 /*
- * control — the control socket server inside the daemon and the client that
- * `zeroproxy status/start/stop/reload` run; the protocol is in control.h.
+ * control — the control socket server inside the daemon; the protocol is in
+ * control.h, the client that `zeroproxy status/start/stop/reload` run is
+ * client.c. What it asks of the engine goes through a server_ops table.
  *
  * The server lives on the daemon's libev loop and must never let a client stall
  * it: every client fd is non-blocking, a request is read into a fixed 4096-byte
@@ -9,9 +10,6 @@
  * and the number of clients at once is capped. Memory per client is therefore
  * bounded by the request buffer plus one answer (bounded by what status
  * produces for the configured services).
- *
- * The client is a short-lived blocking program: connect, send one line, read
- * until EOF (with a receive timeout so that a hung daemon cannot hang it), print.
  */
 #include <assert.h>
 #include <errno.h>
@@ -28,18 +26,14 @@
 
 #include "config.h"
 #include "control.h"
-#include "daemon.h"
 #include "log.h"
 #include "status.h"
 #include "strbuf.h"
 #include "util.h"
 
-#define CONTROL_MAX_REQUEST    4096        /* bytes of one request line, "\n" included */
-#define CONTROL_MAX_CLIENTS    32          /* clients served at once; more are turned away */
-#define CONTROL_TIMEOUT        5.0         /* s: silent client, or no write progress */
-#define CONTROL_ACCEPT_BACKOFF 1.0         /* s: pause accepting after EMFILE and the like */
-#define CONTROL_CLIENT_TIMEOUT 10          /* s: client side, for an answer from the daemon */
-#define CONTROL_MAX_RESPONSE   (64u << 20) /* client side: bytes of an answer, at most */
+#define CONTROL_MAX_CLIENTS    32  /* clients served at once; more are turned away */
+#define CONTROL_TIMEOUT        5.0 /* s: silent client, or no write progress */
+#define CONTROL_ACCEPT_BACKOFF 1.0 /* s: pause accepting after EMFILE and the like */
 
 struct control_conn {
 	struct control_server *srv;
@@ -56,7 +50,8 @@ struct control_conn {
 
 struct control_server {
 	struct ev_loop *loop;
-	struct daemon *d;
+	const struct server_ops *ops;
+	void *data; /* for ops */
 	char *path; /* the socket file */
 	int fd;     /* the listening socket */
 	dev_t dev;  /* identity of the socket file we bound, so that */
@@ -146,7 +141,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 	struct service_status *st = NULL;
 	size_t nst = 0;
 	const char *unknown = NULL;
-	int r = daemon_status(srv->d, args, n_names, &st, &nst, &unknown);
+	int r = srv->ops->status(srv->data, args, n_names, &st, &nst, &unknown);
 	if (r == -ENOENT) {
 		sb_printf(out, "error unknown service %s\n", unknown ? unknown : "?");
 		return;
@@ -156,7 +151,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 		return;
 	}
 	sb_puts(out, "ok\n");
-	const char *reload_error = daemon_reload_error(srv->d);
+	const char *reload_error = srv->ops->reload_error(srv->data);
 	if (json)
 		status_format_json_daemon(st, nst, reload_error, out);
 	else
@@ -175,8 +170,7 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		return;
 	}
 	log_info("control: %s %s requested", cmd, args[0]);
-	int r =
-	    start ? daemon_start_service(srv->d, args[0]) : daemon_stop_service(srv->d, args[0]);
+	int r = start ? srv->ops->start(srv->data, args[0]) : srv->ops->stop(srv->data, args[0]);
 	if (r == -ENOENT)
 		sb_printf(out, "error unknown service %s\n", args[0]);
 	else if (r < 0)
@@ -193,7 +187,7 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 	}
 	log_info("control: reload requested");
 	struct zp_diag diag = {0};
-	int r = daemon_reload(srv->d, &diag);
+	int r = srv->ops->reload(srv->data, &diag);
 	if (r == -EINVAL) {
 		sb_puts(out, "error configuration invalid\n");
 		append_errors(out, diag.errors, diag.n_errors);
@@ -473,11 +467,12 @@ static int clear_stale_socket(const char *path, const struct sockaddr_un *sa, so
 	return 0;
 }
 
-int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
-		       struct control_server **out)
+int control_server_new(struct ev_loop *loop, const char *path, const struct server_ops *ops,
+		       void *data, struct control_server **out)
 {
 	assert(loop);
 	assert(path);
+	assert(ops);
 	assert(out);
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -503,7 +498,8 @@ int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
 	if (!srv)
 		return -ENOMEM;
 	srv->loop = loop;
-	srv->d = d;
+	srv->ops = ops;
+	srv->data = data;
 	srv->fd = -1;
 	srv->path = strdup(path);
 	if (!srv->path) {
@@ -577,145 +573,4 @@ void control_server_free(struct control_server *srv)
 		unlink(srv->path);
 	free(srv->path);
 	free(srv);
-}
-
-/* Client side. */
-
-static int client_fail_connect(const char *path, int err)
-{
-	if (err == ENOENT || err == ECONNREFUSED)
-		fprintf(stderr, "zeroproxy: cannot reach %s: %s \u2014 is zeroproxy running?\n",
-			path, strerror(err));
-	else
-		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", path, strerror(err));
-	return 1;
-}
-
-/* Build "WORD WORD...\n"; words must be non-empty and free of blanks. */
-static int client_request(int argc, char **argv, struct strbuf *req)
-{
-	if (argc < 1) {
-		fprintf(stderr, "zeroproxy: no command given\n");
-		return -EINVAL;
-	}
-	for (int i = 0; i < argc; i++) {
-		if (argv[i][0] == '\0' || strpbrk(argv[i], " \t\r\n")) {
-			fprintf(stderr, "zeroproxy: invalid argument \"%s\"\n", argv[i]);
-			return -EINVAL;
-		}
-		if (i)
-			sb_append(req, " ", 1);
-		sb_puts(req, argv[i]);
-	}
-	sb_append(req, "\n", 1);
-	if (req->len > CONTROL_MAX_REQUEST) {
-		fprintf(stderr, "zeroproxy: request longer than %d bytes\n", CONTROL_MAX_REQUEST);
-		return -E2BIG;
-	}
-	return 0;
-}
-
-int control_client(const char *socket_path, int argc, char **argv)
-{
-	struct strbuf req = {0}, resp = {0};
-	int fd = -1, ret = 1;
-
-	if (client_request(argc, argv, &req) < 0)
-		goto out;
-
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len = strlen(socket_path);
-	if (len == 0 || len >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "zeroproxy: cannot reach %s: %s\n", socket_path,
-			strerror(ENAMETOOLONG));
-		goto out;
-	}
-	memcpy(sa.sun_path, socket_path, len + 1);
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		client_fail_connect(socket_path, errno);
-		goto out;
-	}
-	struct timeval tv = {.tv_sec = CONTROL_CLIENT_TIMEOUT};
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (const struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1)) < 0) {
-		client_fail_connect(socket_path, errno);
-		goto out;
-	}
-
-	for (size_t off = 0; off < req.len;) {
-		ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "zeroproxy: cannot send to %s: %s\n", socket_path,
-				strerror(errno == EAGAIN ? ETIMEDOUT : errno));
-			goto out;
-		}
-		off += (size_t)n;
-	}
-
-	for (;;) {
-		char buf[16384];
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			fprintf(stderr, "zeroproxy: no answer from %s within %ds\n", socket_path,
-				CONTROL_CLIENT_TIMEOUT);
-			goto out;
-		}
-		/* A reset after the answer began (the daemon closed with bytes of
-		 * ours unread) still leaves a complete answer: the daemon writes
-		 * all of it before it closes. */
-		if (n < 0 && errno == ECONNRESET && resp.len > 0)
-			break;
-		if (n < 0) {
-			fprintf(stderr, "zeroproxy: reading from %s: %s\n", socket_path,
-				strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (resp.len + (size_t)n > CONTROL_MAX_RESPONSE) {
-			fprintf(stderr, "zeroproxy: answer from %s too long\n", socket_path);
-			goto out;
-		}
-		sb_append(&resp, buf, (size_t)n);
-	}
-
-	if (resp.len == 0) {
-		fprintf(stderr, "zeroproxy: %s closed the connection without an answer\n",
-			socket_path);
-		goto out;
-	}
-	char *nl = memchr(resp.data, '\n', resp.len);
-	size_t head_len = nl ? (size_t)(nl - resp.data) : resp.len;
-	const char *body = nl ? nl + 1 : resp.data + resp.len;
-	size_t body_len = resp.len - (size_t)(body - resp.data);
-
-	if (head_len == 2 && memcmp(resp.data, "ok", 2) == 0) {
-		fwrite(body, 1, body_len, stdout);
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "zeroproxy: writing the answer: %s\n", strerror(errno));
-			goto out;
-		}
-		ret = 0;
-	} else if (head_len > 6 && memcmp(resp.data, "error ", 6) == 0) {
-		fprintf(stderr, "zeroproxy: %.*s\n", (int)(head_len - 6), resp.data + 6);
-		fwrite(body, 1, body_len, stderr);
-	} else {
-		fprintf(stderr, "zeroproxy: unexpected answer from %s: %.*s\n", socket_path,
-			(int)(head_len > 80 ? 80 : head_len), resp.data);
-	}
-
-out:
-	if (fd >= 0)
-		close(fd);
-	sb_free(&req);
-	sb_free(&resp);
-	return ret;
 }

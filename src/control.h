@@ -13,20 +13,19 @@
 
 #include <ev.h>
 
-struct daemon;
+#include "server_ops.h"
+
+/* Bytes of one request line, "\n" included, at most (both sides). */
+#define CONTROL_MAX_REQUEST 4096
+
 struct control_server;
 
-/* Listen on path (mode 0660, a stale socket replaced, its directory created).
- * 0 or -errno (logged). */
-int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
-		       struct control_server **out);
+/* Listen on path (mode 0660, a stale socket replaced, its directory created);
+ * requests are answered through ops, called with data. 0 or -errno (logged). */
+int control_server_new(struct ev_loop *loop, const char *path, const struct server_ops *ops,
+		       void *data, struct control_server **out);
 
 /* Stop listening, close every client, remove the socket file. */
 void control_server_free(struct control_server *c);
-
-/* The client side: send argv (the subcommand and its arguments) to the daemon at
- * socket_path, print the body to stdout (or the reason to stderr). Returns the
- * exit code: 0 ok, 1 failure. */
-int control_client(const char *socket_path, int argc, char **argv);
 
 #endif

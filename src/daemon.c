@@ -406,11 +406,12 @@ static void daemon_unthrottle(void *data)
 			listener_resume(d->svcs[i]->listeners[j]);
 }
 
-/* --- control-plane entry points ----------------------------------------- */
+/* --- control-plane entry points (server_ops) ------------------------------ */
 
-int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-		  size_t *nout, const char **unknown)
+static int daemon_status(void *data, char *const *names, size_t n, struct service_status **out,
+			 size_t *nout, const char **unknown)
 {
+	struct daemon *d = data;
 	for (size_t i = 0; i < n; i++)
 		if (!find_service(d, names[i])) {
 			if (unknown)
@@ -426,28 +427,44 @@ int daemon_status(struct daemon *d, char *const *names, size_t n, struct service
 	return 0;
 }
 
-int daemon_start_service(struct daemon *d, const char *name)
+static int daemon_start_service(void *data, const char *name)
 {
-	struct service *svc = find_service(d, name);
+	struct service *svc = find_service(data, name);
 	if (!svc)
 		return -ENOENT;
 	service_start(svc, "zeroproxy start");
 	return 0;
 }
 
-int daemon_stop_service(struct daemon *d, const char *name)
+static int daemon_stop_service(void *data, const char *name)
 {
-	struct service *svc = find_service(d, name);
+	struct service *svc = find_service(data, name);
 	if (!svc)
 		return -ENOENT;
 	service_stop(svc, "zeroproxy stop");
 	return 0;
 }
 
-const char *daemon_reload_error(const struct daemon *d)
+static int daemon_reload(struct daemon *d, struct zp_diag *diag);
+
+static int daemon_reload_op(void *data, struct zp_diag *diag)
 {
+	return daemon_reload(data, diag);
+}
+
+static const char *daemon_reload_error(void *data)
+{
+	const struct daemon *d = data;
 	return d->reload_error;
 }
+
+static const struct server_ops daemon_server_ops = {
+    .status = daemon_status,
+    .start = daemon_start_service,
+    .stop = daemon_stop_service,
+    .reload = daemon_reload_op,
+    .reload_error = daemon_reload_error,
+};
 
 /* The control and metrics servers of a configuration, made before it is
  * committed: a reload that cannot bind them fails and changes nothing. */
@@ -464,7 +481,8 @@ static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct
 	const struct zp_config *old = d->cfg;
 	memset(sv, 0, sizeof(*sv));
 	if (!old || strcmp(old->control_socket, cfg->control_socket) != 0) {
-		int r = control_server_new(d->loop, cfg->control_socket, d, &sv->control);
+		int r = control_server_new(d->loop, cfg->control_socket, &daemon_server_ops, d,
+					   &sv->control);
 		if (r < 0) {
 			diag_error(diag, "%s: [zeroproxy] control_socket %s: %s", cfg->path,
 				   cfg->control_socket, strerror(-r));
@@ -475,9 +493,9 @@ static int servers_prepare(struct daemon *d, const struct zp_config *cfg, struct
 	if (!old || old->has_metrics != cfg->has_metrics ||
 	    (cfg->has_metrics && !addr_equal(&old->metrics_listen, &cfg->metrics_listen))) {
 		sv->metrics_new = true;
-		int r = cfg->has_metrics
-			    ? metrics_server_new(d->loop, &cfg->metrics_listen, d, &sv->metrics)
-			    : 0;
+		int r = cfg->has_metrics ? metrics_server_new(d->loop, &cfg->metrics_listen,
+							      &daemon_server_ops, d, &sv->metrics)
+					 : 0;
 		if (r < 0) {
 			diag_error(diag, "%s: [zeroproxy] metrics_listen %s: %s", cfg->path,
 				   cfg->metrics_listen.text, strerror(-r));
@@ -661,7 +679,9 @@ static void log_diag(const struct zp_diag *diag)
 		log_error("%s", diag->errors[i]);
 }
 
-int daemon_reload(struct daemon *d, struct zp_diag *diag)
+/* Re-read the configuration. 0, or -EINVAL with every error in diag (the old
+ * configuration stays in force). */
+static int daemon_reload(struct daemon *d, struct zp_diag *diag)
 {
 	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	log_info("reloading %s", d->config_path);

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
+#include "client.h"
+#include "config.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -157,7 +158,7 @@ int main(int argc, char **argv)
 		req[n++] = (char *)"--json";
 	for (int i = 0; i < nargs; i++)
 		req[n++] = args[i];
-	int rc = control_client(path, n, req);
+	int rc = client_run(path, n, req);
 	free(req);
 	free(path);
 	return rc;

@@ -19,7 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
 #include "metrics.h"
 #include "strbuf.h"
@@ -214,7 +213,8 @@ struct metrics_client {
 
 struct metrics_server {
 	struct ev_loop *loop;
-	struct daemon *daemon;
+	const struct server_ops *ops;
+	void *data; /* for ops */
 	int fd;
 	ev_io accept_io;
 	ev_timer backoff; /* restarts accept_io after EMFILE/ENFILE */
@@ -259,7 +259,7 @@ static void metrics_body(struct metrics_server *m, struct strbuf *body)
 	struct service_status *st = NULL;
 	size_t n = 0;
 
-	if (daemon_status(m->daemon, NULL, 0, &st, &n, NULL) < 0) {
+	if (m->ops->status(m->data, NULL, 0, &st, &n, NULL) < 0) {
 		st = NULL;
 		n = 0;
 	}
@@ -444,8 +444,8 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_io_start(loop, &m->accept_io);
 }
 
-int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr, struct daemon *d,
-		       struct metrics_server **out)
+int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr,
+		       const struct server_ops *ops, void *data, struct metrics_server **out)
 {
 	*out = NULL;
 	int fd = addr_listen(addr, 64);
@@ -459,7 +459,8 @@ int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr, struct 
 		return -ENOMEM;
 	}
 	m->loop = loop;
-	m->daemon = d;
+	m->ops = ops;
+	m->data = data;
 	m->fd = fd;
 	ev_io_init(&m->accept_io, accept_cb, fd, EV_READ);
 	m->accept_io.data = m;

@@ -8,14 +8,15 @@
 #include <ev.h>
 
 #include "address.h"
+#include "server_ops.h"
 #include "status.h"
 
-struct daemon;
 struct metrics_server;
 
-/* Listen on addr (HOST:PORT). 0 or -errno (logged). */
-int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr, struct daemon *d,
-		       struct metrics_server **out);
+/* Listen on addr (HOST:PORT); snapshots come from ops->status, called with
+ * data. 0 or -errno (logged). */
+int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr,
+		       const struct server_ops *ops, void *data, struct metrics_server **out);
 void metrics_server_free(struct metrics_server *m);
 
 /* The exposition text for these services (HELP, TYPE, `service` label). */

@@ -1,10 +1,9 @@
 /*
  * test-control — the control socket server and client against a test double of
- * the engine: the daemon_* functions below stand in for daemon.c (they come
- * before libzeroproxy.a on the link line, so the real daemon.o is never pulled
- * in). The server runs on a libev loop in this process; clients are raw sockets
- * driven alongside the loop, or control_client() in a forked child whose
- * stdout, stderr and exit code are checked.
+ * the engine: the fake_* functions below, handed to the server as its
+ * server_ops table. The server runs on a libev loop in this process; clients
+ * are raw sockets driven alongside the loop, or client_run() in a forked child
+ * whose stdout, stderr and exit code are checked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,18 +22,18 @@
 #include <ev.h>
 
 #include "config.h"
+#include "client.h"
 #include "control.h"
-#include "daemon.h"
 #include "log.h"
 #include "status.h"
 #include "strbuf.h"
 #include "tap.h"
 
 /* The engine's test double. */
-struct daemon {
+struct fake {
 	size_t n_big;             /* > 0: status reports this many generated services */
-	int reload_result;        /* what daemon_reload returns */
-	const char *reload_error; /* what daemon_reload_error returns */
+	int reload_result;        /* what fake_reload returns */
+	const char *reload_error; /* what fake_reload_error returns */
 	int n_starts, n_stops, n_reloads;
 	char last_started[64];
 	char last_stopped[64];
@@ -63,9 +62,10 @@ static void fill(struct service_status *st, const char *name, size_t i)
 	st->last_error = i % 2 ? strdup("exec failed") : NULL;
 }
 
-int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-		  size_t *nout, const char **unknown)
+static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
+		       size_t *nout, const char **unknown)
 {
+	struct fake *d = data;
 	if (d->n_big) {
 		*out = calloc(d->n_big, sizeof(**out));
 		for (size_t i = 0; i < d->n_big; i++) {
@@ -89,8 +89,9 @@ int daemon_status(struct daemon *d, char *const *names, size_t n, struct service
 	return 0;
 }
 
-int daemon_start_service(struct daemon *d, const char *name)
+static int fake_start(void *data, const char *name)
 {
+	struct fake *d = data;
 	if (!is_known(name))
 		return -ENOENT;
 	d->n_starts++;
@@ -98,8 +99,9 @@ int daemon_start_service(struct daemon *d, const char *name)
 	return 0;
 }
 
-int daemon_stop_service(struct daemon *d, const char *name)
+static int fake_stop(void *data, const char *name)
 {
+	struct fake *d = data;
 	if (!is_known(name))
 		return -ENOENT;
 	d->n_stops++;
@@ -107,8 +109,9 @@ int daemon_stop_service(struct daemon *d, const char *name)
 	return 0;
 }
 
-int daemon_reload(struct daemon *d, struct zp_diag *diag)
+static int fake_reload(void *data, struct zp_diag *diag)
 {
+	struct fake *d = data;
 	d->n_reloads++;
 	if (d->reload_result == -EINVAL) {
 		diag_error(diag, "services.d/web.conf:7: [backend] ready: expected connect, notify "
@@ -119,10 +122,19 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	return d->reload_result;
 }
 
-const char *daemon_reload_error(const struct daemon *d)
+static const char *fake_reload_error(void *data)
 {
+	const struct fake *d = data;
 	return d->reload_error;
 }
+
+static const struct server_ops fake_ops = {
+    .status = fake_status,
+    .start = fake_start,
+    .stop = fake_stop,
+    .reload = fake_reload,
+    .reload_error = fake_reload_error,
+};
 
 /* Test harness. */
 
@@ -243,7 +255,7 @@ static void run_free(struct run *r)
 	free(r->err);
 }
 
-/* control_client(path, argv) in a child while the loop runs here. With
+/* client_run(path, argv) in a child while the loop runs here. With
  * as_nobody, the child gives up root first (for the permission test). */
 static void run_client(const char *path, bool as_nobody, struct run *r, const char **argv)
 {
@@ -260,7 +272,7 @@ static void run_client(const char *path, bool as_nobody, struct run *r, const ch
 		dup2(pe[1], 2);
 		if (as_nobody && geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(99);
-		_exit(control_client(path, argc, (char **)argv));
+		_exit(client_run(path, argc, (char **)argv));
 	}
 	close(po[1]);
 	close(pe[1]);
@@ -304,7 +316,7 @@ static void run_client(const char *path, bool as_nobody, struct run *r, const ch
 
 #define ARGV(...) ((const char *[]){__VA_ARGS__, NULL})
 
-static void test_commands(const char *path, struct daemon *d)
+static void test_commands(const char *path, struct fake *d)
 {
 	struct run r;
 
@@ -476,7 +488,7 @@ static void test_raw(const char *path)
 }
 
 /* Silent and slow clients must not block others; both are dropped. */
-static void test_slow(const char *path, struct daemon *d)
+static void test_slow(const char *path, struct fake *d)
 {
 	int silent = raw_connect(path);
 	raw_send(silent, "sta", 3); /* a start, never finished */
@@ -496,7 +508,7 @@ static void test_slow(const char *path, struct daemon *d)
 
 	struct run r;
 	run_client(path, false, &r, ARGV("status", "api"));
-	ok(r.rc == 0 && strstr(r.out, "\napi "), "control_client served meanwhile too");
+	ok(r.rc == 0 && strstr(r.out, "\napi "), "client_run served meanwhile too");
 	run_free(&r);
 
 	/* Read a little of the big answer, so that it is mid-way. */
@@ -600,7 +612,7 @@ static void test_client_errors(const char *dir, const char *path)
 	chmod(path, 0660);
 }
 
-static void test_socket_file(const char *dir, struct daemon *d, struct control_server *srv,
+static void test_socket_file(const char *dir, struct fake *d, struct control_server *srv,
 			     const char *path)
 {
 	struct stat st = {0};
@@ -614,7 +626,7 @@ static void test_socket_file(const char *dir, struct daemon *d, struct control_s
 
 	/* A live daemon there: refused, its socket left alone. */
 	struct control_server *other = NULL;
-	r = control_server_new(loop, path, d, &other);
+	r = control_server_new(loop, path, &fake_ops, d, &other);
 	is_int(r, -EADDRINUSE, "second server on a live socket: EADDRINUSE");
 	ok(stat(path, &st) == 0, "the live socket is still there");
 	char *a = raw_request(path, "status\n");
@@ -625,7 +637,7 @@ static void test_socket_file(const char *dir, struct daemon *d, struct control_s
 	char p[512];
 	snprintf(p, sizeof(p), "%s/stale.sock", dir);
 	ok(make_stale_socket(p) == 0, "made a stale socket");
-	r = control_server_new(loop, p, d, &other);
+	r = control_server_new(loop, p, &fake_ops, d, &other);
 	is_int(r, 0, "stale socket replaced");
 	a = raw_request(p, "status api\n");
 	ok(strncmp(a, "ok\n", 3) == 0, "the new server answers there");
@@ -638,7 +650,7 @@ static void test_socket_file(const char *dir, struct daemon *d, struct control_s
 	FILE *f = fopen(p, "w");
 	fputs("precious\n", f);
 	fclose(f);
-	r = control_server_new(loop, p, d, &other);
+	r = control_server_new(loop, p, &fake_ops, d, &other);
 	ok(r == -EEXIST && access(p, F_OK) == 0, "a regular file in the way is left alone");
 	unlink(p);
 
@@ -647,12 +659,12 @@ static void test_socket_file(const char *dir, struct daemon *d, struct control_s
 	memset(longp, 'x', sizeof(longp) - 1);
 	longp[0] = '/';
 	longp[sizeof(longp) - 1] = '\0';
-	r = control_server_new(loop, longp, d, &other);
+	r = control_server_new(loop, longp, &fake_ops, d, &other);
 	is_int(r, -ENAMETOOLONG, "path too long");
 
 	/* A server freed while clients are connected. */
 	snprintf(p, sizeof(p), "%s/busy.sock", dir);
-	r = control_server_new(loop, p, d, &other);
+	r = control_server_new(loop, p, &fake_ops, d, &other);
 	int c1 = raw_connect(p), c2 = raw_connect(p);
 	raw_send(c2, "st", 2);
 	pump(0.05);
@@ -684,9 +696,9 @@ int main(void)
 	char path[512];
 	snprintf(path, sizeof(path), "%s/run/zp/control.sock", dir);
 
-	struct daemon d = {0};
+	struct fake d = {0};
 	struct control_server *srv = NULL;
-	int r = control_server_new(loop, path, &d, &srv);
+	int r = control_server_new(loop, path, &fake_ops, &d, &srv);
 	if (!is_int(r, 0, "server listens at %s", path))
 		return done_testing();
 

@@ -3,7 +3,8 @@
  * histogram; `promtool check metrics` when installed) and the /metrics server
  * on a real loop: answers, 404s, trickled and oversized requests, a client
  * that never reads, silent clients timing out, and the cap on clients.
- * daemon_status() is a test double defined here.
+ * fake_status() is a test double of the engine, given to the server as its
+ * server_ops.
  */
 #define _GNU_SOURCE 1
 
@@ -21,7 +22,6 @@
 
 #include <ev.h>
 
-#include "daemon.h"
 #include "metrics.h"
 #include "status.h"
 #include "strbuf.h"
@@ -29,7 +29,7 @@
 
 /* --- the test double of the engine --- */
 
-static size_t double_services = 2; /* how many services daemon_status reports */
+static size_t double_services = 2; /* how many services fake_status reports */
 static unsigned double_calls;
 
 static char **strv1(const char *s)
@@ -74,8 +74,8 @@ static void fill(struct service_status *s, size_t i)
 	s->last_start_ms = 4.1;
 }
 
-int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
-		  size_t *nout, const char **unknown)
+static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
+		       size_t *nout, const char **unknown)
 {
 	double_calls++;
 	*out = calloc(double_services ? double_services : 1, sizeof(**out));
@@ -84,6 +84,8 @@ int daemon_status(struct daemon *d, char *const *names, size_t n, struct service
 	*nout = double_services;
 	return 0;
 }
+
+static const struct server_ops fake_ops = {.status = fake_status};
 
 /* --- format --- */
 
@@ -298,7 +300,8 @@ static void test_server(void)
 		return;
 	}
 	loop = ev_default_loop(0);
-	if (!is_int(metrics_server_new(loop, &addr, NULL, &m), 0, "metrics_server_new on %s", text))
+	if (!is_int(metrics_server_new(loop, &addr, &fake_ops, NULL, &m), 0,
+		    "metrics_server_new on %s", text))
 		return;
 
 	/* Silent clients fill the cap; the one after them is closed at once. */
@@ -326,7 +329,7 @@ static void test_server(void)
 	{
 		struct service_status *st;
 		size_t n;
-		daemon_status(NULL, NULL, 0, &st, &n, NULL);
+		fake_status(NULL, NULL, 0, &st, &n, NULL);
 		metrics_format(st, n, &want);
 		for (size_t i = 0; i < n; i++)
 			service_status_free(&st[i]);
@@ -338,7 +341,7 @@ static void test_server(void)
 	ok(strstr(r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL,
 	   "content type of the text format 0.0.4");
 	ok(strstr(r, "\r\nConnection: close\r\n") != NULL, "Connection: close");
-	is_str(body_of(r), want.data, "body is metrics_format of daemon_status");
+	is_str(body_of(r), want.data, "body is metrics_format of the status snapshot");
 	char cl[64];
 	snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", want.len);
 	ok(strstr(r, cl) != NULL, "Content-Length matches");
