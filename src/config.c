@@ -48,8 +48,10 @@
 #define LOCALSTATEDIR "/var"
 #endif
 
+/* DEFAULT_SERVICES_DIR is relative: the folder beside the zeroproxy.conf in
+ * use (given with -c or the compiled-in one). The other two are absolute. */
 #define DEFAULT_CONFIG_PATH    SYSCONFDIR "/zeroproxy/zeroproxy.conf"
-#define DEFAULT_SERVICES_DIR   SYSCONFDIR "/zeroproxy/services.d"
+#define DEFAULT_SERVICES_DIR   "services.d"
 #define DEFAULT_CONTROL_SOCKET RUNSTATEDIR "/zeroproxy/control.sock"
 #define DEFAULT_STATE_DIR      LOCALSTATEDIR "/lib/zeroproxy"
 
@@ -1175,11 +1177,11 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 	char *base;
 
 	c->path = xstrdup(path ? path : DEFAULT_CONFIG_PATH);
-	c->services_dir = xstrdup(DEFAULT_SERVICES_DIR);
+	base = config_base_dir(c->path);
+	c->services_dir = path_join(base, DEFAULT_SERVICES_DIR);
 	c->control_socket = xstrdup(DEFAULT_CONTROL_SOCKET);
 	c->state_dir = xstrdup(DEFAULT_STATE_DIR);
 	c->log_level = LOG_INFO;
-	base = config_base_dir(c->path);
 
 	struct parser p = {
 	    .path = c->path,
@@ -1201,7 +1203,7 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 	/* An empty value means the default; reset_value left the paths alone. */
 	if (p.first[G_SERVICES_DIR] && !p.set[G_SERVICES_DIR]) {
 		free(c->services_dir);
-		c->services_dir = xstrdup(DEFAULT_SERVICES_DIR);
+		c->services_dir = path_join(base, DEFAULT_SERVICES_DIR);
 	}
 	if (p.first[G_CONTROL_SOCKET] && !p.set[G_CONTROL_SOCKET]) {
 		free(c->control_socket);
