@@ -885,6 +885,20 @@ static void warn_working_directory(struct parser *p, const struct zp_service_con
 			     p->path, line, s->working_directory);
 }
 
+/* A required service key k with no value: at the line of its (empty) value
+ * when it was written, at the file when it was left out. */
+static void required(struct parser *p, size_t k, const char *what)
+{
+	const struct key_def *key = &service_keys[k];
+
+	if (p->first[k])
+		diag_error(p->d, "%s:%u: [%s] %s: %s, got an empty value", p->path, p->first[k],
+			   key->section, key->name, what);
+	else
+		diag_error(p->d, "%s: [%s] %s: %s, not given", p->path, key->section, key->name,
+			   what);
+}
+
 /* The rules between keys of one file, once all of it is read. */
 static void service_finish(struct parser *p, struct zp_service_config *s)
 {
@@ -914,15 +928,12 @@ static void service_finish(struct parser *p, struct zp_service_config *s)
 	/* "Required" would only echo an error at a bad section header. */
 	if (!p->skipped_keys) {
 		if (s->n_listen == 0 && !p->bad[K_LISTEN])
-			diag_error(p->d, "%s: [service] listen: required, not given", p->path);
+			required(p, K_LISTEN, "required");
 		if (!s->exec && !p->bad[K_EXEC])
-			diag_error(p->d, "%s: [backend] exec: required, not given", p->path);
+			required(p, K_EXEC, "required");
 		if (!s->has_address && s->ready != ZP_READY_SOCKET && !p->bad[K_ADDRESS] &&
 		    !p->bad[K_READY])
-			diag_error(
-			    p->d,
-			    "%s: [backend] address: required unless ready = socket, not given",
-			    p->path);
+			required(p, K_ADDRESS, "required unless ready = socket");
 	}
 
 	if (s->argv)
