@@ -23,8 +23,10 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +206,8 @@ enum {
 	K_EXEC = 6,
 	K_ADDRESS = 7,
 	K_READY = 8,
+	K_USER = 12,
+	K_GROUP = 13,
 	K_WORKING_DIRECTORY = 14,
 };
 
@@ -885,6 +889,32 @@ static void warn_working_directory(struct parser *p, const struct zp_service_con
 			     p->path, line, s->working_directory);
 }
 
+/* Warnings only, like warn_exec: the user and group are looked up again at
+ * each start, where a missing one fails the start. */
+static void warn_credentials(struct parser *p, const struct zp_service_config *s)
+{
+	static const size_t keys[] = {K_USER, K_GROUP};
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(keys); i++) {
+		const char *what = service_keys[keys[i]].name;
+		const char *name = i == 0 ? s->user : s->group;
+		if (!name)
+			continue;
+		errno = 0;
+		if (i == 0 ? getpwnam(name) != NULL : getgrnam(name) != NULL)
+			continue;
+		int e = errno;
+		unsigned line = p->first[keys[i]];
+		/* "Not found" may come with any of these, says getpwnam(3). */
+		if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
+			diag_warning(p->d, "%s:%u: [backend] %s: no such %s %s", p->path, line,
+				     what, what, name);
+		else
+			diag_warning(p->d, "%s:%u: [backend] %s: cannot look up %s: %s", p->path,
+				     line, what, name, strerror(e));
+	}
+}
+
 /* A required service key k with no value: at the line of its (empty) value
  * when it was written, at the file when it was left out. */
 static void required(struct parser *p, size_t k, const char *what)
@@ -940,6 +970,7 @@ static void service_finish(struct parser *p, struct zp_service_config *s)
 		warn_exec(p, s, p->first[K_EXEC]);
 	if (s->working_directory)
 		warn_working_directory(p, s, p->first[K_WORKING_DIRECTORY]);
+	warn_credentials(p, s);
 }
 
 /* Parse one service file. Always returns the struct (with what was valid) so
