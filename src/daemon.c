@@ -501,6 +501,23 @@ static void daemon_unthrottle(void *data)
 			listener_resume(d->svcs[i]->listeners[j]);
 }
 
+/* After a configuration was applied: its listeners, new ones and those a
+ * reload stopped and started again, all accept again, whatever the budget
+ * says. Pause them all while it is used up (it may be smaller now, too), and
+ * resume them when it has room again. */
+static void budget_apply(struct daemon *d)
+{
+	if (d->budget.open < d->budget.max) {
+		if (d->budget.throttled)
+			daemon_unthrottle(d);
+		return;
+	}
+	d->budget.throttled = true;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
+			listener_throttle(d->svcs[i]->listeners[j]);
+}
+
 /* --- control-plane entry points ----------------------------------------- */
 
 int daemon_status(struct daemon *d, char *const *names, size_t n, struct service_status **out,
@@ -782,6 +799,7 @@ int daemon_reload(struct daemon *d, struct zp_diag *diag)
 		daemon_commit(d, cfg, plans, &sv);
 		free(plans);
 		budget_update(d);
+		budget_apply(d);
 		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
 	}
 	notify_systemd("READY=1");
