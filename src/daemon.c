@@ -734,13 +734,20 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		}
 		free(plans[i].reused);
 	}
-	for (size_t i = 0; i < d->n_svcs; i++) {
+	/* The new list first: retiring one service may free it at once (nothing
+	 * to drain), and retiring the next one reports a state change, which
+	 * reads every service in d->svcs. */
+	struct service **old_svcs = d->svcs;
+	size_t n_old_svcs = d->n_svcs;
+	d->svcs = svcs;
+	d->n_svcs = cfg->n_services;
+	for (size_t i = 0; i < n_old_svcs; i++) {
 		bool kept = false;
 		for (size_t j = 0; j < cfg->n_services && !kept; j++)
-			kept = svcs[j] == d->svcs[i];
+			kept = svcs[j] == old_svcs[i];
 		if (kept)
 			continue;
-		struct service *gone = d->svcs[i];
+		struct service *gone = old_svcs[i];
 		d->retired = realloc(d->retired, (d->n_retired + 1) * sizeof(*d->retired));
 		if (!d->retired)
 			abort();
@@ -748,9 +755,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		log_info("%s: removed from the configuration; draining", gone->name);
 		service_retire(gone);
 	}
-	free(d->svcs);
-	d->svcs = svcs;
-	d->n_svcs = cfg->n_services;
+	free(old_svcs);
 
 	struct zp_config *old_cfg = d->cfg;
 	d->cfg = cfg;

@@ -3,7 +3,10 @@
 reload that moves it elsewhere (another address =) or removes the service
 must remove the old socket file once nothing uses it: at once when no backend
 runs, when the backend that still accepts on it exits otherwise. A failed
-reload leaves no socket file behind either."""
+reload leaves no socket file behind either.
+Its last reload removes two services at once, one idle and one running: that
+used to read the freed idle one (a use-after-free that only a build with
+--enable-sanitizers reports)."""
 import os
 import sys
 
