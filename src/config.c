@@ -23,8 +23,10 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,8 +50,10 @@
 #define LOCALSTATEDIR "/var"
 #endif
 
+/* DEFAULT_SERVICES_DIR is relative: the folder beside the zeroproxy.conf in
+ * use (given with -c or the compiled-in one). The other two are absolute. */
 #define DEFAULT_CONFIG_PATH    SYSCONFDIR "/zeroproxy/zeroproxy.conf"
-#define DEFAULT_SERVICES_DIR   SYSCONFDIR "/zeroproxy/services.d"
+#define DEFAULT_SERVICES_DIR   "services.d"
 #define DEFAULT_CONTROL_SOCKET RUNSTATEDIR "/zeroproxy/control.sock"
 #define DEFAULT_STATE_DIR      LOCALSTATEDIR "/lib/zeroproxy"
 
@@ -202,6 +206,8 @@ enum {
 	K_EXEC = 6,
 	K_ADDRESS = 7,
 	K_READY = 8,
+	K_USER = 12,
+	K_GROUP = 13,
 	K_WORKING_DIRECTORY = 14,
 };
 
@@ -883,6 +889,46 @@ static void warn_working_directory(struct parser *p, const struct zp_service_con
 			     p->path, line, s->working_directory);
 }
 
+/* Warnings only, like warn_exec: the user and group are looked up again at
+ * each start, where a missing one fails the start. */
+static void warn_credentials(struct parser *p, const struct zp_service_config *s)
+{
+	static const size_t keys[] = {K_USER, K_GROUP};
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(keys); i++) {
+		const char *what = service_keys[keys[i]].name;
+		const char *name = i == 0 ? s->user : s->group;
+		if (!name)
+			continue;
+		errno = 0;
+		if (i == 0 ? getpwnam(name) != NULL : getgrnam(name) != NULL)
+			continue;
+		int e = errno;
+		unsigned line = p->first[keys[i]];
+		/* "Not found" may come with any of these, says getpwnam(3). */
+		if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
+			diag_warning(p->d, "%s:%u: [backend] %s: no such %s %s", p->path, line,
+				     what, what, name);
+		else
+			diag_warning(p->d, "%s:%u: [backend] %s: cannot look up %s: %s", p->path,
+				     line, what, name, strerror(e));
+	}
+}
+
+/* A required service key k with no value: at the line of its (empty) value
+ * when it was written, at the file when it was left out. */
+static void required(struct parser *p, size_t k, const char *what)
+{
+	const struct key_def *key = &service_keys[k];
+
+	if (p->first[k])
+		diag_error(p->d, "%s:%u: [%s] %s: %s, got an empty value", p->path, p->first[k],
+			   key->section, key->name, what);
+	else
+		diag_error(p->d, "%s: [%s] %s: %s, not given", p->path, key->section, key->name,
+			   what);
+}
+
 /* The rules between keys of one file, once all of it is read. */
 static void service_finish(struct parser *p, struct zp_service_config *s)
 {
@@ -912,21 +958,19 @@ static void service_finish(struct parser *p, struct zp_service_config *s)
 	/* "Required" would only echo an error at a bad section header. */
 	if (!p->skipped_keys) {
 		if (s->n_listen == 0 && !p->bad[K_LISTEN])
-			diag_error(p->d, "%s: [service] listen: required, not given", p->path);
+			required(p, K_LISTEN, "required");
 		if (!s->exec && !p->bad[K_EXEC])
-			diag_error(p->d, "%s: [backend] exec: required, not given", p->path);
+			required(p, K_EXEC, "required");
 		if (!s->has_address && s->ready != ZP_READY_SOCKET && !p->bad[K_ADDRESS] &&
 		    !p->bad[K_READY])
-			diag_error(
-			    p->d,
-			    "%s: [backend] address: required unless ready = socket, not given",
-			    p->path);
+			required(p, K_ADDRESS, "required unless ready = socket");
 	}
 
 	if (s->argv)
 		warn_exec(p, s, p->first[K_EXEC]);
 	if (s->working_directory)
 		warn_working_directory(p, s, p->first[K_WORKING_DIRECTORY]);
+	warn_credentials(p, s);
 }
 
 /* Parse one service file. Always returns the struct (with what was valid) so
@@ -1175,11 +1219,11 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 	char *base;
 
 	c->path = xstrdup(path ? path : DEFAULT_CONFIG_PATH);
-	c->services_dir = xstrdup(DEFAULT_SERVICES_DIR);
+	base = config_base_dir(c->path);
+	c->services_dir = path_join(base, DEFAULT_SERVICES_DIR);
 	c->control_socket = xstrdup(DEFAULT_CONTROL_SOCKET);
 	c->state_dir = xstrdup(DEFAULT_STATE_DIR);
 	c->log_level = LOG_INFO;
-	base = config_base_dir(c->path);
 
 	struct parser p = {
 	    .path = c->path,
@@ -1201,7 +1245,7 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 	/* An empty value means the default; reset_value left the paths alone. */
 	if (p.first[G_SERVICES_DIR] && !p.set[G_SERVICES_DIR]) {
 		free(c->services_dir);
-		c->services_dir = xstrdup(DEFAULT_SERVICES_DIR);
+		c->services_dir = path_join(base, DEFAULT_SERVICES_DIR);
 	}
 	if (p.first[G_CONTROL_SOCKET] && !p.set[G_CONTROL_SOCKET]) {
 		free(c->control_socket);

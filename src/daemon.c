@@ -39,6 +39,13 @@
  * metrics clients, usage files): an eighth of the limit, 4 to 64. */
 #define FD_RESERVE_MAX 64
 
+/* A ready=socket backend's unix socket file that zeroproxy bound and a
+ * reload took away from its service: removed once no backend accepts on it. */
+struct stale_sock {
+	char *path;
+	char *service; /* for the log */
+};
+
 /* A socket systemd passed us, by FileDescriptorName. */
 struct passed_fd {
 	char *name;
@@ -57,6 +64,8 @@ struct daemon {
 	size_t n_retired;
 	struct passed_fd *passed; /* from systemd, kept for reloads */
 	size_t n_passed;
+	struct stale_sock *stale; /* old backend socket files still in use */
+	size_t n_stale;
 	char *runtime_dir;
 	char *state_dir; /* the env's copy; a reload may change it */
 	struct service_env env;
@@ -163,6 +172,7 @@ struct plan {
 	bool *reused;                /* per listener: taken from an old service */
 	int backend_fd;              /* ready=socket, or -1 */
 	bool backend_reused;
+	struct zp_addr backend_addr; /* where backend_fd is bound */
 };
 
 /* A listener of the running services on the same address, or NULL. */
@@ -193,13 +203,29 @@ static struct service *find_service_any(struct daemon *d, const char *name)
 	return svc;
 }
 
+/* The file of a unix socket bound to a path, or NULL (TCP, abstract). */
+static const char *sock_file(const struct zp_addr *a)
+{
+	const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
+	return a->kind == ZP_ADDR_UNIX && path[0] == '/' ? path : NULL;
+}
+
+static bool sock_file_is(const struct zp_addr *a, const char *path)
+{
+	const char *f = sock_file(a);
+	return f && strcmp(f, path) == 0;
+}
+
 static void plan_undo(struct plan *p, size_t n_listen)
 {
 	for (size_t j = 0; j < n_listen; j++)
 		if (p->listeners[j] && !p->reused[j])
 			listener_free(p->listeners[j]);
-	if (p->backend_fd >= 0 && !p->backend_reused)
+	if (p->backend_fd >= 0 && !p->backend_reused) {
 		close(p->backend_fd);
+		if (sock_file(&p->backend_addr)) /* bound just now, by us */
+			unlink(sock_file(&p->backend_addr));
+	}
 	free(p->listeners);
 	free(p->reused);
 }
@@ -269,6 +295,7 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 			err = -EINVAL;
 			continue;
 		}
+		p->backend_addr = ba;
 		p->backend_fd = addr_listen(&ba, BACKEND_BACKLOG);
 		if (p->backend_fd < 0) {
 			diag_error(diag, "%s: [backend] address %s (ready = socket): %s", sc->path,
@@ -281,6 +308,65 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 		for (size_t i = 0; i < cfg->n_services; i++)
 			plan_undo(&plans[i], cfg->services[i]->n_listen);
 	return err;
+}
+
+/* --- backend socket files that a reload left --------------------------- */
+
+/* Remember the file of an old service's ready=socket socket, now closed. */
+static void stale_sock_add(struct daemon *d, const struct service *svc)
+{
+	const char *path = sock_file(&svc->backend_addr);
+	if (!path)
+		return;
+	d->stale = realloc(d->stale, (d->n_stale + 1) * sizeof(*d->stale));
+	if (!d->stale)
+		abort();
+	d->stale[d->n_stale++] = (struct stale_sock){xstrdup(path), xstrdup(svc->name)};
+}
+
+enum sock_use { SOCK_UNUSED, SOCK_BUSY, SOCK_OURS };
+
+/* Who uses the file path now, gone (reaped, its process no more) aside:
+ * a service bound it again (it is that service's now), or a backend was
+ * started on it and accepts there still, or nobody. */
+static enum sock_use stale_sock_use(struct daemon *d, const char *path, const struct instance *gone)
+{
+	enum sock_use use = SOCK_UNUSED;
+	for (size_t i = 0; i < d->n_svcs + d->n_retired; i++) {
+		struct service *svc = i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
+		if (i < d->n_svcs && svc->backend_listen_fd >= 0 &&
+		    sock_file_is(&svc->backend_addr, path))
+			return SOCK_OURS;
+		if (svc->inst && svc->inst != gone && sock_file_is(&svc->inst_addr, path))
+			use = SOCK_BUSY;
+	}
+	return use;
+}
+
+/* Unlink every stale socket file nobody uses any more; forget those that a
+ * service owns again. gone: an instance just reaped, or NULL. */
+static void stale_socks_sweep(struct daemon *d, const struct instance *gone)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < d->n_stale; k++) {
+		struct stale_sock *st = &d->stale[k];
+		enum sock_use use = stale_sock_use(d, st->path, gone);
+		if (use == SOCK_BUSY) {
+			d->stale[n++] = *st;
+			continue;
+		}
+		if (use == SOCK_UNUSED) {
+			if (unlink(st->path) == 0)
+				log_info("%s: old backend socket %s removed", st->service,
+					 st->path);
+			else if (errno != ENOENT)
+				log_warning("%s: cannot remove old backend socket %s: %s",
+					    st->service, st->path, strerror(errno));
+		}
+		free(st->path);
+		free(st->service);
+	}
+	d->n_stale = n;
 }
 
 /* --- services ------------------------------------------------------------ */
@@ -318,13 +404,22 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
 		if (pid <= 0)
 			break;
-		bool found = false;
-		for (size_t i = 0; i < d->n_svcs && !found; i++)
-			found = service_child_exited(d->svcs[i], pid, status, &ru);
-		for (size_t i = 0; i < d->n_retired && !found; i++)
-			found = service_child_exited(d->retired[i], pid, status, &ru);
-		if (!found)
+		struct service *owner = NULL;
+		for (size_t i = 0; i < d->n_svcs + d->n_retired && !owner; i++) {
+			struct service *svc =
+			    i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
+			if (svc->inst && svc->inst->pid == pid)
+				owner = svc;
+		}
+		if (!owner) {
 			log_debug("reaped unknown child %d", (int)pid);
+			continue;
+		}
+		/* Before the exit is handled: it may start the next instance,
+		 * which may bind that very path itself (ready = connect). */
+		if (d->n_stale)
+			stale_socks_sweep(d, owner->inst);
+		service_child_exited(owner, pid, status, &ru);
 	}
 	if (d->shutting_down && daemon_all_stopped(d))
 		ev_break(loop, EVBREAK_ALL);
@@ -404,6 +499,23 @@ static void daemon_unthrottle(void *data)
 	for (size_t i = 0; i < d->n_svcs; i++)
 		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
 			listener_resume(d->svcs[i]->listeners[j]);
+}
+
+/* After a configuration was applied: its listeners, new ones and those a
+ * reload stopped and started again, all accept again, whatever the budget
+ * says. Pause them all while it is used up (it may be smaller now, too), and
+ * resume them when it has room again. */
+static void budget_apply(struct daemon *d)
+{
+	if (d->budget.open < d->budget.max) {
+		if (d->budget.throttled)
+			daemon_unthrottle(d);
+		return;
+	}
+	d->budget.throttled = true;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
+			listener_throttle(d->svcs[i]->listeners[j]);
 }
 
 /* --- control-plane entry points (server_ops) ------------------------------ */
@@ -608,8 +720,10 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		bool kept = false;
 		for (size_t i = 0; i < cfg->n_services && !kept; i++)
 			kept = old_b[k] >= 0 && plans[i].backend_fd == old_b[k];
-		if (old_b[k] >= 0 && !kept)
+		if (old_b[k] >= 0 && !kept) {
 			close(old_b[k]);
+			stale_sock_add(d, k < d->n_svcs ? d->svcs[k] : d->retired[k - d->n_svcs]);
+		}
 	}
 	free(old_b);
 
@@ -638,13 +752,20 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		}
 		free(plans[i].reused);
 	}
-	for (size_t i = 0; i < d->n_svcs; i++) {
+	/* The new list first: retiring one service may free it at once (nothing
+	 * to drain), and retiring the next one reports a state change, which
+	 * reads every service in d->svcs. */
+	struct service **old_svcs = d->svcs;
+	size_t n_old_svcs = d->n_svcs;
+	d->svcs = svcs;
+	d->n_svcs = cfg->n_services;
+	for (size_t i = 0; i < n_old_svcs; i++) {
 		bool kept = false;
 		for (size_t j = 0; j < cfg->n_services && !kept; j++)
-			kept = svcs[j] == d->svcs[i];
+			kept = svcs[j] == old_svcs[i];
 		if (kept)
 			continue;
-		struct service *gone = d->svcs[i];
+		struct service *gone = old_svcs[i];
 		d->retired = realloc(d->retired, (d->n_retired + 1) * sizeof(*d->retired));
 		if (!d->retired)
 			abort();
@@ -652,9 +773,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		log_info("%s: removed from the configuration; draining", gone->name);
 		service_retire(gone);
 	}
-	free(d->svcs);
-	d->svcs = svcs;
-	d->n_svcs = cfg->n_services;
+	free(old_svcs);
 
 	struct zp_config *old_cfg = d->cfg;
 	d->cfg = cfg;
@@ -669,6 +788,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 	log_set_level(cfg->log_level);
 	servers_commit(d, sv);
 	config_free(old_cfg);
+	stale_socks_sweep(d, NULL);
 }
 
 static void log_diag(const struct zp_diag *diag)
@@ -704,6 +824,7 @@ static int daemon_reload(struct daemon *d, struct zp_diag *diag)
 		daemon_commit(d, cfg, plans, &sv);
 		free(plans);
 		budget_update(d);
+		budget_apply(d);
 		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
 	}
 	notify_systemd("READY=1");
@@ -761,6 +882,12 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 static void daemon_free(struct daemon *d)
 {
 	d->freeing = true;
+	stale_socks_sweep(d, NULL); /* every backend is gone by now */
+	for (size_t k = 0; k < d->n_stale; k++) {
+		free(d->stale[k].path);
+		free(d->stale[k].service);
+	}
+	free(d->stale);
 	for (size_t i = 0; i < d->n_svcs; i++) {
 		service_save_usage(d->svcs[i]);
 		service_free(d->svcs[i]);

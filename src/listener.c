@@ -52,8 +52,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
 		if (!l->on_accept(l, fd, peer)) {
 			/* The rest wait in the kernel's queue until resumed. */
-			l->throttled = true;
-			ev_io_stop(loop, &l->io);
+			listener_throttle(l);
 			return;
 		}
 	}
@@ -116,6 +115,12 @@ void listener_stop(struct listener *l)
 	ev_timer_stop(l->loop, &l->pause);
 	l->on_accept = NULL;
 	l->throttled = false;
+}
+
+void listener_throttle(struct listener *l)
+{
+	l->throttled = true;
+	ev_io_stop(l->loop, &l->io);
 }
 
 void listener_resume(struct listener *l)

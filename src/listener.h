@@ -41,6 +41,10 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);
 void listener_stop(struct listener *l);
 
+/* Stop accepting until listener_resume(), as when the callback returned
+ * false (the owner's budget is used up). */
+void listener_throttle(struct listener *l);
+
 /* Accept again after the callback throttled the listener. */
 void listener_resume(struct listener *l);
 

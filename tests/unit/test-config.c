@@ -180,8 +180,16 @@ static const struct bad_case bad_cases[] = {
 	{ "empty exec and listen values",
 	  NULL,
 	  { "web.conf", "[service]\nlisten =\n[backend]\nexec = ; later\naddress = 127.0.0.1:18080\n" },
-	  { "{D}/services.d/web.conf: [service] listen: required, not given",
-	    "{D}/services.d/web.conf: [backend] exec: required, not given" } },
+	  { "{D}/services.d/web.conf:2: [service] listen: required, got an empty value",
+	    "{D}/services.d/web.conf:4: [backend] exec: required, got an empty value" } },
+	{ "every listen empty",
+	  NULL,
+	  { "web.conf", "[service]\nlisten =\nlisten = ;\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:2: [service] listen: required, got an empty value" } },
+	{ "empty address",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress =\n" },
+	  { "{D}/services.d/web.conf:5: [backend] address: required unless ready = socket, got an empty value" } },
 	{ "unknown section",
 	  NULL,
 	  { "web.conf", "; web\n[servic]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
@@ -571,7 +579,9 @@ static void test_defaults(void)
 	ok(r == 0, "missing zeroproxy.conf without -c is fine");
 	if (r == 0) {
 		is_str(c->path, missing, "path kept");
-		is_str(c->services_dir, SYSCONFDIR "/zeroproxy/services.d", "services_dir default");
+		char *want = xasprintf("%s/services.d", dir);
+		is_str(c->services_dir, want, "services_dir default: beside the config file");
+		free(want);
 		is_str(c->control_socket, RUNSTATEDIR "/zeroproxy/control.sock",
 		       "control_socket default");
 		is_str(c->state_dir, LOCALSTATEDIR "/lib/zeroproxy", "state_dir default");
@@ -939,6 +949,63 @@ static void test_relative_config_path(void)
 	free(dir);
 }
 
+/* Without services_dir, the service files are in services.d beside the
+ * zeroproxy.conf actually used (-c), not in the compiled-in folder. */
+static void test_services_dir_default(void)
+{
+	char *dir = case_dir("beside");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *svc = xasprintf("%s/services.d/web.conf", dir);
+	char *want = xasprintf("%s/services.d", dir);
+	char cwd[PATH_MAX];
+	struct zp_diag d = {0};
+
+	write_file(svc, VALID_SERVICE);
+	static const char *const globals[][2] = {
+	    {"[zeroproxy]\nlog_level = info\n", "no services_dir"},
+	    {"[zeroproxy]\nservices_dir = ; the default\n", "an empty services_dir"},
+	    {"", "an empty zeroproxy.conf"},
+	};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(globals); i++) {
+		write_file(conf, globals[i][0]);
+		struct zp_config *c = load_ok(dir, globals[i][1], &d);
+		if (c) {
+			is_str(c->services_dir, want,
+			       "services_dir defaults to services.d beside -c");
+			ok(c->n_services == 1 && config_find(c, "web"),
+			   "the service beside -c is loaded");
+			is_int((long long)d.n_warnings, 0,
+			       "no warning about a missing services_dir");
+			is_str(c->control_socket, RUNSTATEDIR "/zeroproxy/control.sock",
+			       "control_socket default stays absolute");
+			is_str(c->state_dir, LOCALSTATEDIR "/lib/zeroproxy",
+			       "state_dir default stays absolute");
+			config_free(c);
+		}
+		diag_free(&d);
+	}
+
+	/* -c relative to the working directory: resolved to an absolute folder. */
+	write_file(conf, "[zeroproxy]\n");
+	if (getcwd(cwd, sizeof(cwd)) && chdir(root) == 0) {
+		struct zp_config *c = NULL;
+		int r = config_load("beside/zeroproxy.conf", true, &c, &d);
+		if (ok(r == 0, "relative -c without services_dir loads")) {
+			is_str(c->services_dir, want, "services_dir made absolute");
+			config_free(c);
+		}
+		diag_free(&d);
+		if (chdir(cwd) < 0)
+			ok(false, "chdir back");
+	} else {
+		ok(false, "chdir");
+	}
+	free(want);
+	free(svc);
+	free(conf);
+	free(dir);
+}
+
 static void test_service_equal(void)
 {
 	char *dir = case_dir("equal");
@@ -1028,6 +1095,7 @@ int main(void)
 	test_more_valid();
 	test_warnings_and_empty();
 	test_relative_config_path();
+	test_services_dir_default();
 	test_service_equal();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
