@@ -148,7 +148,7 @@ def body(t, bindir, user, pgdir):
                   exec=(f"{bindir}/postgres -D {data} -p {port} -k {pgdir} "
                         "-c listen_addresses=127.0.0.1"),
                   ready=ready, user=user, stop_signal="SIGINT", stop_timeout="30s",
-                  start_timeout="60s", idle_timeout="1m")
+                  start_timeout="60s", idle_timeout="1m", working_directory=data)
     t.start()
 
     modes = ["pgcmd", "pgnotify"] if speaks_notify else ["pgcmd"]
