@@ -698,14 +698,14 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 
 /* stop_signal as kill_mode says: mixed, to the main process only (a
  * master/worker server stops its workers itself, in order); control-group,
- * to every process of the instance: its cgroup where there is one, else its
- * process group. */
+ * to every process of the instance: its cgroup where there is one, else (or
+ * while a child that moves itself has not got there yet) its process group. */
 static void stop_signal_send(struct instance *in)
 {
 	int sig = in->cfg->stop_signal;
 	if (in->cfg->kill_mode == ZP_KILL_MIXED)
 		kill(in->pid, sig);
-	else if (!in->cgroup || cgroup_kill(in->cgroup, sig) < 0)
+	else if (!in->cgroup || cgroup_kill(in->cgroup, sig) <= 0)
 		kill(-in->pid, sig);
 }
 
