@@ -64,14 +64,18 @@
 /* Quoted values in messages are cut after this many bytes. */
 #define QUOTE_MAX 80
 
+/* The names of the enums, by value. */
+static const char *const ready_names[] = {"connect", "notify", "socket", "command", NULL};
+static const char *const kill_mode_names[] = {"mixed", "control-group", NULL};
+
 const char *ready_name(enum zp_ready r)
 {
-	switch (r) {
-	case ZP_READY_CONNECT: return "connect";
-	case ZP_READY_NOTIFY: return "notify";
-	case ZP_READY_SOCKET: return "socket";
-	}
-	return "?";
+	return (size_t)r < ZP_ARRAY_SIZE(ready_names) - 1 ? ready_names[r] : "?";
+}
+
+const char *kill_mode_name(enum zp_kill_mode m)
+{
+	return (size_t)m < ZP_ARRAY_SIZE(kill_mode_names) - 1 ? kill_mode_names[m] : "?";
 }
 
 /* ---- diagnostics ---- */
@@ -162,6 +166,8 @@ enum key_type {
 	KT_SOCKET_PATH, /* KT_PATH that must fit sun_path */
 	KT_LOG_LEVEL,   /* int LOG_* */
 	KT_METRICS,     /* HOST:PORT, sets has_metrics */
+	KT_ARGV,        /* char **, a command line split like exec */
+	KT_KILL_MODE,   /* enum zp_kill_mode */
 };
 
 struct key_def {
@@ -195,6 +201,8 @@ static const struct key_def service_keys[] = {
 	{ "backend", "group", KT_STRING, SVC(group), false, 0 },
 	{ "backend", "working_directory", KT_ABS_PATH, SVC(working_directory), false, 0 },
 	{ "backend", "environment", KT_ENV, 0, true, 0 },
+	{ "backend", "ready_command", KT_ARGV, SVC(ready_argv), false, 0 },
+	{ "backend", "kill_mode", KT_KILL_MODE, SVC(kill_mode), false, 0 },
 };
 /* clang-format on */
 
@@ -209,6 +217,7 @@ enum {
 	K_USER = 12,
 	K_GROUP = 13,
 	K_WORKING_DIRECTORY = 14,
+	K_READY_COMMAND = 16,
 };
 
 static const char *const service_sections[] = {"service", "backend", NULL};
@@ -233,7 +242,9 @@ enum {
 
 static const char *const global_sections[] = {"zeroproxy", NULL};
 
-#define MAX_KEYS 16
+#define MAX_KEYS 32
+_Static_assert(ZP_ARRAY_SIZE(service_keys) <= MAX_KEYS, "MAX_KEYS too small");
+_Static_assert(ZP_ARRAY_SIZE(global_keys) <= MAX_KEYS, "MAX_KEYS too small");
 
 /* ---- one file being parsed ---- */
 
@@ -511,6 +522,36 @@ static bool env_key_valid(const char *s, size_t n)
 	return true;
 }
 
+/* A command line for exec or ready_command (split like a shell would, but
+ * never run by one); NULL with the error reported. */
+static char **parse_command(struct parser *p, const struct key_def *k, const char *v, const char *q)
+{
+	char **argv;
+	const char *err = NULL;
+
+	if (split_argv(v, &argv, &err) < 0) {
+		perr(p, k, "expected a command line, got %s (%s)", q, err);
+		return NULL;
+	}
+	if (argv[0][0] == '\0') {
+		perr(p, k, "expected a command line, got %s (empty program name)", q);
+		strv_free(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+/* The index of v in names (NULL-terminated), or -1 with the error reported. */
+static int parse_name(struct parser *p, const struct key_def *k, const char *v, const char *q,
+		      const char *const *names, const char *expected)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	perr(p, k, "expected %s, got %s", expected, q);
+	return -1;
+}
+
 /* Parse a non-empty value into the target; false (with the error reported) when invalid. */
 static bool parse_value(struct parser *p, const struct key_def *k, const char *v)
 {
@@ -561,15 +602,19 @@ static bool parse_value(struct parser *p, const struct key_def *k, const char *v
 		ok = true;
 		break;
 	case KT_EXEC: {
-		char **argv;
-		if (split_argv(v, &argv, &err) < 0) {
-			perr(p, k, "expected a command line, got %s (%s)", q, err);
-		} else if (argv[0][0] == '\0') {
-			perr(p, k, "expected a command line, got %s (empty program name)", q);
-			strv_free(argv);
-		} else {
+		char **argv = parse_command(p, k, v, q);
+		if (argv) {
 			s->exec = xstrdup(v);
 			s->argv = argv;
+			ok = true;
+		}
+		break;
+	}
+	case KT_ARGV: {
+		char **argv = parse_command(p, k, v, q);
+		if (argv) {
+			strv_free(*FIELD(p, k, char **));
+			*FIELD(p, k, char **) = argv;
 			ok = true;
 		}
 		break;
@@ -605,13 +650,14 @@ static bool parse_value(struct parser *p, const struct key_def *k, const char *v
 		}
 		break;
 	case KT_READY:
-		for (int i = ZP_READY_CONNECT; i <= ZP_READY_SOCKET; i++)
-			if (strcmp(v, ready_name((enum zp_ready)i)) == 0) {
-				s->ready = (enum zp_ready)i;
-				ok = true;
-			}
-		if (!ok)
-			perr(p, k, "expected connect, notify or socket, got %s", q);
+		r = parse_name(p, k, v, q, ready_names, "connect, notify, socket or command");
+		if ((ok = r >= 0))
+			s->ready = (enum zp_ready)r;
+		break;
+	case KT_KILL_MODE:
+		r = parse_name(p, k, v, q, kill_mode_names, "mixed or control-group");
+		if ((ok = r >= 0))
+			s->kill_mode = (enum zp_kill_mode)r;
 		break;
 	case KT_SIGNAL:
 		if (parse_signal(v, FIELD(p, k, int)) < 0)
@@ -798,6 +844,7 @@ void service_config_free(struct zp_service_config *s)
 	free(s->listen);
 	free(s->exec);
 	strv_free(s->argv);
+	strv_free(s->ready_argv);
 	free(s->user);
 	free(s->group);
 	free(s->working_directory);
@@ -929,6 +976,31 @@ static void required(struct parser *p, size_t k, const char *what)
 			   what);
 }
 
+/* ready = command needs ready_command, and ready_command needs ready =
+ * command; the second of the two keys is the one in error. */
+static void ready_command_check(struct parser *p, const struct zp_service_config *s)
+{
+	const struct key_def *ready = &service_keys[K_READY];
+	const struct key_def *cmd = &service_keys[K_READY_COMMAND];
+
+	if (p->bad[K_READY] || p->bad[K_READY_COMMAND])
+		return;
+	if (s->ready == ZP_READY_COMMAND && !s->ready_argv) {
+		p->line = p->first[K_READY];
+		perr(p, ready, "command needs ready_command, not given");
+	} else if (s->ready != ZP_READY_COMMAND && s->ready_argv) {
+		if (p->first[K_READY] > p->first[K_READY_COMMAND]) {
+			p->line = p->first[K_READY];
+			perr(p, ready, "ready_command (line %u) needs ready = command, got %s",
+			     p->first[K_READY_COMMAND], ready_name(s->ready));
+		} else {
+			p->line = p->first[K_READY_COMMAND];
+			perr(p, cmd, "only with ready = command, ready is %s",
+			     ready_name(s->ready));
+		}
+	}
+}
+
 /* The rules between keys of one file, once all of it is read. */
 static void service_finish(struct parser *p, struct zp_service_config *s)
 {
@@ -965,6 +1037,8 @@ static void service_finish(struct parser *p, struct zp_service_config *s)
 		    !p->bad[K_READY])
 			required(p, K_ADDRESS, "required unless ready = socket");
 	}
+
+	ready_command_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s, p->first[K_EXEC]);
@@ -1003,6 +1077,7 @@ static struct zp_service_config *service_parse(const char *path, const char *nam
 	s->start_timeout_ms = ZP_DEFAULT_START_TIMEOUT_MS;
 	s->stop_signal = SIGTERM;
 	s->stop_timeout_ms = ZP_DEFAULT_STOP_TIMEOUT_MS;
+	s->kill_mode = ZP_KILL_MIXED;
 
 	size_t before = d->n_errors;
 	p.f = open_config(path);
@@ -1353,6 +1428,7 @@ bool service_config_equal(const struct zp_service_config *a, const struct zp_ser
 	       str_equal(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
 	       a->ready == b->ready && a->start_timeout_ms == b->start_timeout_ms &&
 	       a->stop_signal == b->stop_signal && a->stop_timeout_ms == b->stop_timeout_ms &&
+	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&
 	       strv_equal(a->environment, b->environment);

@@ -16,9 +16,18 @@ enum zp_ready {
 	ZP_READY_CONNECT, /* poll-connect to address until it accepts */
 	ZP_READY_NOTIFY,  /* wait for READY=1 on our NOTIFY_SOCKET */
 	ZP_READY_SOCKET,  /* we listen on address and pass the socket as fd 3 */
+	ZP_READY_COMMAND, /* run ready_command until it exits 0 */
 };
 
 const char *ready_name(enum zp_ready r);
+
+/* How stop_signal reaches the instance (systemd's KillMode names). */
+enum zp_kill_mode {
+	ZP_KILL_MIXED,         /* the main process only; SIGKILL to the rest at stop_timeout */
+	ZP_KILL_CONTROL_GROUP, /* every process of the instance at once */
+};
+
+const char *kill_mode_name(enum zp_kill_mode m);
 
 /* Defaults, as in DESIGN.md. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
@@ -48,9 +57,11 @@ struct zp_service_config {
 	bool has_address;       /* address = given */
 	struct zp_addr address; /* where the backend accepts */
 	enum zp_ready ready;
+	char **ready_argv; /* ready_command split, NULL-terminated; NULL unless ready = command */
 	uint64_t start_timeout_ms;
 	int stop_signal;
 	uint64_t stop_timeout_ms;
+	enum zp_kill_mode kill_mode;
 	char *user;              /* NULL: do not change */
 	char *group;             /* NULL: user's primary group, or unchanged */
 	char *working_directory; /* NULL: inherit */

@@ -408,7 +408,7 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		for (size_t i = 0; i < d->n_svcs + d->n_retired && !owner; i++) {
 			struct service *svc =
 			    i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
-			if (svc->inst && svc->inst->pid == pid)
+			if (svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid))
 				owner = svc;
 		}
 		if (!owner) {
@@ -417,7 +417,7 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		}
 		/* Before the exit is handled: it may start the next instance,
 		 * which may bind that very path itself (ready = connect). */
-		if (d->n_stale)
+		if (d->n_stale && owner->inst->pid == pid)
 			stale_socks_sweep(d, owner->inst);
 		service_child_exited(owner, pid, status, &ru);
 	}

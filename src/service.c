@@ -690,10 +690,7 @@ bool service_has_instance(const struct service *svc)
 
 bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru)
 {
-	if (!svc->inst || svc->inst->pid != pid)
-		return false;
-	instance_reaped(svc->inst, status, ru);
-	return true;
+	return svc->inst && instance_child_exited(svc->inst, pid, status, ru);
 }
 
 bool service_notify(struct service *svc, pid_t pid, const char *msg)

@@ -7,6 +7,11 @@
  * see (user lookup) is still done in the parent first. The child reports a
  * failure of chdir/setuid/exec through a close-on-exec pipe: EOF on the pipe
  * means exec succeeded, a record on it names what failed and errno.
+ *
+ * ready = command runs ready_command the same way (same child set-up, its
+ * own process group, as the backend's user), one at a time with the connect
+ * probe's back-off between runs. The daemon reaps it with every other child
+ * and hands it back through instance_child_exited(); nothing here waits.
  */
 #include <assert.h>
 #include <errno.h>
@@ -117,32 +122,111 @@ static void child_fail(int fd, const char *what, int err)
 	_exit(127);
 }
 
-/* In the child: never returns. */
-static void child_exec(const struct zp_service_config *cfg, const struct spawn_env *env,
-		       char **envp, int report_fd, int cg_procs_fd, pid_t parent, uid_t uid,
-		       gid_t gid, const char *user)
+void instance_child_reset_signals(void)
 {
-	/* Keep the report pipe out of fd 3's way. */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Block every signal around fork(): until the child has reset zeroproxy's
+ * handlers, a signal sent to it (a stop at once after the spawn) must wait
+ * instead of running one of our handlers in the child. */
+static void signals_block(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, old);
+}
+
+static void signals_restore(const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* In the child: a report fd out of the way of fds 0-3, every signal back to
+ * its default and unblocked, a process group of its own. */
+static int child_begin(int report_fd)
+{
 	int rfd = fcntl(report_fd, F_DUPFD_CLOEXEC, 4);
 	if (rfd < 0)
 		_exit(127);
-
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-
+	instance_child_reset_signals();
 	if (setpgid(0, 0) < 0)
 		child_fail(rfd, "setpgid", errno);
+	return rfd;
+}
+
+/* In the child: stdin (and with quiet, stdout and stderr) from /dev/null. */
+static void child_stdio(int rfd, bool quiet)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
+		child_fail(rfd, "stdin", errno);
+	if (quiet && (dup2(devnull, STDOUT_FILENO) < 0 || dup2(devnull, STDERR_FILENO) < 0))
+		child_fail(rfd, "stdout", errno);
+}
+
+/* In the child: nothing else of ours (or of whoever started us) from fd
+ * first_closed on survives the exec. */
+static void child_close_fds(int rfd, int first_closed)
+{
+	if (syscall_close_range_cloexec(first_closed) < 0) {
+		struct rlimit rl;
+		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+				  rl.rlim_cur < (1 << 20)
+			      ? (int)rl.rlim_cur
+			      : (1 << 20);
+		for (int fd = first_closed; fd < max; fd++)
+			if (fd != rfd)
+				fd_set_cloexec(fd, true);
+	}
+}
+
+/* In the child, the last steps before exec: the usual fd limit, the
+ * working directory, the service's user and group, death with zeroproxy. */
+static void child_become(int rfd, const struct instance_creds *cr, rlim_t nofile,
+			 const char *working_directory)
+{
+	/* zeroproxy raised its own soft fd limit; backends get the usual one
+	 * back (select()-based programs break above 1024). */
+	if (nofile) {
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile < rl.rlim_cur) {
+			rl.rlim_cur = nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	if (working_directory && chdir(working_directory) < 0)
+		child_fail(rfd, "chdir", errno);
+	if (cr->user || cr->gid != (gid_t)-1) {
+		if (cr->user ? initgroups(cr->user, cr->gid) < 0 : setgroups(0, NULL) < 0)
+			child_fail(rfd, "setgroups", errno);
+		if (setresgid(cr->gid, cr->gid, cr->gid) < 0)
+			child_fail(rfd, "setgid", errno);
+	}
+	if (cr->uid != (uid_t)-1 && setresuid(cr->uid, cr->uid, cr->uid) < 0)
+		child_fail(rfd, "setuid", errno);
+	/* Die with zeroproxy: a killed zeroproxy must not leave its backends.
+	 * After the uid/gid change, which resets the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(rfd, "prctl", errno);
+	if (getppid() != cr->parent)
+		_exit(127); /* zeroproxy died before we could ask */
+}
+
+/* In the backend's child: never returns. */
+static void child_exec(const struct zp_service_config *cfg, const struct spawn_env *env,
+		       char **envp, int report_fd, int cg_procs_fd, const struct instance_creds *cr)
+{
+	int rfd = child_begin(report_fd);
 	/* Into the instance's cgroup before privileges are dropped, unless
 	 * clone3() put us there already. */
 	if (cg_procs_fd >= 0 && cgroup_enter(cg_procs_fd) < 0)
 		child_fail(rfd, "cgroup", errno);
-
-	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
-		child_fail(rfd, "stdin", errno);
+	child_stdio(rfd, false);
 
 	int first_closed = 3;
 	if (env->listen_fd >= 0) {
@@ -160,45 +244,22 @@ static void child_exec(const struct zp_service_config *cfg, const struct spawn_e
 				snprintf(*e + 11, 17, "%d", (int)getpid());
 		first_closed = 4;
 	}
-	/* Nothing else of ours (or of whoever started us) reaches the backend. */
-	if (syscall_close_range_cloexec(first_closed) < 0) {
-		struct rlimit rl;
-		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-				  rl.rlim_cur < (1 << 20)
-			      ? (int)rl.rlim_cur
-			      : (1 << 20);
-		for (int fd = first_closed; fd < max; fd++)
-			if (fd != rfd)
-				fd_set_cloexec(fd, true);
-	}
-
-	/* zeroproxy raised its own soft fd limit; backends get the usual one
-	 * back (select()-based programs break above 1024). */
-	if (env->nofile) {
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && env->nofile < rl.rlim_cur) {
-			rl.rlim_cur = env->nofile;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
-	if (cfg->working_directory && chdir(cfg->working_directory) < 0)
-		child_fail(rfd, "chdir", errno);
-	if (user || gid != (gid_t)-1) {
-		if (user ? initgroups(user, gid) < 0 : setgroups(0, NULL) < 0)
-			child_fail(rfd, "setgroups", errno);
-		if (setresgid(gid, gid, gid) < 0)
-			child_fail(rfd, "setgid", errno);
-	}
-	if (uid != (uid_t)-1 && setresuid(uid, uid, uid) < 0)
-		child_fail(rfd, "setuid", errno);
-	/* Die with zeroproxy: a killed zeroproxy must not leave its backends.
-	 * After the uid/gid change, which resets the parent-death signal. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		child_fail(rfd, "prctl", errno);
-	if (getppid() != parent)
-		_exit(127); /* zeroproxy died before we could ask */
-
+	child_close_fds(rfd, first_closed);
+	child_become(rfd, cr, env->nofile, cfg->working_directory);
 	execvpe(cfg->argv[0], cfg->argv, envp);
+	child_fail(rfd, "exec", errno);
+}
+
+/* In the ready_command's child: never returns. It runs as the backend
+ * would (user, group, working directory, environment without the
+ * activation variables), silently: it may run a hundred times a second. */
+static void child_probe(const struct instance *in, int report_fd)
+{
+	int rfd = child_begin(report_fd);
+	child_stdio(rfd, true);
+	child_close_fds(rfd, 3);
+	child_become(rfd, &in->creds, in->nofile, in->cfg->working_directory);
+	execvpe(in->cfg->ready_argv[0], in->cfg->ready_argv, in->probe_envp);
 	child_fail(rfd, "exec", errno);
 }
 
@@ -242,6 +303,21 @@ static void instance_set_ready(struct instance *in, int probe_fd)
 static void instance_fail(struct instance *in, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Stop probing for readiness: the back-off timer, a connect in progress, a
+ * ready_command still running (killed with what it started; it is reaped
+ * like any child, see instance_child_exited()). */
+static void probe_cancel(struct instance *in)
+{
+	probe_timer_stop(in);
+	ev_io_stop(in->loop, &in->probe_io);
+	if (in->probe_fd >= 0) {
+		close(in->probe_fd);
+		in->probe_fd = -1;
+	}
+	if (in->probe_pid > 0)
+		kill(-in->probe_pid, SIGKILL);
+}
+
 static void instance_fail(struct instance *in, const char *fmt, ...)
 {
 	char reason[512];
@@ -250,12 +326,7 @@ static void instance_fail(struct instance *in, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_timer_stop(in);
-	ev_io_stop(in->loop, &in->probe_io);
-	if (in->probe_fd >= 0) {
-		close(in->probe_fd);
-		in->probe_fd = -1;
-	}
+	probe_cancel(in);
 	in->ops->failed(in, reason);
 	instance_stop(in);
 }
@@ -305,12 +376,85 @@ static void on_start_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct instance *in = w->data;
 	char d[32];
 	format_duration(in->cfg->start_timeout_ms, d, sizeof(d));
-	instance_fail(in, "not ready after %s", d);
+	if (in->probe_status < 0) {
+		instance_fail(in, "not ready after %s", d);
+		return;
+	}
+	char how[64];
+	format_wait_status(in->probe_status, false, how, sizeof(how));
+	instance_fail(in, "not ready after %s (ready_command %s last %s)", d,
+		      in->cfg->ready_argv[0], how);
 }
 
-/* One connect attempt at the backend address. */
+/* Run ready_command once; its exit comes to probe_command_done(). */
+static void probe_command_run(struct instance *in)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_warning("%s: ready_command: pipe: %s", in->cfg->name, strerror(errno));
+		probe_schedule(in);
+		return;
+	}
+	sigset_t old;
+	signals_block(&old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		child_probe(in, p[1]);
+	}
+	int err = errno;
+	signals_restore(&old);
+	close(p[1]);
+	if (pid < 0) {
+		log_warning("%s: ready_command: fork: %s", in->cfg->name, strerror(err));
+		close(p[0]);
+		probe_schedule(in);
+		return;
+	}
+	setpgid(pid, pid); /* as for the backend: kill(-pid) cannot miss */
+	fd_set_nonblock(p[0], true);
+	in->probe_pid = pid;
+	in->probe_pipe = p[0];
+}
+
+/* The ready_command exited: 0 is ready, anything else tries again after the
+ * back-off; one that could not be run at all (no such program, a bad user)
+ * fails the start at once. */
+static void probe_command_done(struct instance *in, int status)
+{
+	struct exec_report rep;
+	ssize_t n = read(in->probe_pipe, &rep, sizeof(rep));
+	close(in->probe_pipe);
+	in->probe_pipe = -1;
+	in->probe_pid = 0;
+	if (in->ready || in->stopping)
+		return; /* killed by probe_cancel() */
+	if (n == (ssize_t)sizeof(rep)) {
+		rep.what[sizeof(rep.what) - 1] = '\0';
+		if (strcmp(rep.what, "exec") == 0)
+			instance_fail(in, "ready_command: exec %s: %s", in->cfg->ready_argv[0],
+				      strerror(rep.err));
+		else if (strcmp(rep.what, "chdir") == 0)
+			instance_fail(in, "ready_command: working_directory %s: %s",
+				      in->cfg->working_directory, strerror(rep.err));
+		else
+			instance_fail(in, "ready_command: %s: %s", rep.what, strerror(rep.err));
+		return;
+	}
+	in->probe_status = status;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		instance_set_ready(in, -1);
+	else
+		probe_schedule(in);
+}
+
+/* One connect attempt at the backend address, or one ready_command run. */
 static void probe_try(struct instance *in)
 {
+	if (in->cfg->ready == ZP_READY_COMMAND) {
+		probe_command_run(in);
+		return;
+	}
 	bool in_progress = false;
 	int fd = addr_connect(&in->cfg->address, &in_progress);
 	if (fd < 0) {
@@ -369,8 +513,9 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct instance *in = w->data;
 	char d[32];
 	format_duration(in->cfg->stop_timeout_ms, d, sizeof(d));
-	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL", in->cfg->name,
-		    (int)in->pid, d, signal_name(in->cfg->stop_signal));
+	log_warning("%s: backend pid %d still running %s after %s, sending SIGKILL to all its "
+		    "processes",
+		    in->cfg->name, (int)in->pid, d, signal_name(in->cfg->stop_signal));
 	instance_kill(in);
 }
 
@@ -380,7 +525,7 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
  * write lock, which costs 10-20 ms after a quiet period, more than a whole
  * cold start of a small backend. *in_cgroup says whether the child is in it;
  * if not (older kernel), the child moves itself. */
-static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
+static pid_t spawn_fork_into(const char *cgroup_path, bool *in_cgroup)
 {
 	*in_cgroup = false;
 #if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
@@ -408,14 +553,33 @@ static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
 	return fork();
 }
 
+/* spawn_fork_into() with every signal blocked until the child has reset
+ * them (see signals_block()); errno is kept for the caller. */
+static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
+{
+	sigset_t old;
+	signals_block(&old);
+	pid_t pid = spawn_fork_into(cgroup_path, in_cgroup);
+	if (pid != 0) {
+		int err = errno;
+		signals_restore(&old);
+		errno = err;
+	}
+	return pid;
+}
+
 /* The uid and gid of cfg's user and group ((uid_t)-1 / (gid_t)-1: keep
  * ours), looked up in the parent so that a bad name is reported as such.
  * 0, or -1 with the reason in why. */
-static int resolve_credentials(const struct zp_service_config *cfg, uid_t *uid, gid_t *gid,
+static int resolve_credentials(const struct zp_service_config *cfg, struct instance_creds *cr,
 			       char *why, size_t why_len)
 {
+	uid_t *uid = &cr->uid;
+	gid_t *gid = &cr->gid;
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
+	cr->user = cfg->user;
+	cr->parent = getpid();
 	if ((cfg->user || cfg->group) && geteuid() != 0) {
 		snprintf(why, why_len, "user/group need zeroproxy to run as root");
 		return -1;
@@ -448,11 +612,9 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 				const struct spawn_env *env, const struct instance_ops *ops,
 				void *data, char *why, size_t why_len)
 {
-	uid_t uid;
-	gid_t gid;
-	if (resolve_credentials(cfg, &uid, &gid, why, why_len) < 0)
+	struct instance_creds cr;
+	if (resolve_credentials(cfg, &cr, why, why_len) < 0)
 		return NULL;
-	const char *user = cfg->user;
 
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -460,7 +622,6 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		return NULL;
 	}
 	char **envp = build_env(cfg, env);
-	pid_t parent = getpid();
 	uint64_t t0 = now_usec();
 	bool in_cgroup = false;
 	pid_t pid = spawn_fork(env->cgroup_path, &in_cgroup);
@@ -475,7 +636,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		return NULL;
 	}
 	if (pid == 0)
-		child_exec(cfg, env, envp, p[1], cg_procs_fd, parent, uid, gid, user);
+		child_exec(cfg, env, envp, p[1], cg_procs_fd, &cr);
 	close(p[1]);
 	strv_free(envp);
 	/* The same in the parent, so that no kill(-pid) can miss the group. */
@@ -492,6 +653,16 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	in->exec_pipe = p[0];
 	in->probe_fd = -1;
 	in->probe_delay = PROBE_FIRST;
+	in->probe_pipe = -1;
+	in->probe_status = -1;
+	in->creds = cr;
+	in->nofile = env->nofile;
+	if (cfg->ready == ZP_READY_COMMAND) {
+		/* The backend's environment without what only the backend may
+		 * use (a NOTIFY_SOCKET, a passed socket). */
+		struct spawn_env probe_env = {.listen_fd = -1};
+		in->probe_envp = build_env(cfg, &probe_env);
+	}
 	in->cgroup = env->cgroup_path ? xstrdup(env->cgroup_path) : NULL;
 	fd_set_nonblock(p[0], true);
 	ev_io_init(&in->exec_io, on_exec_pipe, p[0], EV_READ);
@@ -511,7 +682,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	/* The first probe goes out on the next loop iteration, not now: a fast
 	 * backend may already listen, and the owner must not hear "ready"
 	 * before instance_spawn() has even returned. */
-	if (cfg->ready == ZP_READY_CONNECT) {
+	if (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND) {
 		in->probe_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (in->probe_tfd < 0) {
 			/* Without a timer there is no probing: the start times out. */
@@ -525,19 +696,27 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	return in;
 }
 
+/* stop_signal as kill_mode says: mixed, to the main process only (a
+ * master/worker server stops its workers itself, in order); control-group,
+ * to every process of the instance: its cgroup where there is one, else (or
+ * while a child that moves itself has not got there yet) its process group. */
+static void stop_signal_send(struct instance *in)
+{
+	int sig = in->cfg->stop_signal;
+	if (in->cfg->kill_mode == ZP_KILL_MIXED)
+		kill(in->pid, sig);
+	else if (!in->cgroup || cgroup_kill(in->cgroup, sig) <= 0)
+		kill(-in->pid, sig);
+}
+
 void instance_stop(struct instance *in)
 {
 	if (in->stopping)
 		return;
 	in->stopping = true;
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_timer_stop(in);
-	ev_io_stop(in->loop, &in->probe_io);
-	if (in->probe_fd >= 0) {
-		close(in->probe_fd);
-		in->probe_fd = -1;
-	}
-	kill(-in->pid, in->cfg->stop_signal);
+	probe_cancel(in);
+	stop_signal_send(in);
 	if (in->cfg->stop_timeout_ms != ZP_INFINITY) {
 		ev_timer_set(&in->stop_timer, (double)in->cfg->stop_timeout_ms / 1000.0, 0);
 		ev_timer_start(in->loop, &in->stop_timer);
@@ -559,7 +738,8 @@ void instance_notify_ready(struct instance *in)
 		instance_set_ready(in, -1);
 }
 
-void instance_reaped(struct instance *in, int status, const struct rusage *ru)
+/* The backend exited: no more probing, nothing of it left behind. */
+static void instance_reaped(struct instance *in, int status, const struct rusage *ru)
 {
 	in->wait_status = status;
 	in->rusage = *ru;
@@ -569,8 +749,7 @@ void instance_reaped(struct instance *in, int status, const struct rusage *ru)
 	exec_pipe_drain(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_timer_stop(in);
-	ev_io_stop(in->loop, &in->probe_io);
+	probe_cancel(in);
 	/* The leader is gone; take the rest of its group (and of its cgroup,
 	 * which also holds what left the group) with it. */
 	kill(-in->pid, SIGKILL);
@@ -581,21 +760,34 @@ void instance_reaped(struct instance *in, int status, const struct rusage *ru)
 	in->ops->exited(in, how);
 }
 
+bool instance_child_exited(struct instance *in, pid_t pid, int status, const struct rusage *ru)
+{
+	if (pid == in->pid) {
+		instance_reaped(in, status, ru);
+		return true;
+	}
+	if (pid == in->probe_pid) {
+		probe_command_done(in, status);
+		return true;
+	}
+	return false;
+}
+
 void instance_free(struct instance *in)
 {
 	if (!in)
 		return;
 	ev_io_stop(in->loop, &in->exec_io);
-	ev_io_stop(in->loop, &in->probe_io);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_timer_stop(in);
+	probe_cancel(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	if (in->exec_pipe >= 0)
 		close(in->exec_pipe);
-	if (in->probe_fd >= 0)
-		close(in->probe_fd);
 	if (in->probe_tfd >= 0)
 		close(in->probe_tfd);
+	if (in->probe_pipe >= 0)
+		close(in->probe_pipe);
+	strv_free(in->probe_envp);
 	if (in->cgroup) {
 		/* -EBUSY while killed processes are still going: the next
 		 * cgroup_create() for this service clears the empty leftover. */

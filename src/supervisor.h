@@ -1,9 +1,10 @@
 /*
  * supervisor — one backend process ("instance") of a service: fork/exec with
  * a close-on-exec pipe that reports exec failures, readiness detection
- * (connect probing, sd_notify READY=1, or an inherited listening socket), stop
- * escalation (stop_signal, then SIGKILL after stop_timeout) and the final
- * accounting when it is reaped.
+ * (connect probing, sd_notify READY=1, an inherited listening socket, or a
+ * ready_command run until it exits 0), stop escalation (stop_signal to the
+ * main process or to all, as kill_mode says, then SIGKILL to every process
+ * left after stop_timeout) and the final accounting when it is reaped.
  *
  * The instance reports to its owner through the callbacks below; it never
  * decides service policy itself.
@@ -41,6 +42,15 @@ struct spawn_env {
 	rlim_t nofile;           /* RLIMIT_NOFILE soft limit to give it, or 0 */
 };
 
+/* Who a child of the instance (the backend, its ready_command) runs as;
+ * resolved in the parent at spawn. */
+struct instance_creds {
+	uid_t uid;        /* (uid_t)-1: keep ours */
+	gid_t gid;        /* (gid_t)-1: keep ours */
+	const char *user; /* for initgroups(), or NULL */
+	pid_t parent;     /* zeroproxy, whose death the child must notice */
+};
+
 struct instance {
 	const struct zp_service_config *cfg; /* the config it was started with */
 	struct ev_loop *loop;
@@ -63,6 +73,16 @@ struct instance {
 	ev_io probe_io;       /* ready=connect connect() in progress */
 	int probe_fd;         /* -1 when none */
 	double probe_delay;   /* next back-off, seconds */
+
+	/* ready=command */
+	pid_t probe_pid;   /* the ready_command running (its own process group), or 0 */
+	int probe_pipe;    /* its exec report pipe (read end), or -1 */
+	int probe_status;  /* wait status of the last ready_command, -1: none yet */
+	char **probe_envp; /* the ready_command's environment */
+	/* Who the backend (and its ready_command) runs as, and its fd limit. */
+	struct instance_creds creds;
+	rlim_t nofile; /* RLIMIT_NOFILE soft limit for children, or 0 */
+
 	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
 	struct rusage rusage; /* from wait4, once exited */
 	int wait_status;      /* from wait4 */
@@ -79,15 +99,24 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 				const struct spawn_env *env, const struct instance_ops *ops,
 				void *data, char *why, size_t why_len);
 
-/* Send stop_signal to the process group now and SIGKILL after stop_timeout.
- * Idempotent. */
+/* Send stop_signal now (to the main process with kill_mode = mixed, to every
+ * process of the instance with control-group) and SIGKILL to every process
+ * left after stop_timeout. Idempotent. */
 void instance_stop(struct instance *in);
 
 /* SIGKILL the process group (and cgroup) now. */
 void instance_kill(struct instance *in);
 
-/* The process exited (from the daemon's SIGCHLD handling). Calls exited(). */
-void instance_reaped(struct instance *in, int status, const struct rusage *ru);
+/* A child was reaped (the daemon reaps every child with wait4()): the
+ * backend (exited() follows; the owner frees the instance) or its
+ * ready_command. false when pid is neither. */
+bool instance_child_exited(struct instance *in, pid_t pid, int status, const struct rusage *ru);
+
+/* In a child between fork() and exec, where every signal is blocked: every
+ * handler back to SIG_DFL, then every signal unblocked, in that order, so
+ * that a signal sent meanwhile takes its default action instead of running
+ * one of zeroproxy's handlers. */
+void instance_child_reset_signals(void);
 
 /* A READY=1 from the backend (ready=notify). */
 void instance_notify_ready(struct instance *in);

@@ -26,6 +26,24 @@
  *   --burn-cpu-child MS  at start-up fork a child that burns MS of CPU time and
  *                        wait for it.
  *   --pidfile PATH       write our pid to PATH first thing.
+ *   --report PATH        then write what we were started with to PATH, one
+ *                        key=value a line: pid, ppid, pgid, uid, gid, groups
+ *                        (supplementary, comma separated), cwd, inherited_fds and the variables
+ * NOTIFY_SOCKET, LISTEN_FDS, LISTEN_PID and ZP_TEST ("-" when unset). With --exit-code 0, a program
+ * for ready_command.
+ *   --ready-file PATH    remove PATH at start and create it at the ready
+ *                        moment (when READY=1 is due), for a ready_command
+ *                        such as "test -e PATH".
+ *   --workers N          master/worker, like gunicorn or nginx: once listening,
+ *                        fork N workers that serve the listeners; the master
+ *                        serves nothing. On SIGTERM/SIGINT the master sends
+ *                        SIGTERM to each worker (after --term-delay MS when
+ *                        given), waits for them, logs how each ended ("worker
+ *                        W exited with status 0" / "worker W killed by signal
+ *                        N") and exits 0. Workers with --term-delay log every
+ *                        signal that reaches them during the delay.
+ *   --orphan-workers     with --workers: the master exits 0 at once on SIGTERM,
+ *                        leaving its workers running.
  *   --quiet              no start message on stderr.
  *
  * HTTP paths: "/" or anything else: the info body; "/bytes/N": N bytes of the
@@ -38,6 +56,10 @@
  *   listen_fdnames, inherited_fds (fds open at exec, e.g. "0,1,2,3"),
  *   notify_socket, notified (READY=1 sent), ready (ready state reached),
  *   accepted_before_ready, connections (accepted so far), requests (so far).
+ *
+ * Every process says on stderr which signal ended it and who sent it:
+ * "zp-testd[PID]: signal 15 from pid P, exiting" (P is the master for a worker
+ * stopped by its master, zeroproxy for one signalled directly).
  *
  * The exit status is 0 on SIGTERM/SIGINT and /exit, 2 on a usage or set-up error.
  */
@@ -115,8 +137,9 @@ struct server {
 	unsigned long accepted_before_ready;
 	unsigned long connections;
 	unsigned long requests;
-	int64_t term_delay; /* --term-delay in ms */
-	int64_t exit_at;    /* monotonic ms to exit after SIGTERM, or -1 */
+	const char *ready_file; /* --ready-file, or NULL */
+	int64_t term_delay;     /* --term-delay in ms */
+	int64_t exit_at;        /* monotonic ms to exit after SIGTERM, or -1 */
 	struct conn *conns;
 	size_t n_conns;     /* slots allocated */
 	struct pollfd *pfd; /* rebuilt every loop */
@@ -307,12 +330,41 @@ static void adopt_passed(struct server *s)
 	s->n_passed = n;
 }
 
+/* --report: what this process was started with. */
+static void write_report(const struct server *s, const char *path)
+{
+	static const char *const vars[] = {"NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "ZP_TEST"};
+	char cwd[512];
+	FILE *f = fopen(path, "we");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "pid=%d\nppid=%d\npgid=%d\nuid=%d\ngid=%d\ncwd=%s\ninherited_fds=%s\n",
+		(int)getpid(), (int)getppid(), (int)getpgid(0), (int)getuid(), (int)getgid(),
+		getcwd(cwd, sizeof(cwd)) ? cwd : "?", s->inherited);
+	gid_t groups[64];
+	int n = getgroups(64, groups);
+	fprintf(f, "groups=");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%d", i ? "," : "", (int)groups[i]);
+	fprintf(f, "\n");
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		fprintf(f, "%s=%s\n", vars[i], getenv(vars[i]) ? getenv(vars[i]) : "-");
+	if (fclose(f) != 0)
+		die("%s: %s", path, strerror(errno));
+}
+
 /* Send READY=1 (and STATUS=) to $NOTIFY_SOCKET, written by hand. */
 static void send_ready(struct server *s)
 {
 	const char *p = s->notify_socket;
 	s->ready = true;
 	s->ready_at = -1;
+	if (s->ready_file) {
+		int fd = open(s->ready_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die("%s: %s", s->ready_file, strerror(errno));
+		close(fd);
+	}
 	if (!p[0])
 		return;
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
@@ -611,7 +663,8 @@ static void on_signal(struct server *s)
 	struct signalfd_siginfo si;
 	if (read(s->sfd, &si, sizeof(si)) != sizeof(si))
 		return;
-	fprintf(stderr, "zp-testd[%d]: signal %d, exiting\n", (int)getpid(), (int)si.ssi_signo);
+	fprintf(stderr, "zp-testd[%d]: signal %d from pid %d, exiting\n", (int)getpid(),
+		(int)si.ssi_signo, (int)si.ssi_pid);
 	if (s->term_delay <= 0)
 		exit(0);
 	for (size_t i = 0; i < s->n_lfd; i++)
@@ -705,12 +758,85 @@ static void loop(struct server *s)
 	}
 }
 
+/* --workers: the master's life once the workers run. Never returns. */
+static void master_loop(struct server *s, const pid_t *workers, size_t n, bool orphan)
+{
+	size_t left = n;
+	bool stopping = false;
+	int64_t kill_at = -1; /* when to pass SIGTERM on to the workers */
+	for (;;) {
+		int64_t now = now_ms();
+		if (s->ready_at >= 0 && now >= s->ready_at)
+			send_ready(s);
+		if (kill_at >= 0 && now >= kill_at) {
+			for (size_t i = 0; i < n; i++)
+				kill(workers[i], SIGTERM);
+			kill_at = -1;
+		}
+		int64_t deadline = s->ready_at >= 0 ? s->ready_at : kill_at;
+		struct signalfd_siginfo si;
+		struct pollfd pfd = {.fd = s->sfd, .events = POLLIN};
+		if (poll(&pfd, 1, deadline < 0 ? -1 : (int)(deadline - now)) <= 0 ||
+		    read(s->sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGCHLD) {
+			fprintf(stderr, "zp-testd[%d]: master: signal %d from pid %d, %s\n",
+				(int)getpid(), (int)si.ssi_signo, (int)si.ssi_pid,
+				orphan ? "exiting, workers left running" : "stopping the workers");
+			if (orphan)
+				exit(0);
+			if (!stopping)
+				kill_at = now_ms() + s->term_delay;
+			stopping = true;
+		}
+		int st;
+		pid_t pid;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (WIFSIGNALED(st))
+				fprintf(stderr,
+					"zp-testd[%d]: master: worker %d killed by signal %d\n",
+					(int)getpid(), (int)pid, WTERMSIG(st));
+			else
+				fprintf(stderr,
+					"zp-testd[%d]: master: worker %d exited with status %d\n",
+					(int)getpid(), (int)pid, WEXITSTATUS(st));
+			left--;
+		}
+		if (stopping && left == 0)
+			exit(0);
+	}
+}
+
+/* --workers N: fork the workers (they return and serve), then be the master. */
+static void start_workers(struct server *s, long n, bool orphan)
+{
+	pid_t *workers = calloc((size_t)n, sizeof(*workers));
+	if (!workers)
+		die("out of memory");
+	for (long i = 0; i < n; i++) {
+		workers[i] = fork();
+		if (workers[i] < 0)
+			die("fork: %s", strerror(errno));
+		if (workers[i] == 0) {
+			free(workers);
+			s->ready = true; /* the master speaks for all */
+			s->ready_at = -1;
+			return;
+		}
+	}
+	for (size_t i = 0; i < s->n_lfd; i++)
+		close(s->lfd[i]);
+	s->n_lfd = 0;
+	master_loop(s, workers, (size_t)n, orphan);
+}
+
 static void usage(void)
 {
 	fputs("usage: zp-testd [--listen ADDR]... [--mode echo|http] [--notify-delay MS]\n"
 	      "                [--start-delay MS] [--ignore-term] [--term-delay MS]\n"
 	      "                [--exit-code N [--exit-if PATH]] [--burn-cpu-child MS]\n"
-	      "                [--pidfile PATH] [--quiet]\n",
+	      "                [--pidfile PATH] [--report PATH] [--ready-file PATH]\n"
+	      "                [--workers N [--orphan-workers]] [--quiet]\n",
 	      stderr);
 	exit(2);
 }
@@ -745,9 +871,9 @@ int main(int argc, char **argv)
 
 	const char *listen_addr[MAX_LISTENERS];
 	size_t n_listen = 0;
-	long notify_delay = 0, start_delay = 0, burn = 0, exit_code = -1;
-	const char *exit_if = NULL, *pidfile = NULL;
-	bool ignore_term = false, quiet = false;
+	long notify_delay = 0, start_delay = 0, burn = 0, exit_code = -1, workers = 0;
+	const char *exit_if = NULL, *pidfile = NULL, *report = NULL;
+	bool ignore_term = false, quiet = false, orphan = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -792,6 +918,17 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--pidfile") == 0) {
 			NEEDS_ARG;
 			pidfile = v;
+		} else if (strcmp(a, "--report") == 0) {
+			NEEDS_ARG;
+			report = v;
+		} else if (strcmp(a, "--ready-file") == 0) {
+			NEEDS_ARG;
+			s->ready_file = v;
+		} else if (strcmp(a, "--workers") == 0) {
+			NEEDS_ARG;
+			workers = parse_num(a, v);
+		} else if (strcmp(a, "--orphan-workers") == 0) {
+			orphan = true;
 		} else if (strcmp(a, "--ignore-term") == 0) {
 			ignore_term = true;
 		} else if (strcmp(a, "--quiet") == 0) {
@@ -812,6 +949,10 @@ int main(int argc, char **argv)
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
 	}
+	if (report)
+		write_report(s, report);
+	if (s->ready_file && unlink(s->ready_file) < 0 && errno != ENOENT)
+		die("%s: %s", s->ready_file, strerror(errno));
 	if (exit_code >= 0 && (!exit_if || access(exit_if, F_OK) == 0)) {
 		if (!quiet)
 			fprintf(stderr, "zp-testd[%d]: exiting with status %ld as told\n",
@@ -833,6 +974,8 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	if (!ignore_term)
 		sigaddset(&mask, SIGTERM);
+	if (workers)
+		sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s->sfd < 0)
@@ -860,7 +1003,9 @@ int main(int argc, char **argv)
 		    (int)getpid(), s->mode == MODE_ECHO ? "echo" : "http", s->n_lfd, s->n_passed,
 		    s->fdnames, notify_delay);
 	s->ready_at = now_ms() + notify_delay;
-	if (notify_delay == 0)
+	if (workers)
+		start_workers(s, workers, orphan); /* returns in each worker */
+	if (notify_delay == 0 && !s->ready)
 		send_ready(s);
 	loop(s);
 	return 0;

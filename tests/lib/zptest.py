@@ -84,7 +84,8 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
-                "user", "group", "working_directory", "environment")
+                "user", "group", "working_directory", "environment", "ready_command",
+                "kill_mode")
 
 
 # ---------------------------------------------------------------------------

@@ -85,7 +85,39 @@ static const struct bad_case bad_cases[] = {
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
 			"address = 127.0.0.1:18080\nready = sokcet\n" },
-	  { "{D}/services.d/web.conf:7: [backend] ready: expected connect, notify or socket, got \"sokcet\"" } },
+	  { "{D}/services.d/web.conf:7: [backend] ready: expected connect, notify, socket or command, got \"sokcet\"" } },
+	{ "ready = command without ready_command",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = command\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready: command needs ready_command, not given" } },
+	{ "ready = command with an empty ready_command",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = command\nready_command =\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready: command needs ready_command, not given" } },
+	{ "ready_command without ready",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready_command = pg_isready -q\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready_command: only with ready = command, ready is connect" } },
+	{ "ready_command, then another ready",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready_command = pg_isready -q\nready = notify\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready: ready_command (line 6) needs ready = command, got notify" } },
+	{ "ready = socket, then ready_command",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = socket\n; probe\nready_command = pg_isready\n" },
+	  { "{D}/services.d/web.conf:8: [backend] ready_command: only with ready = command, ready is socket" } },
+	{ "ready_command unterminated quote",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = command\nready_command = pg_isready 'x\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready_command: expected a command line, got \"pg_isready 'x\" (unterminated quote)" } },
+	{ "ready_command given twice",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = command\nready_command = a\nready_command = b\n" },
+	  { "{D}/services.d/web.conf:8: [backend] ready_command: given twice, first at line 7" } },
+	{ "kill_mode typo",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "kill_mode = process\n" },
+	  { "{D}/services.d/web.conf:6: [backend] kill_mode: expected mixed or control-group, got \"process\"" } },
 	{ "bad duration unit",
 	  NULL,
 	  { "web.conf", VALID_SERVICE "[service]\nidle_timeout = 5x\n" },
@@ -316,14 +348,14 @@ static const struct bad_case bad_cases[] = {
 			"exec = /bin/true\nexec = /bin/false\nfoo = 1\n" },
 	  { "{D}/services.d/web.conf:2: [service] listen: expected a port from 1 to 65535, got \"127.0.0.1:0\"",
 	    "{D}/services.d/web.conf:3: [service] idle_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"soon\"",
-	    "{D}/services.d/web.conf:5: [backend] ready: expected connect, notify or socket, got \"maybe\"",
+	    "{D}/services.d/web.conf:5: [backend] ready: expected connect, notify, socket or command, got \"maybe\"",
 	    "{D}/services.d/web.conf:7: [backend] exec: given twice, first at line 6",
 	    "{D}/services.d/web.conf:8: [backend] foo: unknown key" } },
 	{ "errors in two files",
 	  NULL,
 	  { "api.conf", VALID_SERVICE "ready = sokcet\n",
 	    "web.conf", "[service]\nlisten = 127.0.0.1:9090\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\nstop_timeout = 1y\n" },
-	  { "{D}/services.d/api.conf:6: [backend] ready: expected connect, notify or socket, got \"sokcet\"",
+	  { "{D}/services.d/api.conf:6: [backend] ready: expected connect, notify, socket or command, got \"sokcet\"",
 	    "{D}/services.d/web.conf:6: [backend] stop_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"1y\"" } },
 	{ "global: unknown key and bad log level",
 	  "[zeroproxy]\nservices_dir = services.d\nlog_level = verbose\nlisten = 1\n",
@@ -362,7 +394,7 @@ static const struct bad_case bad_cases[] = {
 	  "[zeroproxy]\nservices_dir = services.d\nlog_level = loud\n",
 	  { "web.conf", VALID_SERVICE "ready = later\n" },
 	  { "{D}/zeroproxy.conf:3: [zeroproxy] log_level: expected error, warning, notice, info or debug, got \"loud\"",
-	    "{D}/services.d/web.conf:6: [backend] ready: expected connect, notify or socket, got \"later\"" } },
+	    "{D}/services.d/web.conf:6: [backend] ready: expected connect, notify, socket or command, got \"later\"" } },
 };
 /* clang-format on */
 
@@ -565,6 +597,8 @@ static void test_defaults(void)
 			is_int((long long)s->start_timeout_ms, 30000, "start_timeout default");
 			is_int(s->stop_signal, SIGTERM, "stop_signal default");
 			is_int((long long)s->stop_timeout_ms, 10000, "stop_timeout default");
+			ok(!s->ready_argv, "no ready_command by default");
+			is_int(s->kill_mode, ZP_KILL_MIXED, "kill_mode default mixed");
 			ok(!s->user && !s->group && !s->working_directory && !s->environment,
 			   "user, group, working_directory, environment unset");
 		}
@@ -925,7 +959,7 @@ static void test_relative_config_path(void)
 	}
 	int r = config_load("relative/zeroproxy.conf", true, &c, &d);
 	char *want = xasprintf("%s/relative/services.d/web.conf:6: [backend] ready: expected "
-			       "connect, notify or socket, got \"sokcet\"",
+			       "connect, notify, socket or command, got \"sokcet\"",
 			       root);
 	ok(r == -EINVAL && d.n_errors == 1 && strcmp(d.errors[0], want) == 0,
 	   "relative -c: services resolved to absolute paths");
@@ -1003,6 +1037,58 @@ static void test_services_dir_default(void)
 	free(want);
 	free(svc);
 	free(conf);
+	free(dir);
+}
+
+/* ready = command with its argv, kill_mode, and how reload compares them. */
+static void test_ready_command_kill_mode(void)
+{
+	char *dir = case_dir("ready-command");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	char *b = xasprintf("%s/services.d/b.conf", dir);
+	struct zp_diag d = {0};
+
+	write_file(a,
+		   VALID_SERVICE "ready = command\n"
+				 "ready_command = /usr/bin/pg_isready -q -h 127.0.0.1 -p '5432'\n"
+				 "kill_mode = control-group\n");
+	struct zp_service_config *x = service_config_load(a, "web", &d);
+	ok(x && d.n_errors == 0 && d.n_warnings == 0, "ready = command with ready_command");
+	if (x) {
+		is_int(x->ready, ZP_READY_COMMAND, "ready command");
+		static const char *const argv[] = {"/usr/bin/pg_isready", "-q", "-h",
+						   "127.0.0.1",           "-p", "5432"};
+		bool same = strv_length(x->ready_argv) == ZP_ARRAY_SIZE(argv);
+		for (size_t i = 0; same && i < ZP_ARRAY_SIZE(argv); i++)
+			same = strcmp(x->ready_argv[i], argv[i]) == 0;
+		ok(same, "ready_command split like exec");
+		is_int(x->kill_mode, ZP_KILL_CONTROL_GROUP, "kill_mode control-group");
+		is_str(ready_name(x->ready), "command", "ready_name");
+		is_str(kill_mode_name(x->kill_mode), "control-group", "kill_mode_name");
+	}
+	static const char *const other[] = {
+	    "ready = command\nready_command = /usr/bin/pg_isready -q\nkill_mode = control-group\n",
+	    "ready = command\nready_command = /usr/bin/pg_isready -q -h 127.0.0.1 -p 5432\n",
+	};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(other); i++) {
+		char *content = xasprintf("%s%s", VALID_SERVICE, other[i]);
+		write_file(b, content);
+		struct zp_service_config *y = service_config_load(b, "web", &d);
+		ok(x && y && !service_config_equal(x, y), "a change of %s is seen",
+		   i == 0 ? "ready_command" : "kill_mode");
+		service_config_free(y);
+		free(content);
+	}
+	write_file(b, VALID_SERVICE "ready = command\n"
+				    "ready_command = /usr/bin/pg_isready -q -h 127.0.0.1 -p 5432\n"
+				    "kill_mode = control-group\n");
+	struct zp_service_config *y = service_config_load(b, "web", &d);
+	ok(x && y && service_config_equal(x, y), "the same ready_command and kill_mode are equal");
+	service_config_free(y);
+	service_config_free(x);
+	diag_free(&d);
+	free(a);
+	free(b);
 	free(dir);
 }
 
@@ -1096,6 +1182,7 @@ int main(void)
 	test_warnings_and_empty();
 	test_relative_config_path();
 	test_services_dir_default();
+	test_ready_command_kill_mode();
 	test_service_equal();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
