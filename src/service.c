@@ -67,6 +67,16 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	zp_log(prio, "%s: %s -> %s (%s)", svc->name, state_names[svc->state], state_names[to],
 	       reason);
 	svc->state = to;
+	/* What the new state does not use goes here, in one place, so that no
+	 * timer outlives its state (a crash while idle must not leave the idle
+	 * timer for the next instance). */
+	struct ev_loop *loop = svc->env->loop;
+	if (to != SVC_RUNNING) {
+		ev_timer_stop(loop, &svc->idle_timer);
+		ev_timer_stop(loop, &svc->fd_retry_timer);
+	}
+	if (to == SVC_STOPPED || to == SVC_FAILED)
+		ev_timer_stop(loop, &svc->checkpoint_timer);
 	if (svc->env->changed)
 		svc->env->changed(svc->env->data);
 }
@@ -267,7 +277,6 @@ static void service_free_inst(struct service *svc)
 	if (svc->inst_cfg != svc->cfg)
 		service_config_free(svc->inst_cfg);
 	svc->inst_cfg = NULL;
-	ev_timer_stop(svc->env->loop, &svc->checkpoint_timer);
 }
 
 /* Record a failed start: reason for status, back-off, pending closed. */
@@ -663,7 +672,6 @@ void service_stop(struct service *svc, const char *reason)
 	svc->start_requested = false;
 	refuse_all_pending(svc, reason);
 	if (svc->inst && svc->state != SVC_STOPPING) {
-		ev_timer_stop(svc->env->loop, &svc->idle_timer);
 		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
 		instance_stop(svc->inst);
 	}
