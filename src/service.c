@@ -148,13 +148,23 @@ static void on_relay_done(struct relay *r, int err)
 {
 	struct conn *c = r->data;
 	struct service *svc = c->svc;
-	if (r->connecting) {
+	if (r->connecting && r->err_side == RELAY_BACKEND) {
 		char why[256];
 		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
 			 strerror(-err));
 		conn_refuse(c, why);
 	} else {
-		if (err == -ETIMEDOUT)
+		/* A client that goes away while we connect for it is its own
+		 * doing: neither refused nor the backend's fault. */
+		if (r->connecting && err == -ECONNRESET)
+			log_info("%s: connection from %s reset by the client while connecting to "
+				 "the backend",
+				 svc->name, c->peer);
+		else if (r->connecting)
+			log_info("%s: connection from %s ended by the client while connecting to "
+				 "the backend: %s",
+				 svc->name, c->peer, strerror(-err));
+		else if (err == -ETIMEDOUT)
 			log_info("%s: connection from %s closed after connection_idle_timeout",
 				 svc->name, c->peer);
 		else if (err < 0)
@@ -168,6 +178,10 @@ static void on_relay_done(struct relay *r, int err)
 		service_dispatch_pending(svc, -1);
 	service_check_idle(svc);
 }
+
+static const struct relay_ops conn_relay_ops = {
+    .done = on_relay_done,
+};
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -227,7 +241,7 @@ static int conn_connect(struct conn *c, int probe_fd)
 	int client = c->fd;
 	c->fd = -1;
 	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
-		    svc->cfg->connection_idle_timeout_ms, on_relay_done, c);
+		    svc->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
 	return 0;
 }
 
