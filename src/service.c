@@ -33,6 +33,9 @@ struct conn {
 	struct conn *prev, *next; /* on svc->pending_* or svc->active */
 	int fd;                   /* the client, while pending */
 	bool pending;
+	bool waited;            /* arrived while no instance was running: felt a cold start */
+	uint64_t arrive_usec;   /* monotonic, at accept */
+	unsigned gen;           /* the svc->inst_gen it was relayed to */
 	ev_timer pending_timer; /* pending_timeout */
 	char peer[64];
 	struct relay *relay; /* once relayed */
@@ -179,8 +182,23 @@ static void on_relay_done(struct relay *r, int err)
 	service_check_idle(svc);
 }
 
+/* The backend's first byte to c: for the first client that waited for the
+ * instance, this is the cold start it felt. */
+static void on_first_byte(struct relay *r)
+{
+	struct conn *c = r->data;
+	struct service *svc = c->svc;
+	if (!svc->inst || c->gen != svc->inst_gen)
+		return;
+	if (c->waited && !svc->inst_sampled) {
+		svc->inst_sampled = true;
+		usage_record_start(&svc->usage, now_usec() - c->arrive_usec);
+	}
+}
+
 static const struct relay_ops conn_relay_ops = {
     .done = on_relay_done,
+    .first_byte = on_first_byte,
 };
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -240,6 +258,7 @@ static int conn_connect(struct conn *c, int probe_fd)
 	c->relay->count[RELAY_DOWN] = &svc->usage.bytes_out;
 	int client = c->fd;
 	c->fd = -1;
+	c->gen = svc->inst_gen;
 	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
 		    svc->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
 	return 0;
@@ -312,12 +331,12 @@ static void service_start_failed(struct service *svc, const char *reason)
 static void inst_ready(struct instance *in, int probe_fd)
 {
 	struct service *svc = in->data;
-	uint64_t latency = in->ready_usec - in->spawn_usec;
-	usage_record_start(&svc->usage, latency);
+	svc->last_ready_usec = in->ready_usec - in->spawn_usec;
+	svc->has_ready = true;
 	svc->failures = 0;
 	svc->start_failed = false;
 	service_set_state(svc, SVC_RUNNING, LOG_INFO, "ready after %.1f ms",
-			  (double)latency / 1000.0);
+			  (double)svc->last_ready_usec / 1000.0);
 	/* The probe connection is a working connection: give it to the first
 	 * waiting client instead of throwing it away. */
 	service_dispatch_pending(svc, probe_fd);
@@ -423,6 +442,8 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->inst_cfg = svc->cfg;
 	svc->inst_addr = svc->backend_addr;
 	svc->start_failed = false;
+	svc->inst_gen++;
+	svc->inst_sampled = false;
 	struct spawn_env env = {
 	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
@@ -507,6 +528,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	c->svc = svc;
 	c->fd = fd;
 	c->pending = true;
+	c->arrive_usec = now_usec();
+	c->waited = svc->state != SVC_RUNNING;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	ev_init(&c->pending_timer, on_pending_timeout);
 	c->pending_timer.data = c;
@@ -785,6 +808,8 @@ void service_status(struct service *svc, struct service_status *st)
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
 	st->start_ms_p99 = usage_start_percentile(u, 99) / 1000.0;
+	st->has_ready = svc->has_ready;
+	st->ready_ms = (double)svc->last_ready_usec / 1000.0;
 	st->has_idle = svc->idle_since_usec != 0;
 	st->idle_seconds = st->has_idle ? usec_to_s(now - svc->idle_since_usec) : 0;
 	st->has_stop_in = ev_is_active(&svc->idle_timer);

@@ -84,6 +84,10 @@ struct service {
 	bool start_requested;               /* `zeroproxy start` while stopping */
 	bool shutting_down;                 /* zeroproxy is exiting: never start again */
 	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
+	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
+	bool inst_sampled;        /* inst's cold start was recorded */
+	bool has_ready;           /* last_ready_usec is known */
+	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                      /* relayed connections */
