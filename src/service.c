@@ -91,16 +91,6 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 /* --- connections ------------------------------------------------------- */
 
 static void conn_unlink(struct conn *c)
-	/* What the new state does not use goes here, in one place, so that no
-	 * timer outlives its state (a crash while idle must not leave the idle
-	 * timer for the next instance). */
-	struct ev_loop *loop = svc->env->loop;
-	if (to != SVC_RUNNING) {
-		ev_timer_stop(loop, &svc->idle_timer);
-		ev_timer_stop(loop, &svc->fd_retry_timer);
-	}
-	if (to == SVC_STOPPED || to == SVC_FAILED)
-		ev_timer_stop(loop, &svc->checkpoint_timer);
 {
 	struct service *svc = c->svc;
 	if (c->pending) {
