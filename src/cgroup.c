@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/vfs.h>
@@ -395,6 +396,22 @@ int cgroup_populated(const char *path)
 		return -ENAMETOOLONG;
 	int r = read_keyed(p, "populated", &v);
 	return r < 0 ? r : v != 0;
+}
+
+int cgroup_events_watch(const char *path)
+{
+	char p[CG_PATH_MAX];
+	if (join(p, sizeof(p), path, "cgroup.events") < 0)
+		return -ENAMETOOLONG;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (inotify_add_watch(fd, p, IN_MODIFY) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int cgroup_kill(const char *path, int sig)

@@ -53,6 +53,10 @@ int cgroup_read(const char *path, uint64_t *cpu_usec, uint64_t *mem_peak_bytes);
 /* Whether any process is left in the cgroup (cgroup.events): 1, 0 or -errno. */
 int cgroup_populated(const char *path);
 
+/* An inotify fd (non-blocking, close-on-exec) that becomes readable whenever
+ * path/cgroup.events changes, e.g. populated 1 -> 0. The fd or -errno. */
+int cgroup_events_watch(const char *path);
+
 /* Send sig to every process in the cgroup; SIGKILL uses cgroup.kill where the
  * kernel has it (5.14+), which also catches processes forking meanwhile.
  * Returns how many processes were signalled (or 1 for cgroup.kill), or -errno. */

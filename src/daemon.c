@@ -18,6 +18,7 @@
 #include <string.h>
 #include <stddef.h>
 #include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -382,6 +383,19 @@ static void daemon_drained(void *data, struct service *svc)
 			service_free(svc);
 			return;
 		}
+}
+
+static bool daemon_all_stopped(const struct daemon *d);
+
+/* A service changed state: the STATUS= summary, and at shutdown the end of
+ * the loop once the last instance is over (its last process may go without
+ * a SIGCHLD to us, seen on its cgroup). */
+static void daemon_service_changed(void *data)
+{
+	struct daemon *d = data;
+	daemon_send_status(d);
+	if (d->shutting_down && !d->freeing && daemon_all_stopped(d))
+		ev_break(d->loop, EVBREAK_ALL);
 }
 
 static bool daemon_all_stopped(const struct daemon *d)
@@ -935,6 +949,11 @@ int daemon_run(const char *config_path, bool explicit_path)
 	}
 	log_set_level(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/* Orphaned processes of our backends (workers whose master exited)
+	 * become our children, so that we reap them: a process group is gone
+	 * only once its zombies are, and not every init reaps them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warning("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
 
 	struct daemon *d = xcalloc(1, sizeof(*d));
 	d->config_path = xstrdup(config_path);
@@ -978,7 +997,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	    .notify_path = notify_server_path(d->notify),
 	    .state_dir = d->state_dir,
 	    .runtime_dir = d->runtime_dir,
-	    .changed = daemon_send_status,
+	    .changed = daemon_service_changed,
 	    .conns_changed = daemon_conns_changed,
 	    .drained = daemon_drained,
 	    .data = d,

@@ -130,6 +130,24 @@ static const struct simple_metric simple[] = {
      offsetof(struct service_status, time_at_zero_ratio)},
 };
 
+/* A gauge in seconds of a snapshot's time in ms (the double at ms_off), for
+ * the services whose bool at has_off says they have one. */
+static void gauge_ms(struct strbuf *out, const char *name, const char *help,
+		     const struct service_status *st, size_t n, size_t has_off, size_t ms_off)
+{
+	family(out, name, "gauge", help);
+	for (size_t i = 0; i < n; i++) {
+		const char *base = (const char *)&st[i];
+		double ms;
+		if (!*(const bool *)(base + has_off))
+			continue;
+		memcpy(&ms, base + ms_off, sizeof(ms));
+		series(out, name, &st[i], NULL, NULL);
+		put_float(out, ms / 1000.0);
+		sb_puts(out, "\n");
+	}
+}
+
 void metrics_format(const struct service_status *st, size_t n, struct strbuf *out)
 {
 	for (size_t m = 0; m < sizeof(simple) / sizeof(simple[0]); m++) {
@@ -164,18 +182,19 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 				st[i].state && !strcmp(st[i].state, states[k]) ? "1\n" : "0\n");
 		}
 
-	family(out, "zeroproxy_last_start_duration_seconds", "gauge",
-	       "Time the latest start took until the backend was ready.");
-	for (size_t i = 0; i < n; i++) {
-		if (!st[i].has_start)
-			continue;
-		series(out, "zeroproxy_last_start_duration_seconds", &st[i], NULL, NULL);
-		put_float(out, st[i].last_start_ms / 1000.0);
-		sb_puts(out, "\n");
-	}
+	gauge_ms(out, "zeroproxy_last_start_duration_seconds",
+		 "The latest cold start as its client felt it: from the connection that woke "
+		 "the service until the backend's first byte to it.",
+		 st, n, offsetof(struct service_status, has_start),
+		 offsetof(struct service_status, last_start_ms));
+	gauge_ms(out, "zeroproxy_last_ready_duration_seconds",
+		 "Time the latest instance took from its spawn until it was ready.", st, n,
+		 offsetof(struct service_status, has_ready),
+		 offsetof(struct service_status, ready_ms));
 
 	family(out, "zeroproxy_start_duration_seconds", "histogram",
-	       "Time from spawning a backend until it was ready.");
+	       "Cold starts as clients felt them: from the connection that woke the service "
+	       "until the backend's first byte to it.");
 	for (size_t i = 0; i < n; i++) {
 		for (size_t b = 0; b < ZP_START_BUCKETS; b++) {
 			char le[32];

@@ -42,7 +42,14 @@ static void relay_finish(struct relay *r, int err)
 		watcher_set(r, &r->wio[i], false);
 	}
 	ev_timer_stop(r->loop, &r->idle);
-	r->done(r, err);
+	r->ops->done(r, err);
+}
+
+/* An error of the socket side, for done(). */
+static int side_error(struct relay *r, int side, int err)
+{
+	r->err_side = (enum relay_side)side;
+	return -err;
 }
 
 /* Write what direction d holds. Returns 0, or -errno on a hard error. */
@@ -57,7 +64,7 @@ static int half_flush(struct relay *r, enum relay_dir d)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
-			return -errno;
+			return side_error(r, dst_of(d), errno);
 		}
 		h->start += (size_t)n;
 		if (r->count[d])
@@ -72,7 +79,7 @@ static int half_flush(struct relay *r, enum relay_dir d)
 		 * is left unread), so the shutdown() would be a wasted call. */
 		h->shut = true;
 		if (!r->half[!d].shut && shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN)
-			return -errno;
+			return side_error(r, dst_of(d), errno);
 	}
 	return 0;
 }
@@ -90,7 +97,7 @@ static int half_pump(struct relay *r, enum relay_dir d)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			return -errno;
+			return side_error(r, src_of(d), errno);
 		}
 		if (n == 0) {
 			h->eof = true;
@@ -99,6 +106,11 @@ static int half_pump(struct relay *r, enum relay_dir d)
 		size_t room = sizeof(h->buf) - h->end;
 		h->end += (size_t)n;
 		r->last_activity = ev_now(r->loop);
+		if (d == RELAY_DOWN && !r->backend_spoke) {
+			r->backend_spoke = true;
+			if (r->ops->first_byte)
+				r->ops->first_byte(r);
+		}
 		if (r->connecting)
 			break; /* keep it until the backend is connected */
 		int err = half_flush(r, d);
@@ -140,7 +152,7 @@ static int on_connected(struct relay *r)
 	if (getsockopt(r->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err)
-		return -err;
+		return side_error(r, RELAY_BACKEND, err);
 	r->connecting = false;
 	return 0;
 }
@@ -184,15 +196,17 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backend_fd,
-		 bool connecting, uint64_t idle_timeout_ms, relay_done_cb done, void *data)
+		 bool connecting, uint64_t idle_timeout_ms, const struct relay_ops *ops, void *data)
 {
-	assert(r && loop && done && client_fd >= 0 && backend_fd >= 0);
+	assert(r && loop && ops && ops->done && client_fd >= 0 && backend_fd >= 0);
 	r->loop = loop;
 	r->fd[0] = client_fd;
 	r->fd[1] = backend_fd;
 	r->connecting = connecting;
 	r->finished = false;
-	r->done = done;
+	r->backend_spoke = false;
+	r->err_side = RELAY_CLIENT;
+	r->ops = ops;
 	r->data = data;
 	for (int i = 0; i < 2; i++) {
 		r->half[i].start = r->half[i].end = 0;

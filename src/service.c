@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -27,12 +28,18 @@
 #define BACKOFF_MAX_USEC   60000000ULL
 #define CHECKPOINT_SECONDS 60.0
 #define FD_RETRY_SECONDS   0.1
+/* An instance that exits this soon after it became ready, without having
+ * served a byte, has not really started (see exit_unproven()). */
+#define START_GRACE_USEC 1000000ULL
 
 struct conn {
 	struct service *svc;
 	struct conn *prev, *next; /* on svc->pending_* or svc->active */
 	int fd;                   /* the client, while pending */
 	bool pending;
+	bool waited;            /* arrived while no instance was running: felt a cold start */
+	uint64_t arrive_usec;   /* monotonic, at accept */
+	unsigned gen;           /* the svc->inst_gen it was relayed to */
 	ev_timer pending_timer; /* pending_timeout */
 	char peer[64];
 	struct relay *relay; /* once relayed */
@@ -47,7 +54,7 @@ static const char *const state_names[SVC__COUNT] = {
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
-    [SVC_RUNNING] = {[SVC_STOPPING] = true, [SVC_STOPPED] = true},
+    [SVC_RUNNING] = {[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
@@ -67,6 +74,16 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	zp_log(prio, "%s: %s -> %s (%s)", svc->name, state_names[svc->state], state_names[to],
 	       reason);
 	svc->state = to;
+	/* What the new state does not use goes here, in one place, so that no
+	 * timer outlives its state (a crash while idle must not leave the idle
+	 * timer for the next instance). */
+	struct ev_loop *loop = svc->env->loop;
+	if (to != SVC_RUNNING) {
+		ev_timer_stop(loop, &svc->idle_timer);
+		ev_timer_stop(loop, &svc->fd_retry_timer);
+	}
+	if (to == SVC_STOPPED || to == SVC_FAILED)
+		ev_timer_stop(loop, &svc->checkpoint_timer);
 	if (svc->env->changed)
 		svc->env->changed(svc->env->data);
 }
@@ -138,13 +155,23 @@ static void on_relay_done(struct relay *r, int err)
 {
 	struct conn *c = r->data;
 	struct service *svc = c->svc;
-	if (r->connecting) {
+	if (r->connecting && r->err_side == RELAY_BACKEND) {
 		char why[256];
 		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
 			 strerror(-err));
 		conn_refuse(c, why);
 	} else {
-		if (err == -ETIMEDOUT)
+		/* A client that goes away while we connect for it is its own
+		 * doing: neither refused nor the backend's fault. */
+		if (r->connecting && err == -ECONNRESET)
+			log_info("%s: connection from %s reset by the client while connecting to "
+				 "the backend",
+				 svc->name, c->peer);
+		else if (r->connecting)
+			log_info("%s: connection from %s ended by the client while connecting to "
+				 "the backend: %s",
+				 svc->name, c->peer, strerror(-err));
+		else if (err == -ETIMEDOUT)
 			log_info("%s: connection from %s closed after connection_idle_timeout",
 				 svc->name, c->peer);
 		else if (err < 0)
@@ -158,6 +185,29 @@ static void on_relay_done(struct relay *r, int err)
 		service_dispatch_pending(svc, -1);
 	service_check_idle(svc);
 }
+
+/* The backend's first byte to c: the instance has served, and for the first
+ * client that waited for it, this is the cold start it felt. */
+static void on_first_byte(struct relay *r)
+{
+	struct conn *c = r->data;
+	struct service *svc = c->svc;
+	if (!svc->inst || c->gen != svc->inst_gen)
+		return;
+	if (!svc->inst_served) {
+		svc->inst_served = true;
+		svc->failures = 0;
+	}
+	if (c->waited && !svc->inst_sampled) {
+		svc->inst_sampled = true;
+		usage_record_start(&svc->usage, now_usec() - c->arrive_usec);
+	}
+}
+
+static const struct relay_ops conn_relay_ops = {
+    .done = on_relay_done,
+    .first_byte = on_first_byte,
+};
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -216,8 +266,9 @@ static int conn_connect(struct conn *c, int probe_fd)
 	c->relay->count[RELAY_DOWN] = &svc->usage.bytes_out;
 	int client = c->fd;
 	c->fd = -1;
+	c->gen = svc->inst_gen;
 	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
-		    svc->cfg->connection_idle_timeout_ms, on_relay_done, c);
+		    svc->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
 	return 0;
 }
 
@@ -267,10 +318,22 @@ static void service_free_inst(struct service *svc)
 	if (svc->inst_cfg != svc->cfg)
 		service_config_free(svc->inst_cfg);
 	svc->inst_cfg = NULL;
-	ev_timer_stop(svc->env->loop, &svc->checkpoint_timer);
 }
 
-/* Record a failed start: reason for status, back-off, pending closed. */
+/* Close the connections still waiting for the current instance: pending
+ * ones, and (ready = socket) relayed ones the backend never answered — they
+ * sit in the backend socket's queue of an instance that is gone. */
+static void refuse_waiting(struct service *svc, const char *why)
+{
+	refuse_all_pending(svc, why);
+	for (struct conn *c = svc->active, *next; c; c = next) {
+		next = c->next;
+		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
+			conn_refuse(c, why);
+	}
+}
+
+/* Record a failed start: reason for status, back-off, waiting clients closed. */
 static void service_start_failed(struct service *svc, const char *reason)
 {
 	free(svc->last_error);
@@ -283,18 +346,19 @@ static void service_start_failed(struct service *svc, const char *reason)
 	if (backoff > BACKOFF_MAX_USEC)
 		backoff = BACKOFF_MAX_USEC;
 	svc->backoff_until_usec = now_usec() + backoff;
-	refuse_all_pending(svc, "start failed");
+	refuse_waiting(svc, "start failed");
 }
 
 static void inst_ready(struct instance *in, int probe_fd)
 {
 	struct service *svc = in->data;
-	uint64_t latency = in->ready_usec - in->spawn_usec;
-	usage_record_start(&svc->usage, latency);
-	svc->failures = 0;
+	svc->last_ready_usec = in->ready_usec - in->spawn_usec;
+	svc->has_ready = true;
+	/* The failure count is reset once the instance has served (or ended
+	 * normally), not here: a ready = socket backend is ready at exec. */
 	svc->start_failed = false;
 	service_set_state(svc, SVC_RUNNING, LOG_INFO, "ready after %.1f ms",
-			  (double)latency / 1000.0);
+			  (double)svc->last_ready_usec / 1000.0);
 	/* The probe connection is a working connection: give it to the first
 	 * waiting client instead of throwing it away. */
 	service_dispatch_pending(svc, probe_fd);
@@ -322,11 +386,49 @@ static bool backend_queue_waiting(const struct service *svc)
 	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
 
-static void inst_exited(struct instance *in, const char *how)
+/* Whether clients wait for the current instance: pending, relayed but not
+ * answered yet, or queued in its backend socket. */
+static bool clients_waiting(const struct service *svc)
 {
-	struct service *svc = in->data;
-	uint64_t now = now_usec();
-	uint64_t life = now - in->spawn_usec;
+	if (svc->n_pending || backend_queue_waiting(svc))
+		return true;
+	for (const struct conn *c = svc->active; c; c = c->next)
+		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
+			return true;
+	return false;
+}
+
+/* An instance that was ready and exited on its own (no stop asked for): a
+ * failed start unless it proved itself. It has not when it sent no byte to
+ * any client and either exited within START_GRACE_USEC of becoming ready or
+ * left clients waiting for it. Without this rule a ready = socket backend
+ * (ready at exec) that dies at once is respawned for its queued client
+ * without end. A backend that served and then exited by itself (even at
+ * once) is a normal exit; so is one that ran idle for a while and exited
+ * with nobody waiting. */
+static bool exit_unproven(const struct service *svc, const struct instance *in)
+{
+	if (svc->inst_served)
+		return false;
+	return in->exit_usec - in->ready_usec < START_GRACE_USEC || clients_waiting(svc);
+}
+
+/* For an exit with status 0 that counts as a failed start: the usual cause. */
+static const char *daemon_hint(const struct instance *in)
+{
+	if (WIFEXITED(in->wait_status) && WEXITSTATUS(in->wait_status) == 0)
+		return ": it probably forked into the background; it must run in the foreground "
+		       "(see zeroproxy.conf(5))";
+	return "";
+}
+
+/* The instance is over (its main process and every other one): account for
+ * it, free it, enter stopped or failed (logged at prio with reason), and
+ * start the next instance if connections or a `zeroproxy start` wait. */
+static void service_end_instance(struct service *svc, int prio, const char *reason)
+{
+	struct instance *in = svc->inst;
+	uint64_t life = now_usec() - in->spawn_usec;
 	const struct rusage *ru = &in->rusage;
 	uint64_t cpu = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
 		       (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
@@ -347,24 +449,11 @@ static void inst_exited(struct instance *in, const char *how)
 	format_wait_status(in->wait_status, true, svc->usage.last_exit,
 			   sizeof(svc->usage.last_exit));
 
-	enum service_state was = svc->state;
 	bool failed = svc->start_failed;
-	if (was == SVC_STARTING && !failed) {
-		char reason[128];
-		snprintf(reason, sizeof(reason), "%s before ready", how);
-		service_start_failed(svc, reason);
-		failed = true;
-		service_free_inst(svc);
-		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", reason);
-	} else {
-		service_free_inst(svc);
-		if (failed)
-			service_set_state(svc, SVC_FAILED, LOG_NOTICE, "backend %s", how);
-		else
-			service_set_state(svc, SVC_STOPPED,
-					  was == SVC_RUNNING ? LOG_WARNING : LOG_INFO, "backend %s",
-					  how);
-	}
+	if (!failed)
+		svc->failures = 0;
+	service_free_inst(svc);
+	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
 	service_save_usage(svc);
 
 	if (svc->shutting_down) {
@@ -383,10 +472,57 @@ static void inst_exited(struct instance *in, const char *how)
 	service_check_idle(svc);
 }
 
+static void inst_exited(struct instance *in, const char *how)
+{
+	struct service *svc = in->data;
+	enum service_state was = svc->state;
+	char failure[512] = "";
+	if (!svc->start_failed && was == SVC_STARTING)
+		snprintf(failure, sizeof(failure), "%s before ready%s", how, daemon_hint(in));
+	else if (!svc->start_failed && was == SVC_RUNNING && exit_unproven(svc, in))
+		snprintf(failure, sizeof(failure),
+			 "%s without serving a client (%.0f ms after the "
+			 "spawn)%s",
+			 how, (double)(in->exit_usec - in->spawn_usec) / 1000.0, daemon_hint(in));
+	if (failure[0])
+		service_start_failed(svc, failure);
+
+	char reason[600];
+	int prio = LOG_INFO;
+	if (failure[0]) {
+		snprintf(reason, sizeof(reason), "start failed: %s", failure);
+		prio = LOG_ERR;
+	} else {
+		snprintf(reason, sizeof(reason), "backend %s", how);
+		prio = svc->start_failed ? LOG_NOTICE : was == SVC_RUNNING ? LOG_WARNING : LOG_INFO;
+	}
+	/* Workers of a multi-process server may outlive their master, still
+	 * holding its sockets: the next instance must not meet them. Until
+	 * they are gone the service is stopping and connections wait. */
+	if (instance_wait_gone(in) > 0) {
+		if (was != SVC_STOPPING)
+			service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+		return;
+	}
+	service_end_instance(svc, prio, reason);
+}
+
+static void inst_gone(struct instance *in)
+{
+	struct service *svc = in->data;
+	char reason[128];
+	snprintf(reason, sizeof(reason),
+		 "the last process of the instance is gone, %.0f ms after "
+		 "the main process",
+		 (double)(now_usec() - in->exit_usec) / 1000.0);
+	service_end_instance(svc, LOG_INFO, reason);
+}
+
 static const struct instance_ops inst_ops = {
     .ready = inst_ready,
     .failed = inst_failed,
     .exited = inst_exited,
+    .gone = inst_gone,
 };
 
 static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
@@ -400,6 +536,8 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->inst_cfg = svc->cfg;
 	svc->inst_addr = svc->backend_addr;
 	svc->start_failed = false;
+	svc->inst_gen++;
+	svc->inst_served = svc->inst_sampled = false;
 	struct spawn_env env = {
 	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
@@ -484,6 +622,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	c->svc = svc;
 	c->fd = fd;
 	c->pending = true;
+	c->arrive_usec = now_usec();
+	c->waited = svc->state != SVC_RUNNING;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	ev_init(&c->pending_timer, on_pending_timeout);
 	c->pending_timer.data = c;
@@ -663,7 +803,6 @@ void service_stop(struct service *svc, const char *reason)
 	svc->start_requested = false;
 	refuse_all_pending(svc, reason);
 	if (svc->inst && svc->state != SVC_STOPPING) {
-		ev_timer_stop(svc->env->loop, &svc->idle_timer);
 		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
 		instance_stop(svc->inst);
 	}
@@ -690,7 +829,7 @@ bool service_has_instance(const struct service *svc)
 
 bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru)
 {
-	return svc->inst && instance_child_exited(svc->inst, pid, status, ru);
+	return svc->inst && !svc->inst->reaped && instance_child_exited(svc->inst, pid, status, ru);
 }
 
 bool service_notify(struct service *svc, pid_t pid, const char *msg)
@@ -746,7 +885,7 @@ void service_status(struct service *svc, struct service_status *st)
 	memset(st, 0, sizeof(*st));
 	st->name = xstrdup(svc->name);
 	st->state = state_names[svc->state];
-	st->pid = svc->inst ? (int)svc->inst->pid : 0;
+	st->pid = svc->inst && !svc->inst->reaped ? (int)svc->inst->pid : 0;
 	for (size_t i = 0; i < svc->cfg->n_listen; i++)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
@@ -760,6 +899,8 @@ void service_status(struct service *svc, struct service_status *st)
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
 	st->start_ms_p99 = usage_start_percentile(u, 99) / 1000.0;
+	st->has_ready = svc->has_ready;
+	st->ready_ms = (double)svc->last_ready_usec / 1000.0;
 	st->has_idle = svc->idle_since_usec != 0;
 	st->idle_seconds = st->has_idle ? usec_to_s(now - svc->idle_since_usec) : 0;
 	st->has_stop_in = ev_is_active(&svc->idle_timer);

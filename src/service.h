@@ -4,9 +4,12 @@
  * instance, and the state machine that ties them together:
  *
  *   stopped ──connection──▶ starting ──ready──▶ running ──idle──▶ stopping ──exit──▶ stopped
- *                              │                   └──exit──▶ stopped                  │
+ *                              │                   ├──exit──▶ stopped                  │
+ *                              │                   └──exit, not proven──▶ failed       │
  *                              └──start failed──▶ (stopping ──exit──▶) failed ◀─────────┘
  *
+ * "exit" is the exit of the backend's last process: while processes of an
+ * instance outlive its main one, the service is stopping.
  * Connections that arrive while starting or stopping wait (pending) and are
  * served by the next ready instance; only limits and a failed start's back-off
  * refuse a connection.
@@ -84,6 +87,11 @@ struct service {
 	bool start_requested;               /* `zeroproxy start` while stopping */
 	bool shutting_down;                 /* zeroproxy is exiting: never start again */
 	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
+	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
+	bool inst_served;         /* inst sent a byte to a client */
+	bool inst_sampled;        /* inst's cold start was recorded */
+	bool has_ready;           /* last_ready_usec is known */
+	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
 
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                      /* relayed connections */

@@ -100,6 +100,7 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	json_double(sb, "last_start_ms", s->has_start, s->last_start_ms, 3);
 	json_double(sb, "start_ms_p50", s->has_start, s->start_ms_p50, 3);
 	json_double(sb, "start_ms_p99", s->has_start, s->start_ms_p99, 3);
+	json_double(sb, "ready_ms", s->has_ready, s->ready_ms, 3);
 	json_double(sb, "idle_seconds", s->has_idle, s->idle_seconds, 3);
 	json_double(sb, "stop_in_seconds", s->has_stop_in, s->stop_in_seconds, 3);
 	json_double(sb, "uptime_seconds", s->has_uptime, s->uptime_seconds, 3);

@@ -26,7 +26,9 @@ struct service_status {
 	double last_start_ms;
 	double start_ms_p50;
 	double start_ms_p99;
-	bool has_idle; /* false: idle_seconds null */
+	bool has_ready;  /* false: ready_ms null */
+	double ready_ms; /* spawn to ready of the latest instance */
+	bool has_idle;   /* false: idle_seconds null */
 	double idle_seconds;
 	bool has_stop_in; /* false: stop_in_seconds null */
 	double stop_in_seconds;

@@ -48,6 +48,11 @@ extern char **environ;
 #define PROBE_FIRST 0.0002
 #define PROBE_MAX   0.010
 
+/* Looks at what is left of an instance after its main process: from 1 ms,
+ * doubling to 50 ms (SIGKILLed processes are usually gone by the first). */
+#define GONE_POLL_FIRST 0.001
+#define GONE_POLL_MAX   0.050
+
 struct exec_report {
 	int err;
 	char what[32];
@@ -674,6 +679,9 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	if (cfg->start_timeout_ms != ZP_INFINITY)
 		ev_timer_start(loop, &in->start_timer);
 	in->probe_tfd = -1;
+	in->gone_fd = -1;
+	ev_init(&in->gone_timer, NULL);
+	in->gone_timer.data = in;
 	ev_init(&in->probe_io, on_probe_io);
 	in->probe_io.data = in;
 	ev_init(&in->stop_timer, on_stop_timeout);
@@ -743,6 +751,8 @@ static void instance_reaped(struct instance *in, int status, const struct rusage
 {
 	in->wait_status = status;
 	in->rusage = *ru;
+	in->reaped = true;
+	in->exit_usec = now_usec();
 	/* An exec failure is in the pipe already; read it before judging the
 	 * exit. A process that is gone can no longer become ready. */
 	in->stopping = true;
@@ -773,10 +783,117 @@ bool instance_child_exited(struct instance *in, pid_t pid, int status, const str
 	return false;
 }
 
+/* Whether processes of the instance are left: in its cgroup where it has one
+ * (that also holds what left the process group), else in its process group. */
+static bool instance_remains(const struct instance *in)
+{
+	if (in->cgroup) {
+		int r = cgroup_populated(in->cgroup);
+		if (r >= 0)
+			return r > 0;
+	}
+	return kill(-in->pid, 0) == 0 || errno == EPERM;
+}
+
+static void gone_stop(struct instance *in)
+{
+	ev_timer_stop(in->loop, &in->gone_timer);
+	if (in->gone_fd >= 0) {
+		ev_io_stop(in->loop, &in->gone_io);
+		close(in->gone_fd);
+		in->gone_fd = -1;
+	}
+}
+
+/* Done waiting: gone() may free in. */
+static void gone_finish(struct instance *in)
+{
+	gone_stop(in);
+	in->ops->gone(in);
+}
+
+static void gone_check(struct instance *in)
+{
+	if (!instance_remains(in)) {
+		gone_finish(in);
+		return;
+	}
+	double waited = (double)(now_usec() - in->gone_since) / 1e6;
+	if (waited >= INSTANCE_GONE_MAX) {
+		log_warning("%s: processes of the instance of pid %d are still there %.0f s after "
+			    "it exited and had SIGKILL (stuck in the kernel?); no longer waiting",
+			    in->cfg->name, (int)in->pid, waited);
+		gone_finish(in);
+		return;
+	}
+	/* The next look, on a back-off, also with inotify: the kernel sends
+	 * cgroup.events notifications at most every 10 ms. */
+	double next = INSTANCE_GONE_MAX - waited;
+	if (in->gone_delay < next)
+		next = in->gone_delay;
+	in->gone_delay *= 2;
+	if (in->gone_delay > GONE_POLL_MAX)
+		in->gone_delay = GONE_POLL_MAX;
+	ev_timer_stop(in->loop, &in->gone_timer);
+	ev_timer_set(&in->gone_timer, next, 0);
+	ev_timer_start(in->loop, &in->gone_timer);
+}
+
+static void on_gone_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	gone_check(w->data);
+}
+
+static void on_gone_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct instance *in = w->data;
+	char buf[4096];
+	while (read(in->gone_fd, buf, sizeof(buf)) > 0)
+		; /* the events themselves say nothing more than "changed" */
+	gone_check(in);
+}
+
+int instance_wait_gone(struct instance *in)
+{
+	assert(in->reaped);
+	if (!instance_remains(in))
+		return 0;
+	in->gone_since = now_usec();
+	in->gone_delay = GONE_POLL_FIRST;
+	ev_set_cb(&in->gone_timer, on_gone_timer);
+	if (in->cgroup) {
+		int fd = cgroup_events_watch(in->cgroup);
+		if (fd >= 0) {
+			in->gone_fd = fd;
+			ev_io_init(&in->gone_io, on_gone_io, fd, EV_READ);
+			in->gone_io.data = in;
+			ev_io_start(in->loop, &in->gone_io);
+		} else {
+			log_warning("%s: cannot watch %s/cgroup.events (%s); looking at it on a "
+				    "timer",
+				    in->cfg->name, in->cgroup, strerror(-fd));
+		}
+		log_info("%s: processes of the instance are left after its main process %d "
+			 "exited; the next start waits until cgroup %s is empty",
+			 in->cfg->name, (int)in->pid, in->cgroup);
+	} else {
+		log_info("%s: processes of the instance are left after its main process %d "
+			 "exited; the next start waits until process group %d is gone (no cgroup)",
+			 in->cfg->name, (int)in->pid, (int)in->pid);
+	}
+	/* Looked at once more now: the last one may have gone before the
+	 * watch was in place. gone() must not run inside exited(), so the
+	 * first look is a timer. */
+	ev_timer_set(&in->gone_timer, 0, 0);
+	ev_timer_start(in->loop, &in->gone_timer);
+	return 1;
+}
+
 void instance_free(struct instance *in)
 {
 	if (!in)
 		return;
+	gone_stop(in);
 	ev_io_stop(in->loop, &in->exec_io);
 	ev_timer_stop(in->loop, &in->start_timer);
 	probe_cancel(in);

@@ -30,8 +30,13 @@ struct instance_ops {
 	 * status. The instance is being stopped; exited() follows. */
 	void (*failed)(struct instance *in, const char *reason);
 	/* The process was reaped. how is "exited with status N" or "killed by
-	 * signal SIGX". The owner frees the instance. */
+	 * signal SIGX". The owner frees the instance, unless it calls
+	 * instance_wait_gone() and that returns 1: then gone() follows. */
 	void (*exited)(struct instance *in, const char *how);
+	/* After instance_wait_gone() returned 1: the last process of the
+	 * instance is gone (or the wait gave up). The owner frees the
+	 * instance. */
+	void (*gone)(struct instance *in);
 };
 
 /* Everything spawn needs besides the service config. */
@@ -86,6 +91,13 @@ struct instance {
 	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
 	struct rusage rusage; /* from wait4, once exited */
 	int wait_status;      /* from wait4 */
+	bool reaped;          /* the main process was reaped */
+	uint64_t exit_usec;   /* monotonic, when it was reaped */
+	int gone_fd;          /* inotify on cgroup.events while waiting for the rest, or -1 */
+	ev_io gone_io;        /* gone_fd readable */
+	ev_timer gone_timer;  /* the next look at the process group, or the end of the wait */
+	double gone_delay;    /* the next interval between looks, seconds */
+	uint64_t gone_since;  /* monotonic: the wait began */
 	char *cgroup;         /* the instance's cgroup, or NULL (process group only) */
 	const struct instance_ops *ops;
 	void *data; /* the owning service */
@@ -117,6 +129,15 @@ bool instance_child_exited(struct instance *in, pid_t pid, int status, const str
  * that a signal sent meanwhile takes its default action instead of running
  * one of zeroproxy's handlers. */
 void instance_child_reset_signals(void);
+
+/* In exited(): whether processes of the instance are left behind its main
+ * process (its cgroup is still populated; without a cgroup, its process
+ * group still exists). 0: none. 1: some are (they have had SIGKILL); gone()
+ * follows once the cgroup is empty (inotify on cgroup.events, and looks on a
+ * short back-off timer that runs only during the wait) or the process group
+ * is gone (the same timer), or after INSTANCE_GONE_MAX seconds at most. */
+#define INSTANCE_GONE_MAX 10.0
+int instance_wait_gone(struct instance *in);
 
 /* A READY=1 from the backend (ready=notify). */
 void instance_notify_ready(struct instance *in);

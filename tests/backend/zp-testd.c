@@ -25,7 +25,7 @@
  *   --exit-if PATH       make --exit-code apply only while PATH exists.
  *   --burn-cpu-child MS  at start-up fork a child that burns MS of CPU time and
  *                        wait for it.
- *   --pidfile PATH       write our pid to PATH first thing.
+ *   --pidfile PATH       write our pid to PATH first thing (after --daemonize).
  *   --report PATH        then write what we were started with to PATH, one
  *                        key=value a line: pid, ppid, pgid, uid, gid, groups
  *                        (supplementary, comma separated), cwd, inherited_fds and the variables
@@ -44,6 +44,19 @@
  *                        signal that reaches them during the delay.
  *   --orphan-workers     with --workers: the master exits 0 at once on SIGTERM,
  *                        leaving its workers running.
+ *   --daemonize          fork at once; the parent exits 0, the child calls
+ *                        setsid() and goes on (a server that forks into the
+ *                        background, as redis with --daemonize yes does).
+ *   --worker MS          once listening, fork a worker that keeps every
+ *                        listening socket open without accepting, ignores
+ *                        SIGTERM and exits MS after the main process has
+ *                        exited (a multi-process server whose workers outlive
+ *                        their master).
+ *   --worker-pidfile PATH  the worker writes its pid to PATH.
+ *   --backlog N          listen(2) backlog of --listen sockets (default SOMAXCONN).
+ *   --accept-delay MS    listen at once but accept nothing for MS (connections
+ *                        queue in the kernel; with a small --backlog, further
+ *                        connects stay in progress).
  *   --quiet              no start message on stderr.
  *
  * HTTP paths: "/" or anything else: the info body; "/bytes/N": N bytes of the
@@ -140,6 +153,8 @@ struct server {
 	const char *ready_file; /* --ready-file, or NULL */
 	int64_t term_delay;     /* --term-delay in ms */
 	int64_t exit_at;        /* monotonic ms to exit after SIGTERM, or -1 */
+	int64_t accept_at;      /* monotonic ms before which nothing is accepted */
+	int backlog;            /* listen(2) backlog */
 	struct conn *conns;
 	size_t n_conns;     /* slots allocated */
 	struct pollfd *pfd; /* rebuilt every loop */
@@ -304,7 +319,7 @@ static void listen_on(struct server *s, const char *a)
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		die("bind %s: %s", a, strerror(errno));
-	if (listen(fd, SOMAXCONN) < 0)
+	if (listen(fd, s->backlog) < 0)
 		die("listen %s: %s", a, strerror(errno));
 	add_listener(s, fd);
 }
@@ -684,6 +699,9 @@ static void loop(struct server *s)
 		int64_t deadline = s->ready_at;
 		if (s->exit_at >= 0 && (deadline < 0 || s->exit_at < deadline))
 			deadline = s->exit_at;
+		bool accepting = now >= s->accept_at;
+		if (!accepting && (deadline < 0 || s->accept_at < deadline))
+			deadline = s->accept_at;
 
 		size_t cap = s->n_lfd + 1 + s->n_conns;
 		s->pfd = realloc(s->pfd, cap * sizeof(*s->pfd));
@@ -692,7 +710,8 @@ static void loop(struct server *s)
 			die("out of memory");
 		size_t n = 0;
 		for (size_t i = 0; i < s->n_lfd; i++)
-			s->pfd[n++] = (struct pollfd){.fd = s->lfd[i], .events = POLLIN};
+			s->pfd[n++] =
+			    (struct pollfd){.fd = s->lfd[i], .events = accepting ? POLLIN : 0};
 		if (s->sfd >= 0)
 			s->pfd[n++] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
 		size_t first_conn = n;
@@ -836,16 +855,55 @@ static void usage(void)
 	      "                [--start-delay MS] [--ignore-term] [--term-delay MS]\n"
 	      "                [--exit-code N [--exit-if PATH]] [--burn-cpu-child MS]\n"
 	      "                [--pidfile PATH] [--report PATH] [--ready-file PATH]\n"
-	      "                [--workers N [--orphan-workers]] [--quiet]\n",
+	      "                [--workers N [--orphan-workers]] [--daemonize] [--worker MS]\n"
+	      "                [--worker-pidfile PATH] [--backlog N] [--accept-delay MS]\n"
+	      "                [--quiet]\n",
 	      stderr);
 	exit(2);
 }
 
-static void burn_cpu_child(long ms)
+static pid_t xfork(void)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
+	return pid;
+}
+
+static void write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "we");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+/* --worker: a child that holds our listening sockets (inherited) until MS
+ * after we are gone. It learns that from EOF on a pipe whose write end only
+ * we hold; SIGTERM and SIGINT stay blocked, as the main loop blocks them. */
+static void fork_worker(long ms, const char *pidfile)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe2: %s", strerror(errno));
+	pid_t pid = xfork();
+	if (pid == 0) {
+		char c;
+		close(p[1]);
+		if (pidfile)
+			write_pidfile(pidfile);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		sleep_ms(ms);
+		_exit(0);
+	}
+	close(p[0]); /* p[1] stays open until we exit */
+}
+
+static void burn_cpu_child(long ms)
+{
+	pid_t pid = xfork();
 	if (pid == 0) {
 		struct timespec ts;
 		volatile unsigned long x = 0;
@@ -867,13 +925,15 @@ int main(int argc, char **argv)
 	s->t0 = now_usec();
 	s->sfd = -1;
 	s->exit_at = -1;
+	s->backlog = SOMAXCONN;
 	scan_inherited(s);
 
 	const char *listen_addr[MAX_LISTENERS];
 	size_t n_listen = 0;
 	long notify_delay = 0, start_delay = 0, burn = 0, exit_code = -1, workers = 0;
-	const char *exit_if = NULL, *pidfile = NULL, *report = NULL;
-	bool ignore_term = false, quiet = false, orphan = false;
+	long worker = -1, accept_delay = 0;
+	const char *exit_if = NULL, *pidfile = NULL, *report = NULL, *worker_pidfile = NULL;
+	bool ignore_term = false, quiet = false, orphan = false, daemonize = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -929,6 +989,20 @@ int main(int argc, char **argv)
 			workers = parse_num(a, v);
 		} else if (strcmp(a, "--orphan-workers") == 0) {
 			orphan = true;
+		} else if (strcmp(a, "--worker") == 0) {
+			NEEDS_ARG;
+			worker = parse_num(a, v);
+		} else if (strcmp(a, "--worker-pidfile") == 0) {
+			NEEDS_ARG;
+			worker_pidfile = v;
+		} else if (strcmp(a, "--backlog") == 0) {
+			NEEDS_ARG;
+			s->backlog = (int)parse_num(a, v);
+		} else if (strcmp(a, "--accept-delay") == 0) {
+			NEEDS_ARG;
+			accept_delay = parse_num(a, v);
+		} else if (strcmp(a, "--daemonize") == 0) {
+			daemonize = true;
 		} else if (strcmp(a, "--ignore-term") == 0) {
 			ignore_term = true;
 		} else if (strcmp(a, "--quiet") == 0) {
@@ -942,13 +1016,18 @@ int main(int argc, char **argv)
 #undef NEEDS_ARG
 	}
 
-	if (pidfile) {
-		FILE *f = fopen(pidfile, "we");
-		if (!f)
-			die("%s: %s", pidfile, strerror(errno));
-		fprintf(f, "%d\n", (int)getpid());
-		fclose(f);
+	if (daemonize) {
+		pid_t pid = xfork();
+		if (pid > 0) {
+			if (!quiet)
+				fprintf(stderr, "zp-testd[%d]: forked into the background as %d\n",
+					(int)getpid(), (int)pid);
+			_exit(0);
+		}
+		setsid();
 	}
+	if (pidfile)
+		write_pidfile(pidfile);
 	if (report)
 		write_report(s, report);
 	if (s->ready_file && unlink(s->ready_file) < 0 && errno != ENOENT)
@@ -995,6 +1074,9 @@ int main(int argc, char **argv)
 		die("nothing to listen on: give --listen or pass sockets with LISTEN_FDS");
 	for (size_t i = 0; i < sizeof(s->pattern); i++)
 		s->pattern[i] = (char)(i % PATTERN_MOD);
+	if (worker >= 0)
+		fork_worker(worker, worker_pidfile);
+	s->accept_at = now_ms() + accept_delay;
 
 	if (!quiet)
 		fprintf(

@@ -72,6 +72,8 @@ static void fill(struct service_status *s, size_t i)
 	s->start_sum_seconds = 0.3;
 	s->has_start = true;
 	s->last_start_ms = 4.1;
+	s->has_ready = true;
+	s->ready_ms = 1.5;
 }
 
 static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
@@ -154,6 +156,8 @@ static void test_format(void)
 	is_int(count(t, "_bucket{service=\"web\""), ZP_START_BUCKETS, "14 buckets per service");
 	ok(strstr(t, "zeroproxy_last_start_duration_seconds{service=\"web\"} 0.0041\n") != NULL,
 	   "last start duration");
+	ok(strstr(t, "zeroproxy_last_ready_duration_seconds{service=\"web\"} 0.0015\n") != NULL,
+	   "last ready duration");
 
 	/* Each family once. */
 	int dup = 0, families = 0;

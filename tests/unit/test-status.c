@@ -43,6 +43,8 @@ static void example(struct service_status st[2])
 	    .last_start_ms = 4.1,
 	    .start_ms_p50 = 3.25,
 	    .start_ms_p99 = 12.5,
+	    .has_ready = true,
+	    .ready_ms = 1.25,
 	    .has_uptime = true,
 	    .uptime_seconds = 121.4,
 	    .billed_seconds = 3720.5,
@@ -278,6 +280,7 @@ static void test_json(void)
 	       "\"connections_active\": 3, \"connections_pending\": 0, "
 	       "\"connections_total\": 1284, \"connections_refused\": 2, \"cold_starts\": 17, "
 	       "\"last_start_ms\": 4.100, \"start_ms_p50\": 3.250, \"start_ms_p99\": 12.500, "
+	       "\"ready_ms\": 1.250, "
 	       "\"idle_seconds\": null, \"stop_in_seconds\": null, \"uptime_seconds\": 121.400, "
 	       "\"billed_seconds\": 3720.500, \"cpu_seconds\": 31.240, \"cpu_source\": \"cgroup\", "
 	       "\"peak_memory_bytes\": 52428800, \"time_at_zero_ratio\": 0.913100, "
@@ -288,6 +291,7 @@ static void test_json(void)
 	       "\"connections_active\": 0, \"connections_pending\": 0, "
 	       "\"connections_total\": 12, \"connections_refused\": 0, \"cold_starts\": 2, "
 	       "\"last_start_ms\": 180.000, \"start_ms_p50\": 150.000, \"start_ms_p99\": 180.000, "
+	       "\"ready_ms\": null, "
 	       "\"idle_seconds\": 10800.200, \"stop_in_seconds\": null, \"uptime_seconds\": null, "
 	       "\"billed_seconds\": 250.000, \"cpu_seconds\": 2.000, \"cpu_source\": \"rusage\", "
 	       "\"peak_memory_bytes\": 0, \"time_at_zero_ratio\": 0.997000, "
@@ -310,6 +314,7 @@ static void test_json(void)
 	    "last_start_ms",
 	    "start_ms_p50",
 	    "start_ms_p99",
+	    "ready_ms",
 	    "idle_seconds",
 	    "stop_in_seconds",
 	    "uptime_seconds",
