@@ -31,7 +31,10 @@
  * (the temp file fsynced before the rename, the directory after). Those two
  * fsyncs take milliseconds on a good disk and far longer on a busy or
  * networked one, and the thread that would wait for them relays every
- * connection. So saves go to one writer thread (struct usage_store):
+ * connection. Writing and renaming on the loop with the fsyncs deferred would
+ * not do: the rename must come after the file's fsync, or a power loss can
+ * leave an empty file where the history was, and open() and rename() wait on
+ * a busy journal too. So saves go to one writer thread (struct usage_store):
  *  - the loop formats the snapshot (microseconds) into the file's slot, one
  *    slot per file: a newer snapshot replaces one not yet written (newest
  *    wins), so memory is bounded by the number of files, and a slow disk
