@@ -23,7 +23,9 @@ turns (old quiet, old saves, new quiet, new saves), so that a change in the
 machine's background load hits both alike; the figures are over all rounds.
 The old zeroproxy did the fsyncs on its event loop, so every relayed request
 waited behind them; the new one writes from a thread. The line to read is the
-p99 ratio saves/quiet of each, and new/old during the saves.
+p99 ratio saves/quiet of each, and new/old during the saves. The restarts cost
+the loop something of their own (a fork, a stop, control requests): run once
+with BENCH_FSYNC_MS=0 to see that part, the same for both.
 
 Run by hand, never by `make check` (stdlib only, needs cc):
   tests/bench/usage-save.py [--old OLD_ZEROPROXY | --baseline REV] [BUILDDIR]
