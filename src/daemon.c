@@ -38,7 +38,11 @@
 #define BACKEND_BACKLOG 4096
 /* fds kept free of client connections (probes, exec pipes, control and
  * metrics clients, usage files): an eighth of the limit, 4 to 64. */
+#define FD_RESERVE_MIN 4
 #define FD_RESERVE_MAX 64
+/* The loop's own fds: epoll and the eventfd that signals and the usage
+ * writer wake it through. */
+#define FD_LOOP 2
 
 /* A ready=socket backend's unix socket file that zeroproxy bound and a
  * reload took away from its service: removed once no backend accepts on it. */
@@ -73,6 +77,7 @@ struct daemon {
 	struct conn_budget budget; /* client connections vs. RLIMIT_NOFILE */
 	struct notify_server *notify;
 	struct cgroup_root *cgroup; /* per-instance cgroups, or NULL */
+	struct usage_store *usage;  /* the usage files' writer thread, or NULL */
 	struct control_server *control;
 	struct metrics_server *metrics;
 	/* Servers replaced by a reload, freed on the next loop iteration: the
@@ -467,16 +472,51 @@ static rlim_t nofile_raise(void)
 	return old;
 }
 
-static unsigned count_open_fds(void)
+/* How many fds below `below` are open (those above take no room under a limit
+ * of below). */
+static unsigned count_open_fds(uint64_t below)
 {
 	unsigned n = 0;
 	DIR *dir = opendir("/proc/self/fd");
 	if (!dir)
 		return 0;
 	for (struct dirent *e; (e = readdir(dir));)
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' && strtoull(e->d_name, NULL, 10) < below;
 	closedir(dir);
 	return n > 0 ? n - 1 : 0; /* not the directory's own fd */
+}
+
+/* Refuse to start with fewer fds than cfg needs to serve one connection at
+ * all: otherwise libev aborts when it cannot make its eventfd, or a usage file
+ * cannot be read. The limit that counts is the hard one (nofile_raise() raises
+ * the soft limit to it). 0, or -EMFILE after logging how many it needs. */
+static int nofile_check(const struct zp_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+		return 0;
+	uint64_t open_now = count_open_fds(rl.rlim_max);
+	uint64_t sockets = 2 + (cfg->has_metrics ? 1 : 0); /* notify, control, metrics */
+	uint64_t listeners = 0;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct zp_service_config *sc = cfg->services[i];
+		for (size_t j = 0; j < sc->n_listen; j++)
+			listeners += sc->listen[j].kind != ZP_ADDR_SYSTEMD; /* those are open */
+		listeners += sc->ready == ZP_READY_SOCKET;
+	}
+	/* One client connection (two fds) and the reserve, which covers a start. */
+	uint64_t serve = 2 + FD_RESERVE_MIN;
+	uint64_t need = open_now + FD_LOOP + sockets + listeners + serve;
+	if (rl.rlim_max >= need)
+		return 0;
+	log_error("RLIMIT_NOFILE: this configuration needs at least %llu file descriptors, the "
+		  "limit is %llu (%llu open at start-up, %d for the event loop, %llu for the "
+		  "notify, control and metrics sockets, %llu listening, %llu to start a backend "
+		  "and relay one connection); raise the limit (LimitNOFILE=, ulimit -n)",
+		  (unsigned long long)need, (unsigned long long)rl.rlim_max,
+		  (unsigned long long)open_now, FD_LOOP, (unsigned long long)sockets,
+		  (unsigned long long)listeners, (unsigned long long)serve);
+	return -EMFILE;
 }
 
 /* How many client connections the fds allow: two fds each, after those the
@@ -487,9 +527,9 @@ static void budget_update(struct daemon *d)
 	uint64_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
 			     ? rl.rlim_cur
 			     : 1 << 20;
-	uint64_t own = count_open_fds();
+	uint64_t own = count_open_fds(limit);
 	own = own > 2ULL * d->budget.open ? own - 2ULL * d->budget.open : 0;
-	uint64_t reserve = limit / 8 < 4                ? 4
+	uint64_t reserve = limit / 8 < FD_RESERVE_MIN   ? FD_RESERVE_MIN
 			   : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX
 							: limit / 8;
 	uint64_t max = limit > own + reserve ? (limit - own - reserve) / 2 : 1;
@@ -910,6 +950,7 @@ static void daemon_free(struct daemon *d)
 		service_save_usage(d->retired[i]);
 		service_free(d->retired[i]);
 	}
+	usage_store_free(d->usage); /* the saves above are on disk when it returns */
 	free(d->svcs);
 	free(d->retired);
 	control_server_free(d->control);
@@ -948,6 +989,12 @@ int daemon_run(const char *config_path, bool explicit_path)
 		return 1;
 	}
 	log_set_level(cfg->log_level);
+	if (nofile_check(cfg) < 0) {
+		log_error("not starting");
+		config_free(cfg);
+		diag_free(&diag);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphaned processes of our backends (workers whose master exited)
 	 * become our children, so that we reap them: a process group is gone
@@ -987,6 +1034,11 @@ int daemon_run(const char *config_path, bool explicit_path)
 	/* Fails soft: without cgroups, wait4() rusage and process groups. */
 	if (cgroup_setup(&d->cgroup) < 0)
 		d->cgroup = NULL;
+	if ((r = usage_store_new(d->loop, &d->usage)) < 0) {
+		log_warning("usage files: no writer thread (%s); writing them on the event loop",
+			    strerror(-r));
+		d->usage = NULL;
+	}
 	rlim_t backend_nofile = nofile_raise();
 	d->env = (struct service_env){
 	    .budget = &d->budget,
@@ -996,6 +1048,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	    .loop = d->loop,
 	    .notify_path = notify_server_path(d->notify),
 	    .state_dir = d->state_dir,
+	    .usage = d->usage,
 	    .runtime_dir = d->runtime_dir,
 	    .changed = daemon_service_changed,
 	    .conns_changed = daemon_conns_changed,

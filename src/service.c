@@ -736,7 +736,8 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->fd_retry_timer.data = svc;
 
 	char *why = NULL;
-	if (usage_load(env->state_dir, svc->name, wall_usec(), &svc->usage, &why) > 0) {
+	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage,
+			     &why) != USAGE_LOADED) {
 		log_warning("%s: usage file: %s", svc->name, why);
 		free(why);
 	}
@@ -937,6 +938,16 @@ void service_status(struct service *svc, struct service_status *st)
 
 void service_save_usage(struct service *svc)
 {
+	const struct service_env *env = svc->env;
+	char *why = NULL;
+	/* A file that could not be read is read again first, and never
+	 * written over while it cannot be. */
+	usage_store_retry(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, &why);
+	if (why)
+		log_warning("%s: usage file: %s", svc->name, why);
+	free(why);
+	if (svc->usage.unread)
+		return;
 	struct zp_usage snap = svc->usage;
 	if (svc->inst) {
 		/* A checkpoint counts the running instance so far, so a kill -9
@@ -948,7 +959,7 @@ void service_save_usage(struct service *svc)
 		if (peak > snap.peak_memory_bytes)
 			snap.peak_memory_bytes = peak;
 	}
-	int r = usage_save(svc->env->state_dir, svc->name, &snap);
+	int r = usage_store_save(env->usage, env->state_dir, svc->name, &snap);
 	if (r < 0)
 		log_warning("%s: cannot write usage to %s: %s", svc->name, svc->env->state_dir,
 			    strerror(-r));

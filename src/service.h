@@ -55,6 +55,7 @@ struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
 	const char *state_dir;             /* usage files */
+	struct usage_store *usage;         /* their writer thread, or NULL: on the loop */
 	const char *runtime_dir;           /* private backend sockets for ready=socket */
 	struct cgroup_root *cgroup;        /* per-instance cgroups, or NULL (rusage) */
 	void (*changed)(void *data);       /* a service changed state (for sd_notify STATUS=) */

@@ -11,18 +11,64 @@
  *	last_exit exited 0
  *	end 9f3a61c2                          (FNV-1a 32 of every byte before)
  *
- * The checksum line comes last, so a file cut short anywhere (a full disk, a
- * crash of a file system that does not honour fsync) is detected; the file is
- * replaced with rename() after an fsync, so a kill -9 of zeroproxy leaves the
- * old or the new file, never a mix. Anything that does not check out is moved
- * aside for a human and the meter starts afresh: a bad file never stops a
- * service from running.
+ * Reading. The checksum line comes last, so a file cut short anywhere (a full
+ * disk, a crash of a file system that does not honour fsync) is detected. A
+ * file that was read whole and does not check out (checksum, format, size) is
+ * moved aside to NAME.usage.corrupt-TIME for a human and the meter starts
+ * afresh: a bad file never stops a service. A missing file is a first start.
+ * Any other failure to read it (EMFILE, ENFILE, ENOMEM, EACCES, EIO, a
+ * directory or a symbolic link in its place) says nothing about what it
+ * holds, and is usually passing: the file is left alone, the meter counts
+ * from zero marked unread (u->unread), and an unread meter is never written,
+ * since that would replace the history still in the file. The read is tried
+ * again before each save (usage_store_retry); once it works, the file's
+ * figures and those counted since are added up. No timer for it: nothing
+ * wakes an idle daemon, and the next save is when it matters.
+ *
+ * Writing. A save must survive a kill -9 at any moment (the old file or the
+ * new one, never a mix: a temp file renamed over the old one) and, for what
+ * was saved when an instance stopped or the daemon shut down, a power loss
+ * (the temp file fsynced before the rename, the directory after). Those two
+ * fsyncs take milliseconds on a good disk and far longer on a busy or
+ * networked one, and the thread that would wait for them relays every
+ * connection. Writing and renaming on the loop with the fsyncs deferred would
+ * not do: the rename must come after the file's fsync, or a power loss can
+ * leave an empty file where the history was, and open() and rename() wait on
+ * a busy journal too. So saves go to one writer thread (struct usage_store):
+ *  - the loop formats the snapshot (microseconds) into the file's slot, one
+ *    slot per file: a newer snapshot replaces one not yet written (newest
+ *    wins), so memory is bounded by the number of files, and a slow disk
+ *    delays writes without queueing them up;
+ *  - the thread copies a slot's text under the lock and writes temp file,
+ *    fsync, rename, fsync of the directory without it; the loop takes the
+ *    lock only to copy a few KiB, never across I/O;
+ *  - the thread touches no loop state: it reports each finished write with
+ *    ev_async_send(), the one libev call meant for other threads, and the
+ *    loop logs failures and drops finished slots;
+ *  - it makes system calls only, no malloc or stdio: zeroproxy forks its
+ *    backends (raw clone3, which runs no atfork handler), and a child must not
+ *    inherit a libc lock the thread happened to hold;
+ *  - it exists only while there is something to write: a save starts it when
+ *    none runs, it ends when no slot is dirty, and the loop joins it. An idle
+ *    daemon is one thread with nothing to wake it, as before; a thread start
+ *    (tens of microseconds) per burst of saves is the price;
+ *  - it blocks every signal, so signals reach the loop's thread;
+ *  - usage_store_free() (at shutdown) waits for it to write every pending
+ *    slot: the snapshots taken at shutdown are fsynced on disk before
+ *    zeroproxy exits.
+ * A kill -9 between a save and its write leaves the previous file, as a kill
+ * just before the save would. A load while a write is pending (a service
+ * removed and added back by reloads) takes the pending snapshot, not the
+ * older file.
  */
 #define _GNU_SOURCE 1
 
 #include <errno.h>
+#include <ev.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,13 +78,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "strbuf.h"
 #include "usage.h"
+#include "util.h"
 
 #define USAGE_MAGIC   "zeroproxy-usage"
 #define USAGE_VERSION 1
 /* Far above what version 1 writes (about 4 KiB); a bigger file is not ours. */
 #define USAGE_MAX_BYTES (64 * 1024)
+/* What version 1 can write at most (under 4 KiB: 256 samples of 10 digits,
+ * 14 buckets and 12 counters of 20), with room to spare: a slot's buffer. */
+#define USAGE_TEXT_MAX 8192
 
 const double usage_start_bucket_le[ZP_START_BUCKETS] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, __builtin_inf(),
@@ -56,6 +107,26 @@ void usage_init(struct zp_usage *u, uint64_t wall_now_usec)
 	u->first_seen_wall_usec = wall_now_usec;
 }
 
+static void sample_push(struct zp_usage *u, uint32_t v)
+{
+	u->start_samples[u->sample_pos % ZP_START_SAMPLES] = v;
+	u->sample_pos = (u->sample_pos + 1) % ZP_START_SAMPLES;
+	if (u->n_samples < ZP_START_SAMPLES)
+		u->n_samples++;
+}
+
+static uint32_t sample_count(const struct zp_usage *u)
+{
+	return u->n_samples > ZP_START_SAMPLES ? ZP_START_SAMPLES : u->n_samples;
+}
+
+/* The i-th oldest of the recent samples (i < sample_count()). */
+static uint32_t sample_at(const struct zp_usage *u, uint32_t i)
+{
+	uint32_t first = sample_count(u) < ZP_START_SAMPLES ? 0 : u->sample_pos % ZP_START_SAMPLES;
+	return u->start_samples[(first + i) % ZP_START_SAMPLES];
+}
+
 void usage_record_start(struct zp_usage *u, uint64_t latency_usec)
 {
 	size_t i = 0;
@@ -65,11 +136,33 @@ void usage_record_start(struct zp_usage *u, uint64_t latency_usec)
 	u->start_count++;
 	u->start_sum_usec += latency_usec;
 	u->last_start_usec = latency_usec;
-	u->start_samples[u->sample_pos % ZP_START_SAMPLES] =
-	    latency_usec > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_usec;
-	u->sample_pos = (u->sample_pos + 1) % ZP_START_SAMPLES;
-	if (u->n_samples < ZP_START_SAMPLES)
-		u->n_samples++;
+	sample_push(u, latency_usec > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_usec);
+}
+
+void usage_add(struct zp_usage *u, const struct zp_usage *since)
+{
+	u->connections_total += since->connections_total;
+	u->connections_refused += since->connections_refused;
+	u->cold_starts += since->cold_starts;
+	u->billed_usec += since->billed_usec;
+	u->cpu_usec += since->cpu_usec;
+	if (since->peak_memory_bytes > u->peak_memory_bytes)
+		u->peak_memory_bytes = since->peak_memory_bytes;
+	u->bytes_in += since->bytes_in;
+	u->bytes_out += since->bytes_out;
+	if (since->first_seen_wall_usec &&
+	    (!u->first_seen_wall_usec || since->first_seen_wall_usec < u->first_seen_wall_usec))
+		u->first_seen_wall_usec = since->first_seen_wall_usec;
+	for (size_t i = 0; i < ZP_START_BUCKETS; i++)
+		u->start_buckets[i] += since->start_buckets[i];
+	u->start_count += since->start_count;
+	u->start_sum_usec += since->start_sum_usec;
+	for (uint32_t i = 0, n = sample_count(since); i < n; i++)
+		sample_push(u, sample_at(since, i));
+	if (since->start_count)
+		u->last_start_usec = since->last_start_usec;
+	if (since->last_exit[0])
+		memcpy(u->last_exit, since->last_exit, sizeof(u->last_exit));
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -81,7 +174,7 @@ static int cmp_u32(const void *a, const void *b)
 double usage_start_percentile(const struct zp_usage *u, double p)
 {
 	uint32_t sorted[ZP_START_SAMPLES];
-	size_t n = u->n_samples > ZP_START_SAMPLES ? ZP_START_SAMPLES : u->n_samples;
+	size_t n = sample_count(u);
 
 	if (n == 0)
 		return 0;
@@ -118,12 +211,11 @@ static uint32_t fnv1a(const char *p, size_t n)
 /* The samples oldest first, so that a reload keeps their order in the ring. */
 static void format_samples(const struct zp_usage *u, struct strbuf *sb)
 {
-	uint32_t n = u->n_samples > ZP_START_SAMPLES ? ZP_START_SAMPLES : u->n_samples;
-	uint32_t first = n < ZP_START_SAMPLES ? 0 : u->sample_pos % ZP_START_SAMPLES;
+	uint32_t n = sample_count(u);
 
 	sb_printf(sb, "start_samples %" PRIu32, n);
 	for (uint32_t i = 0; i < n; i++)
-		sb_printf(sb, " %" PRIu32, u->start_samples[(first + i) % ZP_START_SAMPLES]);
+		sb_printf(sb, " %" PRIu32, sample_at(u, i));
 	sb_puts(sb, "\n");
 }
 
@@ -182,47 +274,70 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int usage_save(const char *state_dir, const char *name, const struct zp_usage *u)
+/* STATE_DIR/NAME.usage into path (and its temp file's name into tmp when not
+ * NULL). 0, -EINVAL or -ENAMETOOLONG. */
+static int usage_paths(const char *state_dir, const char *name, char *path, char *tmp, size_t size)
 {
-	struct strbuf sb = {0};
-	char path[4096], tmp[4096];
-	int r, fd = -1;
-
 	if (!state_dir || !name_ok(name))
 		return -EINVAL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s.usage", state_dir, name) >= sizeof(path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	if ((size_t)snprintf(path, size, "%s/%s.usage", state_dir, name) >= size ||
+	    (tmp && (size_t)snprintf(tmp, size, "%s.tmp", path) >= size))
 		return -ENAMETOOLONG;
+	return 0;
+}
 
-	format_usage(u, &sb);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, sb.data, sb.len);
+/* Replace path with text atomically: tmp written, fsynced, renamed over path,
+ * then dir fsynced. System calls only: the writer thread runs it. 0 or
+ * -errno. */
+static int write_text(const char *dir, const char *path, const char *tmp, const char *text,
+		      size_t len)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, text, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	fd = -1;
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
 		unlink(tmp);
-		goto out;
+		return r;
 	}
-
 	/* Make the rename itself durable. */
-	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = -errno;
-		goto out;
-	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
 	if (fsync(dfd) < 0)
 		r = -errno;
 	close(dfd);
-out:
+	return r;
+}
+
+/* What a save of u needs: the paths (4096 bytes each) and the text in sb. 0,
+ * or -errno with nothing to free. */
+static int save_prepare(const char *state_dir, const char *name, const struct zp_usage *u,
+			char *path, char *tmp, struct strbuf *sb)
+{
+	int r = usage_paths(state_dir, name, path, tmp, 4096);
+	if (r < 0)
+		return r;
+	if (u->unread)
+		return -EAGAIN;
+	format_usage(u, sb);
+	return 0;
+}
+
+int usage_save(const char *state_dir, const char *name, const struct zp_usage *u)
+{
+	char path[4096], tmp[4096];
+	struct strbuf sb = {0};
+	int r = save_prepare(state_dir, name, u, path, tmp, &sb);
+	if (r < 0)
+		return r;
+	r = write_text(state_dir, path, tmp, sb.data, sb.len);
 	sb_free(&sb);
 	return r;
 }
@@ -243,7 +358,8 @@ static char *why_printf(const char *fmt, ...)
 }
 
 /* Read the whole file (at most USAGE_MAX_BYTES) into a NUL-terminated buffer.
- * -ENOENT when it does not exist, -EFBIG when too big, -errno otherwise. */
+ * -ENOENT when it does not exist, -EFBIG when too big, -EISDIR or -EINVAL when
+ * not a regular file, -errno otherwise. */
 static int read_file(const char *path, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -488,33 +604,49 @@ static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
 	return true;
 }
 
-int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
-	       char **why)
+/* The reason for a read that failed with r, for the log. */
+static char *unreadable_why(int r)
 {
-	char path[4096];
+	return why_printf("cannot read: %s", r == -EINVAL ? "not a regular file" : strerror(-r));
+}
+
+/* Read and check the file at path into u (fresh from wall_now_usec). On
+ * USAGE_MOVED_ASIDE, tail ends the reason in *why; *missing says whether
+ * there was no file. */
+static enum usage_load_result load_path(const char *path, uint64_t wall_now_usec,
+					struct zp_usage *u, const char *tail, char **why,
+					bool *missing)
+{
 	char *buf = NULL, *reason = NULL;
 	size_t len = 0;
 
 	*why = NULL;
+	*missing = false;
 	usage_init(u, wall_now_usec);
-	if (!state_dir || !name_ok(name) ||
-	    (size_t)snprintf(path, sizeof(path), "%s/%s.usage", state_dir, name) >= sizeof(path)) {
-		*why = why_printf("bad state file name for service \"%s\"", name ? name : "");
-		return 1;
-	}
-
 	int r = read_file(path, &buf, &len);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		reason = why_printf("cannot read: %s", strerror(-r));
+	if (r == -ENOENT) {
+		*missing = true;
+		return USAGE_LOADED;
+	}
+	if (r < 0 && r != -EFBIG) {
+		/* Says nothing about the content: leave the file alone. */
+		reason = unreadable_why(r);
+		*why = why_printf("%s: %s; left as it is and read again at the next save (counting "
+				  "from zero until then)",
+				  path, reason ? reason : "cannot read");
+		free(reason);
+		u->unread = -r;
+		return USAGE_UNREADABLE;
+	}
+	if (r == -EFBIG)
+		reason = why_printf("larger than %d bytes", USAGE_MAX_BYTES);
 	else if (!parse_usage(buf, len, u, &reason))
 		usage_init(u, wall_now_usec);
 	free(buf);
 	if (!reason) {
 		if (u->first_seen_wall_usec == 0)
 			u->first_seen_wall_usec = wall_now_usec;
-		return 0;
+		return USAGE_LOADED;
 	}
 
 	/* Keep the bad file for a human and start afresh. */
@@ -522,13 +654,303 @@ int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, 
 	snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
 		 (long long)(wall_now_usec / 1000000));
 	if (rename(path, aside) == 0)
-		*why = why_printf("%s: %s; moved aside to %s, starting afresh", path,
-				  reason ? reason : "unreadable", aside);
+		*why = why_printf("%s: %s; moved aside to %s, %s", path, reason, aside, tail);
 	else
-		*why = why_printf("%s: %s; could not move it aside (%s), starting afresh", path,
-				  reason ? reason : "unreadable", strerror(errno));
+		*why = why_printf("%s: %s; could not move it aside (%s), %s", path, reason,
+				  strerror(errno), tail);
 	free(reason);
 	if (!*why)
 		*why = strdup("corrupt usage file");
-	return 1;
+	return USAGE_MOVED_ASIDE;
+}
+
+enum usage_load_result usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec,
+				  struct zp_usage *u, char **why)
+{
+	char path[4096];
+	bool missing;
+
+	*why = NULL;
+	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) < 0) {
+		usage_init(u, wall_now_usec);
+		*why = why_printf("bad state file name for service \"%s\"", name ? name : "");
+		return USAGE_MOVED_ASIDE;
+	}
+	return load_path(path, wall_now_usec, u, "starting afresh", why, &missing);
+}
+
+/* --- the writer ---------------------------------------------------------- */
+
+/* One file's newest snapshot. Made, changed and freed by the loop's thread,
+ * under the lock; while busy the writer reads dir, path, tmp (which never
+ * change) without it. */
+struct usage_slot {
+	struct usage_slot *next;
+	char *name;                /* the service, for the log */
+	char *dir;                 /* STATE_DIR */
+	char *path;                /* STATE_DIR/NAME.usage */
+	char *tmp;                 /* STATE_DIR/NAME.usage.tmp */
+	struct zp_usage snap;      /* the newest snapshot: the file's content once written */
+	char text[USAGE_TEXT_MAX]; /* snap, formatted */
+	size_t len;
+	bool dirty; /* text not yet taken by the writer */
+	bool busy;  /* the writer writes it now */
+	int err;    /* the last write's result, 0 or -errno; logged by the loop */
+};
+
+struct usage_store {
+	struct ev_loop *loop;
+	ev_async written;     /* the writer finished a write */
+	pthread_t thread;     /* the writer, while joinable */
+	bool joinable;        /* thread was started and not joined yet (loop's thread only) */
+	pthread_mutex_t lock; /* running and the slots */
+	bool running;         /* the writer will look for dirty slots before it ends */
+	struct usage_slot *slots;
+	char text[USAGE_TEXT_MAX]; /* the writer's copy of the text it writes */
+};
+
+static void slot_free(struct usage_slot *s)
+{
+	free(s->name);
+	free(s->dir);
+	free(s->path);
+	free(s->tmp);
+	free(s);
+}
+
+static struct usage_slot *slot_find(struct usage_store *st, const char *path)
+{
+	for (struct usage_slot *s = st->slots; s; s = s->next)
+		if (!strcmp(s->path, path))
+			return s;
+	return NULL;
+}
+
+/* Write dirty slots until there are none, then end (running cleared under the
+ * same lock as the last look, so a save either sees running or starts a new
+ * writer). */
+static void *writer_main(void *data)
+{
+	struct usage_store *st = data;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		struct usage_slot *s = st->slots;
+		while (s && !s->dirty)
+			s = s->next;
+		if (!s) {
+			st->running = false;
+			pthread_mutex_unlock(&st->lock);
+			/* So that the loop joins this thread now. */
+			ev_async_send(st->loop, &st->written);
+			return NULL;
+		}
+		size_t len = s->len;
+		memcpy(st->text, s->text, len);
+		s->dirty = false;
+		s->busy = true;
+		pthread_mutex_unlock(&st->lock);
+		int r = write_text(s->dir, s->path, s->tmp, st->text, len);
+		pthread_mutex_lock(&st->lock);
+		s->busy = false;
+		s->err = r;
+		ev_async_send(st->loop, &st->written);
+	}
+}
+
+/* Log the writes that failed and drop the slots with nothing left to do.
+ * Under the lock, on the loop's thread. */
+static void store_reap(struct usage_store *st)
+{
+	for (struct usage_slot **p = &st->slots; *p;) {
+		struct usage_slot *s = *p;
+		if (s->err < 0) {
+			log_warning("%s: cannot write usage to %s: %s", s->name, s->dir,
+				    strerror(-s->err));
+			s->err = 0;
+		}
+		if (s->dirty || s->busy) {
+			p = &s->next;
+			continue;
+		}
+		*p = s->next;
+		slot_free(s);
+	}
+}
+
+static void on_written(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct usage_store *st = w->data;
+	pthread_mutex_lock(&st->lock);
+	store_reap(st);
+	bool ended = !st->running;
+	pthread_mutex_unlock(&st->lock);
+	/* A writer that found nothing more to do is leaving (no I/O left):
+	 * join it, so that an idle daemon is one thread again. */
+	if (ended && st->joinable) {
+		pthread_join(st->thread, NULL);
+		st->joinable = false;
+	}
+}
+
+int usage_store_new(struct ev_loop *loop, struct usage_store **out)
+{
+	struct usage_store *st = xcalloc(1, sizeof(*st));
+	st->loop = loop;
+	ev_async_init(&st->written, on_written);
+	st->written.data = st;
+	int r = pthread_mutex_init(&st->lock, NULL);
+	if (r) {
+		free(st);
+		return -r;
+	}
+	ev_async_start(loop, &st->written);
+	*out = st;
+	return 0;
+}
+
+/* A save found no writer running: start one (st->running is set). The one
+ * before has cleared running and has no I/O left: joining it is immediate.
+ * Without a thread the slots are written here, on the caller's thread. */
+static void writer_start(struct usage_store *st)
+{
+	if (st->joinable)
+		pthread_join(st->thread, NULL);
+	st->joinable = false;
+	/* Every signal stays with the loop's thread. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&st->thread, NULL, writer_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0) {
+		st->joinable = true;
+		return;
+	}
+	log_warning("usage files: cannot start the writer thread (%s); writing on the event loop",
+		    strerror(r));
+	writer_main(st);
+	pthread_mutex_lock(&st->lock);
+	store_reap(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
+void usage_store_free(struct usage_store *st)
+{
+	if (!st)
+		return;
+	/* The writer ends once every slot is written (or failed). */
+	if (st->joinable)
+		pthread_join(st->thread, NULL);
+	store_reap(st);
+	ev_async_stop(st->loop, &st->written);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* The pending snapshot of path into u: true if there is one. */
+static bool store_pending(struct usage_store *st, const char *path, struct zp_usage *u)
+{
+	if (!st)
+		return false;
+	pthread_mutex_lock(&st->lock);
+	struct usage_slot *s = slot_find(st, path);
+	if (s)
+		*u = s->snap;
+	pthread_mutex_unlock(&st->lock);
+	/* With no slot the writer is not writing that file: reading it
+	 * without the lock is safe, as only this thread makes slots. */
+	return s != NULL;
+}
+
+enum usage_load_result usage_store_load(struct usage_store *st, const char *state_dir,
+					const char *name, uint64_t wall_now_usec,
+					struct zp_usage *u, char **why)
+{
+	char path[4096];
+
+	*why = NULL;
+	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) == 0 &&
+	    store_pending(st, path, u))
+		return USAGE_LOADED;
+	return usage_load(state_dir, name, wall_now_usec, u, why);
+}
+
+enum usage_load_result usage_store_retry(struct usage_store *st, const char *state_dir,
+					 const char *name, uint64_t wall_now_usec,
+					 struct zp_usage *u, char **why)
+{
+	char path[4096];
+	struct zp_usage file;
+	bool missing = false;
+	enum usage_load_result r;
+
+	*why = NULL;
+	if (!u->unread)
+		return USAGE_LOADED;
+	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) < 0)
+		return USAGE_LOADED; /* never unread: usage_load() said so */
+	if (store_pending(st, path, &file))
+		r = USAGE_LOADED;
+	else
+		r = load_path(path, wall_now_usec, &file, "keeping what was counted since", why,
+			      &missing);
+	switch (r) {
+	case USAGE_UNREADABLE: u->unread = file.unread; break;
+	case USAGE_MOVED_ASIDE: u->unread = 0; break;
+	case USAGE_LOADED:
+		if (missing) {
+			*why = why_printf("%s: gone meanwhile; counting on from what was counted "
+					  "since",
+					  path);
+		} else {
+			usage_add(&file, u);
+			file.unread = 0;
+			*u = file;
+			*why = why_printf("%s: read at last; its figures and those counted since "
+					  "are added up",
+					  path);
+		}
+		u->unread = 0;
+		break;
+	}
+	return r;
+}
+
+int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,
+		     const struct zp_usage *u)
+{
+	if (!st)
+		return usage_save(state_dir, name, u);
+	char path[4096], tmp[4096];
+	struct strbuf sb = {0};
+	int r = save_prepare(state_dir, name, u, path, tmp, &sb);
+	if (r < 0)
+		return r;
+	if (sb.len > USAGE_TEXT_MAX) {
+		sb_free(&sb);
+		return -EFBIG; /* cannot happen: version 1 is bounded */
+	}
+	pthread_mutex_lock(&st->lock);
+	struct usage_slot *s = slot_find(st, path);
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->name = xstrdup(name);
+		s->dir = xstrdup(state_dir);
+		s->path = xstrdup(path);
+		s->tmp = xstrdup(tmp);
+		s->next = st->slots;
+		st->slots = s;
+	}
+	s->snap = *u;
+	memcpy(s->text, sb.data, sb.len);
+	s->len = sb.len;
+	s->dirty = true;
+	bool start = !st->running;
+	st->running = true;
+	pthread_mutex_unlock(&st->lock);
+	sb_free(&sb);
+	if (start)
+		writer_start(st);
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * usage — the per-service meter: counters and totals that survive restarts of
- * zeroproxy, kept in STATE_DIR/NAME.usage and written atomically.
+ * zeroproxy, kept in STATE_DIR/NAME.usage and written atomically, off the
+ * event loop by a writer thread (struct usage_store; see usage.c).
  */
 #ifndef ZP_USAGE_H
 #define ZP_USAGE_H
@@ -33,6 +34,9 @@ struct zp_usage {
 	uint32_t sample_pos;                      /* next slot in the ring */
 	uint64_t last_start_usec; /* latency of the latest start; valid if start_count */
 	char last_exit[64];       /* "exited 0", "killed by SIGKILL"; "" before any */
+	int unread;               /* errno of a failed read of the file (0: read, or none): while
+				   * set, the meter holds only what was counted since, and is
+				   * never written over the file it could not read */
 };
 
 /* A fresh meter for a service first configured now. */
@@ -44,15 +48,63 @@ void usage_record_start(struct zp_usage *u, uint64_t latency_usec);
 /* The p-th percentile (0..100) of the recent start latencies in usec; 0 if none. */
 double usage_start_percentile(const struct zp_usage *u, double p);
 
-/* Load STATE_DIR/NAME.usage into u. A missing file gives a fresh meter (0).
- * A corrupt or unreadable one is renamed to NAME.usage.corrupt-TIMESTAMP, u is
- * fresh, and a malloc'd reason for the log is returned in *why (1). Never fails
- * otherwise. */
-int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
-	       char **why);
+/* Add what since counted to u (counts and sums added, peak the larger, the
+ * samples of since after u's, first_seen the earlier, the latest start and
+ * exit from since when it has them). */
+void usage_add(struct zp_usage *u, const struct zp_usage *since);
+
+/* What usage_load() found; *why says it for the log unless USAGE_LOADED. */
+enum usage_load_result {
+	USAGE_LOADED = 0,      /* the file's figures, or a fresh meter when there is none */
+	USAGE_MOVED_ASIDE = 1, /* its content failed its checks: renamed to
+				* NAME.usage.corrupt-TIMESTAMP, the meter fresh */
+	USAGE_UNREADABLE = 2,  /* could not be read (EMFILE, EACCES, EIO...): left
+				* as it is, the meter fresh with u->unread set */
+};
+
+/* Load STATE_DIR/NAME.usage into u. A malloc'd reason for the log in *why
+ * unless USAGE_LOADED. Never fails otherwise. */
+enum usage_load_result usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec,
+				  struct zp_usage *u, char **why);
 
 /* Write u to STATE_DIR/NAME.usage atomically (temp file, fsync, rename,
- * fsync of the directory). 0 or -errno. */
+ * fsync of the directory), on the calling thread. 0 or -errno; -EAGAIN when
+ * u->unread (the file must not be replaced). */
 int usage_save(const char *state_dir, const char *name, const struct zp_usage *u);
+
+/* The writer: one thread that does the saves, so that the event loop never
+ * waits for the disk. Each file has one slot holding its newest snapshot. */
+struct ev_loop;
+struct usage_store;
+
+/* Start the writer; failures of its writes are logged on loop. 0 or -errno
+ * (then run without: usage_store_* with a NULL store work on the caller's
+ * thread). */
+int usage_store_new(struct ev_loop *loop, struct usage_store **out);
+
+/* Write every snapshot still pending (fsynced, on disk when it returns), log
+ * what failed, stop the thread. NULL is fine. */
+void usage_store_free(struct usage_store *st);
+
+/* usage_load(), but a snapshot still waiting for (or in) its write is the
+ * file's content: it is newer than what the disk holds. */
+enum usage_load_result usage_store_load(struct usage_store *st, const char *state_dir,
+					const char *name, uint64_t wall_now_usec,
+					struct zp_usage *u, char **why);
+
+/* When u->unread, read the file again: once it can be, its figures and what u
+ * counted since are added up in u and u->unread is clear (a file moved aside
+ * or gone meanwhile leaves u as it is). Returns what the read found, and in
+ * *why what happened for the log; USAGE_LOADED with *why NULL when u was not
+ * unread. */
+enum usage_load_result usage_store_retry(struct usage_store *st, const char *state_dir,
+					 const char *name, uint64_t wall_now_usec,
+					 struct zp_usage *u, char **why);
+
+/* Queue u for writing to STATE_DIR/NAME.usage (replacing a snapshot of the
+ * same file not yet written); the writer logs a failure. 0, -EAGAIN when
+ * u->unread, -EINVAL/-ENAMETOOLONG for a bad name. */
+int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,
+		     const struct zp_usage *u);
 
 #endif

@@ -56,6 +56,10 @@ def test(t):
     zt.expect_eq(s["cpu_source"], source, "cpu_source does not change")
     zt.expect_eq(s["last_exit"], "exited 0", "last_exit")
 
+    # Written by the writer thread shortly after the stop.
+    path = t.path("state", "burn.usage")
+    zt.wait_until(lambda: os.path.exists(path) and usage_file(t, "burn").get("cold_starts") == "1",
+                  5, what="the state file written at the stop")
     u = usage_file(t, "burn")
     cpu_usec = int(u["cpu_usec"])
     zt.expect(cpu_usec >= 400000, f"state file cpu_usec {cpu_usec} >= 400000")

@@ -60,6 +60,9 @@ def test(t):
               f"cpu_seconds {s['cpu_seconds']} <= billed_seconds {s['billed_seconds']}")
     zt.expect_eq(s["cpu_source"], "rusage", "cpu_source after the stop")
     zt.expect(s["peak_memory_bytes"] > 0, "peak memory from rusage")
+    # Written by the writer thread shortly after the stop.
+    zt.wait_until(lambda: os.path.exists(t.path("state", "burn.usage")), 5,
+                  what="the state file written at the stop")
     st = os.stat(t.path("state", "burn.usage"))
     zt.expect_eq(st.st_uid, nobody.pw_uid, "the state file written by the daemon's user")
 

@@ -42,6 +42,13 @@ def test(t):
         zt.wait_until(lambda: t.service_status(n)["state"] == "stopped", 5, interval=0.02,
                       what=f"{n}'s idle stop")
     written = {n: snapshot(t, n) for n in ("web", "echo")}
+
+    def file_has_stop(n):
+        """The writer thread writes the file shortly after the stop."""
+        p = os.path.join(state, n + ".usage")
+        return os.path.exists(p) and "\ncold_starts 1\n" in open(p).read()
+    for n in ("web", "echo"):
+        zt.wait_until(lambda: file_has_stop(n), 5, what=f"{n}: the file written at the stop")
     files = {n: open(os.path.join(state, n + ".usage")).read() for n in ("web", "echo")}
     zt.expect_eq(written["web"]["cold_starts"], 1, "web: one start")
     zt.expect(written["web"]["cpu_seconds"] >= 0.05, "web: some CPU")

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Metering with bad state files: garbage (binary and text), a file cut short,
-a checksum mismatch, an empty file and a directory in the file's place are each
-reported in the log, moved aside to NAME.usage.corrupt-TIME (content kept
-byte for byte), and the service starts afresh with zero figures, works, and
-writes a good file at its next stop. A valid file written by hand (with an
-unknown key a newer version might add) is loaded as is: the rejections are
-about the damage, not the format.
+a checksum mismatch and an empty file are each reported in the log, moved
+aside to NAME.usage.corrupt-TIME (content kept byte for byte), and the service
+starts afresh with zero figures, works, and writes a good file at its next
+stop. A directory in the file's place is no content that failed a check: it is
+reported, left where it is and never written over, and the service works all
+the same. A valid file written by hand (with an unknown key a newer version
+might add) is loaded as is: the rejections are about the damage, not the
+format.
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t75-corrupt-state.py"""
 import os
 import random
@@ -60,21 +62,18 @@ def test(t):
         "cut": good[:len(good) // 2],
         "badsum": good.replace(b"cold_starts 7", b"cold_starts 9"),
         "empty": b"",
-        "dir": None,
     }
     state = t.path("state")
     os.mkdir(state)
     listens = {}
     for n, data in bad.items():
         listens[n] = t.testd_service(n, idle_timeout="200ms")
-        p = os.path.join(state, n + ".usage")
-        if data is None:
-            os.mkdir(p)
-            with open(os.path.join(p, "inside"), "w") as f:
-                f.write("x\n")
-        else:
-            with open(p, "wb") as f:
-                f.write(data)
+        with open(os.path.join(state, n + ".usage"), "wb") as f:
+            f.write(data)
+    listens["dir"] = t.testd_service("dir", idle_timeout="200ms")
+    os.mkdir(os.path.join(state, "dir.usage"))
+    with open(os.path.join(state, "dir.usage", "inside"), "w") as f:
+        f.write("x\n")
     listens["good"] = t.testd_service("good", idle_timeout="200ms")
     with open(os.path.join(state, "good.usage"), "wb") as f:
         f.write(good)
@@ -92,13 +91,9 @@ def test(t):
         zt.expect_eq(len(aside), 1, f"{n}: one file moved aside ({files})")
         zt.expect(not os.path.exists(os.path.join(state, n + ".usage")),
                   f"{n}: the bad file is no longer in place")
-        ap = os.path.join(state, aside[0])
-        if data is None:
-            zt.expect(os.path.isdir(ap) and os.listdir(ap) == ["inside"],
-                      f"{n}: the directory moved aside whole")
-        else:
-            with open(ap, "rb") as f:
-                zt.expect_eq(f.read(), data, f"{n}: the moved file keeps its content")
+        with open(os.path.join(state, aside[0]), "rb") as f:
+            zt.expect_eq(f.read(), data, f"{n}: the moved file keeps its content")
+    for n in list(bad) + ["dir"]:
         s = t.service_status(n)
         for k in ("connections_total", "connections_refused", "cold_starts", "bytes_in",
                   "bytes_out", "billed_seconds", "cpu_seconds", "peak_memory_bytes"):
@@ -106,6 +101,12 @@ def test(t):
         for k in ("last_exit", "last_start_ms", "start_ms_p50"):
             zt.expect(s[k] is None, f"{n}: {k} null afresh")
         zt.expect_eq(s["time_at_zero_ratio"], 1, f"{n}: at zero since now")
+    line = t.wait_log(r"\bdir: usage file: ")
+    zt.expect(re.search(rf"{re.escape(state)}/dir\.usage: cannot read: Is a directory; left as "
+                        r"it is", line), f"dir: the log says it is left alone: {line!r}")
+    zt.expect("moved aside" not in line and "corrupt" not in line,
+              f"dir: nothing moved aside: {line!r}")
+    zt.expect_eq(os.listdir(os.path.join(state, "dir.usage")), ["inside"], "dir: left in place")
     t.expect_no_log(r"\bgood: usage file")
     zt.expect(os.path.exists(os.path.join(state, "good.usage")), "good file left in place")
 
@@ -128,14 +129,28 @@ def test(t):
     for n in listens:
         zt.wait_until(lambda: t.service_status(n)["state"] == "stopped", 5, interval=0.02,
                       what=f"{n}'s idle stop")
-        u = check_file(os.path.join(state, n + ".usage"))
         s = t.service_status(n)
+        if n == "dir":
+            zt.expect_eq(s["cold_starts"], 1, "dir: counted in memory")
+            continue
         base = 7 if n == "good" else 0
+        # The writer thread saves shortly after the stop.
+        path = os.path.join(state, n + ".usage")
+        zt.wait_until(lambda: os.path.exists(path) and
+                      check_file(path).get("cold_starts") == str(base + 1), 5,
+                      what=f"{n}: the file written at the stop")
+        u = check_file(path)
         zt.expect_eq((s["cold_starts"], int(u["cold_starts"])), (base + 1, base + 1),
                      f"{n}: cold starts in status and file")
         zt.expect_eq(int(u["connections_total"]), s["connections_total"],
                      f"{n}: connections in the file")
         zt.expect_eq(u["last_exit"], "exited 0", f"{n}: last_exit in the file")
+    # Still unreadable at the stop's save: reported again, never written over.
+    t.wait_log(r"\bdir: usage file: .*cannot read: Is a directory", count=2)
+    zt.expect_eq(os.listdir(os.path.join(state, "dir.usage")), ["inside"],
+                 "dir: still in place after the save")
+    zt.expect_eq([f for f in os.listdir(state) if f.startswith("dir.")], ["dir.usage"],
+                 "dir: no temp or corrupt file beside it")
     zt.expect(t.daemon_alive(), "zeroproxy still running")
 
 

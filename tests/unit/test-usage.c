@@ -1,17 +1,24 @@
 /*
  * test-usage — the meter: recording starts, percentiles, and the state file
- * (round trip of every field, and every kind of damage detected, moved aside
- * and replaced by a fresh meter without a crash).
+ * (round trip of every field; every kind of damage detected, moved aside and
+ * replaced by a fresh meter without a crash; every other read error leaving
+ * the file alone, refusing to write over it and tried again; the writer
+ * thread: newest snapshot wins, the caller never waits for fsync, shutdown
+ * writes everything, failures logged).
  */
 #define _GNU_SOURCE 1
 
 #include <dirent.h>
 #include <errno.h>
+#include <ev.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +28,91 @@
 #define NOW 1700000000000000ull
 
 static char dir[256];
+
+/* Fault injection: this program is linked with --wrap for open, read and
+ * fsync (mk/usage.am), so usage.c's calls come here. While set, an open for
+ * reading of a *.usage file fails with inject_open, a read with inject_read:
+ * the errors (EACCES as root, ENFILE, ENOMEM, EIO) that cannot be had for real
+ * in a test. fsync counts its calls and, while fsync_hold is set, waits for it
+ * to be cleared: a disk as slow as the test wants. */
+static int inject_open, inject_read;
+static pthread_mutex_t fsync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fsync_cond = PTHREAD_COND_INITIALIZER;
+static bool fsync_hold;   /* fsync waits while set */
+static int fsync_waiting; /* how many wait now */
+static int fsync_calls;   /* every fsync so far */
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __wrap_fsync(int fd)
+{
+	pthread_mutex_lock(&fsync_lock);
+	fsync_calls++;
+	fsync_waiting++;
+	pthread_cond_broadcast(&fsync_cond);
+	while (fsync_hold)
+		pthread_cond_wait(&fsync_cond, &fsync_lock);
+	fsync_waiting--;
+	pthread_mutex_unlock(&fsync_lock);
+	return __real_fsync(fd);
+}
+
+static void fsync_set_hold(bool hold)
+{
+	pthread_mutex_lock(&fsync_lock);
+	fsync_hold = hold;
+	pthread_cond_broadcast(&fsync_cond);
+	pthread_mutex_unlock(&fsync_lock);
+}
+
+/* Wait until an fsync is held. */
+static void fsync_wait_held(void)
+{
+	pthread_mutex_lock(&fsync_lock);
+	while (!fsync_waiting)
+		pthread_cond_wait(&fsync_cond, &fsync_lock);
+	pthread_mutex_unlock(&fsync_lock);
+}
+
+static int fsync_count(void)
+{
+	pthread_mutex_lock(&fsync_lock);
+	int n = fsync_calls;
+	pthread_mutex_unlock(&fsync_lock);
+	return n;
+}
+
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	size_t n = strlen(path);
+	if (inject_open && !(flags & (O_CREAT | O_WRONLY | O_RDWR)) && n > 6 &&
+	    !strcmp(path + n - 6, ".usage")) {
+		errno = inject_open;
+		return -1;
+	}
+	return __real_open(path, flags, mode);
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	if (inject_read) {
+		errno = inject_read;
+		return -1;
+	}
+	return __real_read(fd, buf, n);
+}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -279,14 +371,7 @@ static void test_corrupt(void)
 	expect_corrupt("c16", huge, 200000, "200 KB of one line");
 	free(huge);
 
-	/* A directory where the file should be. */
-	snprintf(path, sizeof(path), "%s/c17.usage", dir);
-	mkdir(path, 0755);
-	int r = usage_load(dir, "c17", NOW, &b, &why);
-	ok(r == 1 && why && access(path, F_OK) < 0, "a directory in the way: moved aside (%s)",
-	   why ? why : "");
-	free(why);
-
+	int r;
 	/* Forward compatibility: unknown keys are ignored, missing ones are 0. */
 	s = with_checksum("zeroproxy-usage 1\ncold_starts 3\nfuture_key 1 2 3\n\nnovalue\n", &len);
 	snprintf(path, sizeof(path), "%s/fwd.usage", dir);
@@ -326,6 +411,326 @@ static void test_corrupt(void)
 	free(good);
 }
 
+/* The faults for expect_unreadable(): on, then off again. */
+static int fault_errno;
+static struct rlimit saved_rl;
+
+static void inject_on(void)
+{
+	if (fault_errno == EIO)
+		inject_read = EIO;
+	else
+		inject_open = fault_errno;
+}
+
+static void inject_off(void)
+{
+	inject_open = inject_read = 0;
+}
+
+/* EMFILE for real: the soft limit at the lowest free descriptor. */
+static void emfile_on(void)
+{
+	getrlimit(RLIMIT_NOFILE, &saved_rl);
+	int probe = dup(0);
+	close(probe);
+	struct rlimit low = saved_rl;
+	low.rlim_cur = (rlim_t)probe;
+	setrlimit(RLIMIT_NOFILE, &low);
+}
+
+static void emfile_off(void)
+{
+	setrlimit(RLIMIT_NOFILE, &saved_rl);
+}
+
+static bool same_file(const char *path, const char *want, size_t want_len)
+{
+	size_t len;
+	char *got = slurp(path, &len);
+	bool same = got && len == want_len && !memcmp(got, want, len);
+	free(got);
+	return same;
+}
+
+/* Every error other than a missing file or a bad content says nothing about
+ * the file: it is left as it is (same bytes, nothing moved aside), the meter
+ * counts from zero marked unread and is never written, the read is tried
+ * again at the next save, and once it works the two are added up. */
+static void expect_unreadable(const char *name, int err, const char *what, void (*on)(void),
+			      void (*off)(void))
+{
+	char path[512];
+	struct zp_usage a, u, b;
+	char *why = NULL;
+	size_t len0;
+
+	fill(&a);
+	usage_save(dir, name, &a);
+	snprintf(path, sizeof(path), "%s/%s.usage", dir, name);
+	char *before = slurp(path, &len0);
+
+	memset(&u, 0x55, sizeof(u));
+	on();
+	int r = usage_load(dir, name, NOW, &u, &why);
+	off();
+	ok(r == USAGE_UNREADABLE && why && strstr(why, strerror(err)),
+	   "%s: reported as unreadable (%s)", what, why ? why : "no reason");
+	ok(same_file(path, before, len0) && count_corrupt(name) == 0,
+	   "%s: the file is left as it was, nothing moved aside", what);
+	ok(u.cold_starts == 0 && u.connections_total == 0 && u.first_seen_wall_usec == NOW &&
+	       u.unread == err,
+	   "%s: the meter counts from zero meanwhile, marked unread", what);
+	free(why);
+
+	/* Counted meanwhile: never written over the file. */
+	u.connections_total = 5;
+	usage_record_start(&u, 777);
+	strcpy(u.last_exit, "exited 0");
+	is_int(usage_save(dir, name, &u), -EAGAIN, "%s: usage_save refuses an unread meter", what);
+	is_int(usage_store_save(NULL, dir, name, &u), -EAGAIN,
+	       "%s: usage_store_save refuses an unread meter", what);
+	ok(same_file(path, before, len0), "%s: the file still as it was", what);
+
+	/* Tried again while the fault lasts: still unread, nothing lost. */
+	on();
+	r = usage_store_retry(NULL, dir, name, NOW + 1, &u, &why);
+	off();
+	ok(r == USAGE_UNREADABLE && why && u.unread == err && u.connections_total == 5 &&
+	       same_file(path, before, len0),
+	   "%s: a retry during the fault changes nothing (%s)", what, why ? why : "no reason");
+	free(why);
+
+	/* And once it is over: the file's figures plus the ones since. */
+	r = usage_store_retry(NULL, dir, name, NOW + 2, &u, &why);
+	ok(r == USAGE_LOADED && why && strstr(why, "read at last") && u.unread == 0,
+	   "%s: the retry after the fault reads the file (%s)", what, why ? why : "no reason");
+	free(why);
+	ok(u.connections_total == a.connections_total + 5 && u.cold_starts == a.cold_starts &&
+	       u.bytes_in == a.bytes_in && u.billed_usec == a.billed_usec &&
+	       u.start_count == a.start_count + 1 && u.last_start_usec == 777 &&
+	       !strcmp(u.last_exit, "exited 0") &&
+	       u.first_seen_wall_usec == a.first_seen_wall_usec &&
+	       u.n_samples == ZP_START_SAMPLES &&
+	       u.start_samples[(u.sample_pos + ZP_START_SAMPLES - 1) % ZP_START_SAMPLES] == 777,
+	   "%s: history and what was counted since are added up", what);
+	is_int(usage_store_save(NULL, dir, name, &u), 0, "%s: then saved", what);
+	why = NULL;
+	usage_load(dir, name, NOW, &b, &why);
+	ok(!why && b.connections_total == a.connections_total + 5 && b.unread == 0,
+	   "%s: and the file has both", what);
+	free(why);
+	free(before);
+}
+
+/* A good file NAME, loaded into u with the injected fault. */
+static void load_unread(const char *name, struct zp_usage *u)
+{
+	struct zp_usage a;
+	char *why = NULL;
+	fill(&a);
+	usage_save(dir, name, &a);
+	inject_on();
+	usage_load(dir, name, NOW, u, &why);
+	inject_off();
+	free(why);
+}
+
+static void test_unreadable(void)
+{
+	static const struct {
+		int err;
+		const char *name;
+	} injected[] = {
+	    {EACCES, "e-acces"},
+	    {ENFILE, "e-nfile"},
+	    {ENOMEM, "e-nomem"},
+	    {EIO, "e-io"},
+	};
+	for (size_t i = 0; i < sizeof(injected) / sizeof(injected[0]); i++) {
+		fault_errno = injected[i].err;
+		expect_unreadable(injected[i].name, injected[i].err, strerror(injected[i].err),
+				  inject_on, inject_off);
+	}
+	expect_unreadable("e-mfile", EMFILE, "EMFILE (a real one)", emfile_on, emfile_off);
+
+	/* A directory and a symbolic link where the file should be: not a
+	 * content that failed its check either. */
+	struct zp_usage u;
+	char *why = NULL;
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/e-isdir.usage", dir);
+	mkdir(path, 0755);
+	int r = usage_load(dir, "e-isdir", NOW, &u, &why);
+	ok(r == USAGE_UNREADABLE && why && u.unread == EISDIR && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && count_corrupt("e-isdir") == 0,
+	   "EISDIR: a directory in the way is left there (%s)", why ? why : "no reason");
+	free(why);
+	is_int(usage_store_save(NULL, dir, "e-isdir", &u), -EAGAIN, "EISDIR: no write");
+	r = usage_store_retry(NULL, dir, "e-isdir", NOW, &u, &why);
+	ok(r == USAGE_UNREADABLE && u.unread == EISDIR, "EISDIR: still unread on a retry");
+	free(why);
+
+	snprintf(path, sizeof(path), "%s/e-loop.usage", dir);
+	if (symlink("good.usage", path) < 0)
+		note("symlink: %s", strerror(errno));
+	r = usage_load(dir, "e-loop", NOW, &u, &why);
+	ok(r == USAGE_UNREADABLE && why && u.unread == ELOOP && lstat(path, &st) == 0 &&
+	       S_ISLNK(st.st_mode) && count_corrupt("e-loop") == 0,
+	   "ELOOP: a symbolic link in the way is left there (%s)", why ? why : "no reason");
+	free(why);
+
+	/* The file damaged meanwhile: moved aside at the retry, and what was
+	 * counted since is kept. */
+	fault_errno = EACCES;
+	load_unread("e-then-bad", &u);
+	u.cold_starts = 2;
+	snprintf(path, sizeof(path), "%s/e-then-bad.usage", dir);
+	spew(path, "junk\n", 5);
+	r = usage_store_retry(NULL, dir, "e-then-bad", NOW, &u, &why);
+	ok(r == USAGE_MOVED_ASIDE && u.unread == 0 && u.cold_starts == 2 &&
+	       count_corrupt("e-then-bad") == 1 && why && strstr(why, "keeping"),
+	   "damaged before the retry: moved aside, the counts since kept (%s)", why ? why : "");
+	free(why);
+
+	/* Gone meanwhile: the counts since, and writable again. */
+	load_unread("e-then-gone", &u);
+	u.cold_starts = 3;
+	snprintf(path, sizeof(path), "%s/e-then-gone.usage", dir);
+	unlink(path);
+	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, &why);
+	ok(r == USAGE_LOADED && u.unread == 0 && u.cold_starts == 3 &&
+	       u.first_seen_wall_usec == NOW && why && strstr(why, "gone"),
+	   "gone before the retry: the counts since kept (%s)", why ? why : "");
+	free(why);
+	is_int(usage_store_save(NULL, dir, "e-then-gone", &u), 0, "and written again");
+
+	/* Nothing to do for a meter that was read. */
+	usage_init(&u, NOW);
+	why = (char *)"unset";
+	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, &why);
+	ok(r == USAGE_LOADED && why == NULL, "a retry of a read meter does nothing");
+}
+
+static void test_add(void)
+{
+	struct zp_usage a, b;
+	usage_init(&a, NOW - 10);
+	usage_init(&b, NOW);
+	a.connections_total = 3;
+	a.peak_memory_bytes = 100;
+	usage_record_start(&a, 5);
+	strcpy(a.last_exit, "exited 1");
+	b.connections_total = 4;
+	b.peak_memory_bytes = 50;
+	usage_add(&a, &b);
+	ok(a.connections_total == 7 && a.peak_memory_bytes == 100 && a.start_count == 1 &&
+	       a.last_start_usec == 5 && !strcmp(a.last_exit, "exited 1") &&
+	       a.first_seen_wall_usec == NOW - 10 && a.n_samples == 1,
+	   "add: nothing started or exited since keeps the latest start and exit");
+	usage_record_start(&b, 9);
+	usage_record_start(&b, 11);
+	strcpy(b.last_exit, "killed by SIGKILL");
+	b.first_seen_wall_usec = NOW - 20;
+	b.peak_memory_bytes = 200;
+	usage_add(&a, &b);
+	ok(a.start_count == 3 && a.last_start_usec == 11 && a.n_samples == 3 &&
+	       a.start_samples[0] == 5 && a.start_samples[1] == 9 && a.start_samples[2] == 11 &&
+	       a.start_buckets[0] == 3 && a.start_sum_usec == 25 && a.peak_memory_bytes == 200 &&
+	       !strcmp(a.last_exit, "killed by SIGKILL") && a.first_seen_wall_usec == NOW - 20,
+	   "add: samples appended in order, sums, buckets, peak, first_seen, last exit");
+}
+
+/* A slot's newest snapshot wins, the caller never waits for the disk, and
+ * usage_store_free() writes what is pending. */
+static void test_store(void)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct usage_store *st = NULL;
+	struct zp_usage u, b;
+	char path[512];
+	char *why = NULL;
+
+	is_int(usage_store_new(loop, &st), 0, "store: writer started");
+	snprintf(path, sizeof(path), "%s/w.usage", dir);
+
+	/* The disk stalls in the first write: the saves after it return at
+	 * once (this would hang otherwise: alarm below) and replace each other. */
+	alarm(20);
+	int calls0 = fsync_count();
+	fsync_set_hold(true);
+	usage_init(&u, NOW);
+	u.cold_starts = 1;
+	is_int(usage_store_save(st, dir, "w", &u), 0, "store: first save queued");
+	fsync_wait_held();
+	for (int i = 2; i <= 100; i++) {
+		u.cold_starts = (uint64_t)i;
+		usage_store_save(st, dir, "w", &u);
+	}
+	ok(1, "store: 99 more saves while the disk stalls did not wait for it");
+	ok(access(path, F_OK) < 0, "store: nothing renamed into place before the fsync");
+	memset(&b, 0, sizeof(b));
+	int r = usage_store_load(st, dir, "w", NOW, &b, &why);
+	ok(r == USAGE_LOADED && !why && b.cold_starts == 100,
+	   "store: a load meanwhile sees the newest snapshot, not the disk (%llu)",
+	   (unsigned long long)b.cold_starts);
+	fsync_set_hold(false);
+	alarm(0);
+
+	/* Another file, and one that cannot be written (logged by the loop). */
+	u.cold_starts = 7;
+	usage_store_save(st, dir, "w2", &u);
+	usage_store_save(st, "/nonexistent-zp-dir", "w3", &u);
+	is_int(usage_store_save(st, dir, "../x", &u), -EINVAL, "store: a bad name refused");
+	u.unread = EIO;
+	is_int(usage_store_save(st, dir, "w4", &u), -EAGAIN, "store: an unread meter refused");
+	u.unread = 0;
+
+	char logpath[512];
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int saved_err = dup(2);
+	dup2(logfd, 2);
+	/* The writer wakes the loop after each write: the failure is logged
+	 * there. */
+	for (int i = 0; i < 50; i++) {
+		size_t len = 0;
+		ev_run(loop, EVRUN_NOWAIT);
+		char *log = slurp(logpath, &len);
+		bool seen = log && strstr(log, "w3: cannot write usage to /nonexistent-zp-dir");
+		free(log);
+		if (seen)
+			break;
+		usleep(20000);
+	}
+	usage_store_free(st);
+	dup2(saved_err, 2);
+	close(saved_err);
+	close(logfd);
+	size_t len = 0;
+	char *log = slurp(logpath, &len);
+	ok(log && strstr(log, "w3: cannot write usage to /nonexistent-zp-dir: No such file"),
+	   "store: a failed write is logged with the service's name");
+	free(log);
+
+	usage_load(dir, "w", NOW, &b, &why);
+	ok(!why && b.cold_starts == 100, "store: the file has the newest snapshot");
+	is_int(fsync_count() - calls0, 2 * 2 + 2,
+	       "store: 3 writes of 2 fsyncs: the stalled one, the newest, w2 (not 100)");
+	usage_load(dir, "w2", NOW, &b, &why);
+	ok(!why && b.cold_starts == 7, "store: freeing it wrote what was pending");
+	snprintf(path, sizeof(path), "%s/w.usage.tmp", dir);
+	ok(access(path, F_OK) < 0, "store: no temp file left");
+
+	/* Started and freed with nothing to write. */
+	st = NULL;
+	is_int(usage_store_new(loop, &st), 0, "store: a second writer");
+	usage_store_free(st);
+	usage_store_free(NULL);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "%s/zp-test-usage.XXXXXX",
@@ -337,6 +742,9 @@ int main(void)
 	test_record();
 	test_round_trip();
 	test_corrupt();
+	test_unreadable();
+	test_add();
+	test_store();
 
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
