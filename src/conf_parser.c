@@ -42,6 +42,14 @@
 
 enum { SEC_NONE = -1, SEC_BAD = -2 };
 
+/* How a key fared in the file (or in the current block of a named section);
+ * conf_parse() allocates one per row of the table. */
+struct conf_key_state {
+	unsigned first; /* line it was first given on, 0: never */
+	bool set;       /* got a valid non-empty value */
+	bool bad;       /* had an invalid value */
+};
+
 char *conf_quote(const char *s)
 {
 	size_t n = strlen(s);

@@ -25,6 +25,7 @@
 
 struct conf_parser;
 struct conf_key;
+struct conf_key_state;
 
 /* Store a non-empty value into field (the key's offset in its target). 0, or
  * -EINVAL once the reason is reported with conf_error(). */
@@ -56,13 +57,6 @@ struct conf_section {
 	const char *name;
 	void *(*open)(struct conf_parser *p, const char *arg);
 	void (*close)(struct conf_parser *p);
-};
-
-/* How a key fared in the file (or in the current block of a named section). */
-struct conf_key_state {
-	unsigned first; /* line it was first given on, 0: never */
-	bool set;       /* got a valid non-empty value */
-	bool bad;       /* had an invalid value */
 };
 
 struct conf_parser {
