@@ -227,6 +227,28 @@ bool addr_equal(const struct zp_addr *a, const struct zp_addr *b)
 	return false;
 }
 
+bool addr_clash(const struct zp_addr *a, const struct zp_addr *b)
+{
+	if (addr_equal(a, b))
+		return true;
+	if ((a->kind != ZP_ADDR_INET && a->kind != ZP_ADDR_ANY) ||
+	    (b->kind != ZP_ADDR_INET && b->kind != ZP_ADDR_ANY))
+		return false;
+	/* The port sits at the same offset in sockaddr_in and sockaddr_in6. */
+	if (((const struct sockaddr_in *)&a->sa)->sin_port !=
+	    ((const struct sockaddr_in *)&b->sa)->sin_port)
+		return false;
+	if (a->kind == ZP_ADDR_ANY || b->kind == ZP_ADDR_ANY)
+		return true; /* dual-stack wildcard (or its 0.0.0.0 fallback) */
+	if (a->sa.ss_family != b->sa.ss_family)
+		return false; /* explicit v6 sockets are V6ONLY */
+	if (a->sa.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == INADDR_ANY ||
+		       ((const struct sockaddr_in *)&b->sa)->sin_addr.s_addr == INADDR_ANY;
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr) ||
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&b->sa)->sin6_addr);
+}
+
 void sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN];

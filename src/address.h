@@ -35,6 +35,10 @@ int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr
  * and for keeping listeners across a reload). */
 bool addr_equal(const struct zp_addr *a, const struct zp_addr *b);
 
+/* Whether binding one would fail because of the other: equal, or TCP on the
+ * same port where one side is a wildcard covering the other. */
+bool addr_clash(const struct zp_addr *a, const struct zp_addr *b);
+
 /* Format a socket address ("127.0.0.1:80", "[::1]:80", "unix:/p") for logs. */
 void sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 

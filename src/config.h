@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "address.h"
+#include "diag.h" /* struct zp_diag, diag_error() & co. */
 
 enum zp_ready {
 	ZP_READY_CONNECT, /* poll-connect to address until it accepts */
@@ -29,7 +30,7 @@ enum zp_kill_mode {
 
 const char *kill_mode_name(enum zp_kill_mode m);
 
-/* Defaults, as in DESIGN.md. */
+/* Defaults, as zeroproxy.conf(5) lists them. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
 #define ZP_DEFAULT_MAX_CONNECTIONS      1024
 #define ZP_DEFAULT_MAX_PENDING          256
@@ -80,19 +81,6 @@ struct zp_config {
 	struct zp_service_config **services; /* sorted by name */
 	size_t n_services;
 };
-
-/* Error and warning messages collected while loading, each a full line
- * without newline ("PATH:LINE: [section] key: reason"). */
-struct zp_diag {
-	char **errors;
-	size_t n_errors;
-	char **warnings;
-	size_t n_warnings;
-};
-
-void diag_error(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void diag_warning(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void diag_free(struct zp_diag *d);
 
 /* Load the global file at path (explicit: given with -c, so it must exist) and
  * every service file in its services_dir. Returns 0 and *out on success; on any

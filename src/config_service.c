@@ -1,0 +1,532 @@
+/*
+ * config_service — one services.d/NAME.conf; see config_service.h and
+ * zeroproxy.conf(5).
+ *
+ * The key table below is the whole list of service keys: a key is one row
+ * (section, name, parse function, field) read by conf_parser.c. The value
+ * types only a service has get their parse function here; the rules between
+ * keys (service_finish) run once the file is read and ask conf_parser about
+ * keys by name, so the order of the rows means nothing but the order in which
+ * "did you mean" breaks ties.
+ */
+#include "config_service.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf_parser.h"
+#include "util.h"
+
+/* conf_parse_enum stores an int. */
+_Static_assert(sizeof(enum zp_ready) == sizeof(int), "enum zp_ready is an int");
+_Static_assert(sizeof(enum zp_kill_mode) == sizeof(int), "enum zp_kill_mode is an int");
+
+static const char *const ready_names[] = {
+    [ZP_READY_CONNECT] = "connect",
+    [ZP_READY_NOTIFY] = "notify",
+    [ZP_READY_SOCKET] = "socket",
+    [ZP_READY_COMMAND] = "command",
+    NULL,
+};
+
+static const char *const kill_mode_names[] = {
+    [ZP_KILL_MIXED] = "mixed",
+    [ZP_KILL_CONTROL_GROUP] = "control-group",
+    NULL,
+};
+
+const char *ready_name(enum zp_ready r)
+{
+	if ((size_t)r < ZP_ARRAY_SIZE(ready_names) - 1)
+		return ready_names[r];
+	return "?";
+}
+
+const char *kill_mode_name(enum zp_kill_mode m)
+{
+	if ((size_t)m < ZP_ARRAY_SIZE(kill_mode_names) - 1)
+		return kill_mode_names[m];
+	return "?";
+}
+
+/* ---- the value types of a service ---- */
+
+/* What the service parsers get: offset 0, the service whole. The lines of
+ * the listen addresses go to p->userdata, a struct service_lines. */
+#define SERVICE(field) ((struct zp_service_config *)(field))
+
+/* A command line split into argv, and kept as written in text unless that is
+ * NULL. */
+static int parse_command(struct conf_parser *p, const char *v, char **text, char ***argv)
+{
+	const char *err = NULL;
+	char **words;
+
+	if (split_argv(v, &words, &err) < 0) {
+		conf_error(p, "expected a command line, got %s (%s)", p->quoted, err);
+		return -EINVAL;
+	}
+	if (words[0][0] == '\0') {
+		conf_error(p, "expected a command line, got %s (empty program name)", p->quoted);
+		strv_free(words);
+		return -EINVAL;
+	}
+	if (text)
+		*text = xstrdup(v);
+	*argv = words;
+	return 0;
+}
+
+static int parse_exec(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	return parse_command(p, v, &SERVICE(field)->exec, &SERVICE(field)->argv);
+}
+
+static int parse_ready_command(struct conf_parser *p, const struct conf_key *k, const char *v,
+			       void *field)
+{
+	return parse_command(p, v, NULL, &SERVICE(field)->ready_argv);
+}
+
+/* One more listen address, unless it clashes with an earlier one. */
+static int parse_listen(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	struct zp_service_config *s = SERVICE(field);
+	struct service_lines *lines = p->userdata;
+	const char *err = NULL;
+	struct zp_addr a;
+
+	if (addr_parse(v, true, true, &a, &err) < 0) {
+		conf_error(p, "%s, got %s", err, p->quoted);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < s->n_listen; i++)
+		if (addr_clash(&a, &s->listen[i])) {
+			conf_error(p, "%s is already used by listen = %s at line %u", a.text,
+				   s->listen[i].text, lines->listen[i]);
+			return -EINVAL;
+		}
+	s->listen = realloc(s->listen, (s->n_listen + 1) * sizeof(*s->listen));
+	lines->listen = realloc(lines->listen, (s->n_listen + 1) * sizeof(unsigned));
+	if (!s->listen || !lines->listen)
+		abort();
+	lines->listen[s->n_listen] = p->line;
+	s->listen[s->n_listen++] = a;
+	return 0;
+}
+
+static int parse_address(struct conf_parser *p, const struct conf_key *k, const char *v,
+			 void *field)
+{
+	struct zp_service_config *s = SERVICE(field);
+	const char *err = NULL;
+
+	if (addr_parse(v, false, false, &s->address, &err) < 0) {
+		conf_error(p, "%s, got %s", err, p->quoted);
+		return -EINVAL;
+	}
+	s->has_address = true;
+	return 0;
+}
+
+static bool env_key_valid(const char *s, size_t n)
+{
+	if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+			return false;
+	return true;
+}
+
+/* One more KEY=VALUE into a char ** (NULL-terminated, may be NULL). */
+static int parse_environment(struct conf_parser *p, const struct conf_key *k, const char *v,
+			     void *field)
+{
+	char ***env = field;
+	const char *eq = strchr(v, '=');
+	size_t n = eq ? (size_t)(eq - v) : 0;
+
+	if (!eq || !env_key_valid(v, n)) {
+		conf_error(p,
+			   "expected KEY=VALUE with a KEY of letters, digits and _ not starting "
+			   "with a digit, got %s",
+			   p->quoted);
+		return -EINVAL;
+	}
+	/* A later value for the same KEY replaces the earlier, as in systemd. */
+	for (size_t i = 0; *env && (*env)[i]; i++)
+		if (strncmp((*env)[i], v, n + 1) == 0) {
+			free((*env)[i]);
+			(*env)[i] = xstrdup(v);
+			return 0;
+		}
+	if (strv_push(env, v) < 0)
+		abort();
+	return 0;
+}
+
+/* ---- the keys ---- */
+
+/* The field of a row: SVC(f) for a field of struct zp_service_config, SVC_ALL
+ * for the parsers above that take the service whole. */
+#define SVC(f)  .offset = offsetof(struct zp_service_config, f)
+#define SVC_ALL .offset = 0
+
+/* clang-format off */
+static const struct conf_key service_keys[] = {
+	{ "service", "listen",                  parse_listen,        SVC_ALL, .flags = CONF_REPEATABLE },
+	{ "service", "idle_timeout",            conf_parse_duration, SVC(idle_timeout_ms) },
+	{ "service", "max_connections",         conf_parse_u32,      SVC(max_connections), .min = 1 },
+	{ "service", "max_pending",             conf_parse_u32,      SVC(max_pending) },
+	{ "service", "pending_timeout",         conf_parse_duration, SVC(pending_timeout_ms), .min = 1 },
+	{ "service", "connection_idle_timeout", conf_parse_duration, SVC(connection_idle_timeout_ms),
+	  .min = 1 },
+	{ "backend", "exec",                    parse_exec,          SVC_ALL },
+	{ "backend", "address",                 parse_address,       SVC_ALL },
+	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
+	{ "backend", "start_timeout",           conf_parse_duration, SVC(start_timeout_ms), .min = 1 },
+	{ "backend", "stop_signal",             conf_parse_signal,   SVC(stop_signal) },
+	{ "backend", "stop_timeout",            conf_parse_duration, SVC(stop_timeout_ms) },
+	{ "backend", "user",                    conf_parse_string,   SVC(user) },
+	{ "backend", "group",                   conf_parse_string,   SVC(group) },
+	{ "backend", "working_directory",       conf_parse_abs_path, SVC(working_directory) },
+	{ "backend", "environment",             parse_environment,   SVC(environment),
+	  .flags = CONF_REPEATABLE },
+	{ "backend", "ready_command",           parse_ready_command, SVC_ALL },
+	{ "backend", "kill_mode",               conf_parse_enum,     SVC(kill_mode), .arg = kill_mode_names },
+};
+/* clang-format on */
+
+static const struct conf_section service_sections[] = {
+    {.name = "service"},
+    {.name = "backend"},
+};
+
+/* The defaults, as zeroproxy.conf(5) lists them. */
+static void service_defaults(struct zp_service_config *s)
+{
+	s->idle_timeout_ms = ZP_DEFAULT_IDLE_TIMEOUT_MS;
+	s->max_connections = ZP_DEFAULT_MAX_CONNECTIONS;
+	s->max_pending = ZP_DEFAULT_MAX_PENDING;
+	s->pending_timeout_ms = ZP_DEFAULT_PENDING_TIMEOUT_MS;
+	s->connection_idle_timeout_ms = ZP_DEFAULT_CONN_IDLE_TIMEOUT_MS;
+	s->ready = ZP_READY_CONNECT;
+	s->start_timeout_ms = ZP_DEFAULT_START_TIMEOUT_MS;
+	s->stop_signal = SIGTERM;
+	s->stop_timeout_ms = ZP_DEFAULT_STOP_TIMEOUT_MS;
+	s->kill_mode = ZP_KILL_MIXED;
+}
+
+void service_config_free(struct zp_service_config *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->path);
+	free(s->listen);
+	free(s->exec);
+	strv_free(s->argv);
+	strv_free(s->ready_argv);
+	free(s->user);
+	free(s->group);
+	free(s->working_directory);
+	strv_free(s->environment);
+	free(s);
+}
+
+/* ---- warnings: what may still change before the backend starts ---- */
+
+/* The value of PATH for the backend: its own environment = PATH=..., else ours. */
+static const char *exec_search_path(const struct zp_service_config *s)
+{
+	for (size_t i = 0; s->environment && s->environment[i]; i++)
+		if (strncmp(s->environment[i], "PATH=", 5) == 0)
+			return s->environment[i] + 5;
+	const char *env = getenv("PATH");
+	return env && *env ? env : "/usr/local/bin:/usr/bin:/bin";
+}
+
+/* 0 when path is an executable regular file, else -errno. */
+static int check_executable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return -EACCES;
+	return 0;
+}
+
+/* Warnings only: the program is looked up again at each start, where a missing
+ * one is a start failure; `zeroproxy check` tells early. */
+static void warn_exec(struct conf_parser *p, const struct zp_service_config *s)
+{
+	unsigned line = conf_key_line(p, "exec");
+	const char *prog = s->argv[0];
+	int r;
+
+	if (strchr(prog, '/')) {
+		char *full = prog[0] != '/' && s->working_directory
+				 ? path_join(s->working_directory, prog)
+				 : xstrdup(prog);
+		r = check_executable(full);
+		if (r < 0)
+			conf_key_warning(p, "exec", line, "cannot execute %s: %s", full,
+					 strerror(-r));
+		free(full);
+		return;
+	}
+	const char *search = exec_search_path(s);
+	char *copy = xstrdup(search), *save = NULL, *found_bad = NULL;
+	int bad_err = 0;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char *full = path_join(*dir ? dir : ".", prog);
+		r = check_executable(full);
+		if (r == 0) {
+			free(full);
+			free(found_bad);
+			free(copy);
+			return;
+		}
+		if (r != -ENOENT && r != -ENOTDIR && !found_bad) {
+			found_bad = full;
+			bad_err = -r;
+		} else {
+			free(full);
+		}
+	}
+	if (found_bad)
+		conf_key_warning(p, "exec", line, "cannot execute %s: %s", found_bad,
+				 strerror(bad_err));
+	else
+		conf_key_warning(p, "exec", line, "program %s not found in PATH (%s)", prog,
+				 search);
+	free(found_bad);
+	free(copy);
+}
+
+static void warn_working_directory(struct conf_parser *p, const struct zp_service_config *s)
+{
+	unsigned line = conf_key_line(p, "working_directory");
+	struct stat st;
+
+	if (stat(s->working_directory, &st) < 0)
+		conf_key_warning(p, "working_directory", line, "cannot access %s: %s",
+				 s->working_directory, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		conf_key_warning(p, "working_directory", line, "%s is not a directory",
+				 s->working_directory);
+}
+
+/* Warnings only, like warn_exec: the user and group are looked up again at
+ * each start, where a missing one fails the start. */
+static void warn_credentials(struct conf_parser *p, const struct zp_service_config *s)
+{
+	static const char *const keys[] = {"user", "group"};
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(keys); i++) {
+		const char *what = keys[i];
+		const char *name = i == 0 ? s->user : s->group;
+		if (!name)
+			continue;
+		errno = 0;
+		if (i == 0 ? getpwnam(name) != NULL : getgrnam(name) != NULL)
+			continue;
+		int e = errno;
+		unsigned line = conf_key_line(p, what);
+		/* "Not found" may come with any of these, says getpwnam(3). */
+		if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
+			conf_key_warning(p, what, line, "no such %s %s", what, name);
+		else
+			conf_key_warning(p, what, line, "cannot look up %s: %s", name, strerror(e));
+	}
+}
+
+/* ---- the rules between keys ---- */
+
+/* A required key with no value: at the line of its (empty) value when it was
+ * written, at the file when it was left out. */
+static void required(struct conf_parser *p, const char *name, const char *what)
+{
+	unsigned line = conf_key_line(p, name);
+
+	if (line)
+		conf_key_error(p, name, line, "%s, got an empty value", what);
+	else
+		conf_key_error(p, name, 0, "%s, not given", what);
+}
+
+/* ready = command needs ready_command, and ready_command needs ready =
+ * command; the second of the two keys is the one in error. */
+static void ready_command_check(struct conf_parser *p, const struct zp_service_config *s)
+{
+	if (conf_key_bad(p, "ready") || conf_key_bad(p, "ready_command"))
+		return;
+	unsigned ready_line = conf_key_line(p, "ready");
+	unsigned cmd_line = conf_key_line(p, "ready_command");
+	if (s->ready == ZP_READY_COMMAND && !s->ready_argv)
+		conf_key_error(p, "ready", ready_line, "command needs ready_command, not given");
+	else if (s->ready != ZP_READY_COMMAND && s->ready_argv) {
+		if (ready_line > cmd_line)
+			conf_key_error(p, "ready", ready_line,
+				       "ready_command (line %u) needs ready = command, got %s",
+				       cmd_line, ready_name(s->ready));
+		else
+			conf_key_error(p, "ready_command", cmd_line,
+				       "only with ready = command, ready is %s",
+				       ready_name(s->ready));
+	}
+}
+
+static void service_finish(struct conf_parser *p, struct zp_service_config *s)
+{
+	const struct service_lines *lines = p->userdata;
+
+	/* The default max_pending follows a max_connections set lower; one written
+	 * out must fit. */
+	if (!conf_key_set(p, "max_pending") && s->max_pending > s->max_connections)
+		s->max_pending = s->max_connections;
+	if (conf_key_set(p, "max_pending") && !conf_key_bad(p, "max_connections") &&
+	    s->max_pending > s->max_connections)
+		conf_key_error(p, "max_pending", conf_key_line(p, "max_pending"),
+			       "expected at most max_connections (%u), got \"%u\"",
+			       s->max_connections, s->max_pending);
+
+	for (size_t i = 0; s->has_address && i < s->n_listen; i++)
+		if (addr_clash(&s->address, &s->listen[i])) {
+			conf_key_error(p, "address", conf_key_line(p, "address"),
+				       "%s is already used by listen = %s at line %u",
+				       s->address.text, s->listen[i].text, lines->listen[i]);
+			break;
+		}
+
+	/* "Required" would only echo an error at a bad section header. */
+	if (!conf_skipped_keys(p)) {
+		if (s->n_listen == 0 && !conf_key_bad(p, "listen"))
+			required(p, "listen", "required");
+		if (!s->exec && !conf_key_bad(p, "exec"))
+			required(p, "exec", "required");
+		if (!s->has_address && s->ready != ZP_READY_SOCKET && !conf_key_bad(p, "address") &&
+		    !conf_key_bad(p, "ready"))
+			required(p, "address", "required unless ready = socket");
+	}
+
+	ready_command_check(p, s);
+
+	if (s->argv)
+		warn_exec(p, s);
+	if (s->working_directory)
+		warn_working_directory(p, s);
+	warn_credentials(p, s);
+}
+
+struct zp_service_config *service_parse(const char *path, const char *name, struct zp_diag *d,
+					struct service_lines *lines, size_t *n_errors)
+{
+	struct zp_service_config *s = xcalloc(1, sizeof(*s));
+	struct conf_parser p = {
+	    .path = path,
+	    .d = d,
+	    .keys = service_keys,
+	    .n_keys = ZP_ARRAY_SIZE(service_keys),
+	    .sections = service_sections,
+	    .n_sections = ZP_ARRAY_SIZE(service_sections),
+	    .target = s,
+	    .userdata = lines,
+	    .base_dir = ".",
+	};
+	size_t before = d->n_errors;
+	FILE *f;
+
+	s->name = xstrdup(name);
+	s->path = xstrdup(path);
+	service_defaults(s);
+	*lines = (struct service_lines){0};
+
+	f = conf_open(path);
+	if (!f) {
+		diag_error(d, "%s: cannot read: %s", path, conf_open_error(errno));
+	} else {
+		conf_parse(&p, f);
+		fclose(f);
+		service_finish(&p, s);
+		if (s->has_address)
+			lines->address = conf_key_line(&p, "address");
+	}
+	conf_parser_done(&p);
+	*n_errors = d->n_errors - before;
+	return s;
+}
+
+struct zp_service_config *service_config_load(const char *path, const char *name, struct zp_diag *d)
+{
+	struct service_lines lines;
+	size_t n_errors;
+	struct zp_service_config *s = service_parse(path, name, d, &lines, &n_errors);
+
+	free(lines.listen);
+	if (n_errors) {
+		service_config_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- comparing ---- */
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_equal(char *const *a, char *const *b)
+{
+	size_t n = strv_length(a);
+
+	if (n != strv_length(b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool addr_same(const struct zp_addr *a, const struct zp_addr *b)
+{
+	return addr_equal(a, b) && strcmp(a->text, b->text) == 0;
+}
+
+bool service_config_equal(const struct zp_service_config *a, const struct zp_service_config *b)
+{
+	if (!str_equal(a->name, b->name) || a->n_listen != b->n_listen)
+		return false;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (!addr_same(&a->listen[i], &b->listen[i]))
+			return false;
+	if (a->has_address != b->has_address ||
+	    (a->has_address && !addr_same(&a->address, &b->address)))
+		return false;
+	return a->idle_timeout_ms == b->idle_timeout_ms &&
+	       a->max_connections == b->max_connections && a->max_pending == b->max_pending &&
+	       a->pending_timeout_ms == b->pending_timeout_ms &&
+	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&
+	       str_equal(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
+	       a->ready == b->ready && a->start_timeout_ms == b->start_timeout_ms &&
+	       a->stop_signal == b->stop_signal && a->stop_timeout_ms == b->stop_timeout_ms &&
+	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
+	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
+	       str_equal(a->working_directory, b->working_directory) &&
+	       strv_equal(a->environment, b->environment);
+}

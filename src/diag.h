@@ -1,0 +1,25 @@
+/*
+ * diag — the error and warning lines collected while the configuration is
+ * loaded, so that every mistake is reported at once (never only the first)
+ * and a caller decides where they go (stderr for `zeroproxy check`, the log on
+ * a reload).
+ */
+#ifndef ZP_DIAG_H
+#define ZP_DIAG_H
+
+#include <stddef.h>
+
+/* Error and warning messages collected while loading, each a full line
+ * without newline ("PATH:LINE: [section] key: reason"). */
+struct zp_diag {
+	char **errors;
+	size_t n_errors;
+	char **warnings;
+	size_t n_warnings;
+};
+
+void diag_error(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_free(struct zp_diag *d);
+
+#endif
