@@ -502,6 +502,8 @@ static void inst_exited(struct instance *in, const char *how)
 	if (instance_wait_gone(in) > 0) {
 		if (was != SVC_STOPPING)
 			service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+		else /* how the main process ended must still reach the log */
+			zp_log(prio, "%s: %s", svc->name, reason);
 		return;
 	}
 	service_end_instance(svc, prio, reason);
