@@ -104,8 +104,8 @@ static void daemon_send_status(void *data)
 		ev_timer_stop(d->loop, &d->status_timer);
 	size_t running = 0, conns = 0;
 	for (size_t i = 0; i < d->n_svcs; i++) {
-		running += d->svcs[i]->state == SVC_RUNNING;
-		conns += d->svcs[i]->n_active + d->svcs[i]->n_pending;
+		running += service_is_running(d->svcs[i]);
+		conns += service_connections(d->svcs[i]);
 	}
 	notify_systemd("STATUS=%zu service%s, %zu running, %zu connection%s%s", d->n_svcs,
 		       d->n_svcs == 1 ? "" : "s", running, conns, conns == 1 ? "" : "s",
@@ -184,17 +184,20 @@ struct plan {
 /* A listener of the running services on the same address, or NULL. */
 static struct listener *find_listener(struct daemon *d, const struct zp_addr *a)
 {
-	for (size_t i = 0; i < d->n_svcs; i++)
-		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
-			if (addr_equal(&d->svcs[i]->listeners[j]->addr, a))
-				return d->svcs[i]->listeners[j];
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		size_t n;
+		struct listener *const *ls = service_listeners(d->svcs[i], &n);
+		for (size_t j = 0; j < n; j++)
+			if (addr_equal(&ls[j]->addr, a))
+				return ls[j];
+	}
 	return NULL;
 }
 
 static struct service *find_service(struct daemon *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_svcs; i++)
-		if (strcmp(d->svcs[i]->name, name) == 0)
+		if (strcmp(service_name(d->svcs[i]), name) == 0)
 			return d->svcs[i];
 	return NULL;
 }
@@ -204,7 +207,7 @@ static struct service *find_service_any(struct daemon *d, const char *name)
 {
 	struct service *svc = find_service(d, name);
 	for (size_t i = 0; i < d->n_retired && !svc; i++)
-		if (strcmp(d->retired[i]->name, name) == 0)
+		if (strcmp(service_name(d->retired[i]), name) == 0)
 			svc = d->retired[i];
 	return svc;
 }
@@ -287,10 +290,11 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 		if (sc->ready != ZP_READY_SOCKET)
 			continue;
 		struct service *old = find_service_any(d, sc->name);
-		if (old && old->backend_listen_fd >= 0 && old->cfg->ready == ZP_READY_SOCKET &&
-		    old->cfg->has_address == sc->has_address &&
-		    (!sc->has_address || addr_equal(&old->cfg->address, &sc->address))) {
-			p->backend_fd = old->backend_listen_fd;
+		const struct zp_service_config *oc = old ? service_config(old) : NULL;
+		if (old && service_backend_listen_fd(old) >= 0 && oc->ready == ZP_READY_SOCKET &&
+		    oc->has_address == sc->has_address &&
+		    (!sc->has_address || addr_equal(&oc->address, &sc->address))) {
+			p->backend_fd = service_backend_listen_fd(old);
 			p->backend_reused = true;
 			continue;
 		}
@@ -321,37 +325,39 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 /* Remember the file of an old service's ready=socket socket, now closed. */
 static void stale_sock_add(struct daemon *d, const struct service *svc)
 {
-	const char *path = sock_file(&svc->backend_addr);
+	const char *path = sock_file(service_backend_bound_addr(svc));
 	if (!path)
 		return;
 	d->stale = realloc(d->stale, (d->n_stale + 1) * sizeof(*d->stale));
 	if (!d->stale)
 		abort();
-	d->stale[d->n_stale++] = (struct stale_sock){xstrdup(path), xstrdup(svc->name)};
+	d->stale[d->n_stale++] = (struct stale_sock){xstrdup(path), xstrdup(service_name(svc))};
 }
 
 enum sock_use { SOCK_UNUSED, SOCK_BUSY, SOCK_OURS };
 
-/* Who uses the file path now, gone (reaped, its process no more) aside:
- * a service bound it again (it is that service's now), or a backend was
- * started on it and accepts there still, or nobody. */
-static enum sock_use stale_sock_use(struct daemon *d, const char *path, const struct instance *gone)
+/* Who uses the file path now, gone's instance (reaped, its process no more)
+ * aside: a service bound it again (it is that service's now), or a backend
+ * was started on it and accepts there still, or nobody. */
+static enum sock_use stale_sock_use(struct daemon *d, const char *path, const struct service *gone)
 {
 	enum sock_use use = SOCK_UNUSED;
 	for (size_t i = 0; i < d->n_svcs + d->n_retired; i++) {
 		struct service *svc = i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
-		if (i < d->n_svcs && svc->backend_listen_fd >= 0 &&
-		    sock_file_is(&svc->backend_addr, path))
+		if (i < d->n_svcs && service_backend_listen_fd(svc) >= 0 &&
+		    sock_file_is(service_backend_bound_addr(svc), path))
 			return SOCK_OURS;
-		if (svc->inst && svc->inst != gone && sock_file_is(&svc->inst_addr, path))
+		const struct zp_addr *ia = service_instance_addr(svc);
+		if (ia && svc != gone && sock_file_is(ia, path))
 			use = SOCK_BUSY;
 	}
 	return use;
 }
 
 /* Unlink every stale socket file nobody uses any more; forget those that a
- * service owns again. gone: an instance just reaped, or NULL. */
-static void stale_socks_sweep(struct daemon *d, const struct instance *gone)
+ * service owns again. gone: a service whose instance's main process was just
+ * reaped, or NULL. */
+static void stale_socks_sweep(struct daemon *d, const struct service *gone)
 {
 	size_t n = 0;
 	for (size_t k = 0; k < d->n_stale; k++) {
@@ -383,7 +389,7 @@ static void daemon_drained(void *data, struct service *svc)
 	for (size_t i = 0; i < d->n_retired; i++)
 		if (d->retired[i] == svc) {
 			d->retired[i] = d->retired[--d->n_retired];
-			log_info("%s: removed", svc->name);
+			log_info("%s: removed", service_name(svc));
 			service_save_usage(svc);
 			service_free(svc);
 			return;
@@ -427,7 +433,7 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		for (size_t i = 0; i < d->n_svcs + d->n_retired && !owner; i++) {
 			struct service *svc =
 			    i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
-			if (svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid))
+			if (service_owns_child(svc, pid))
 				owner = svc;
 		}
 		if (!owner) {
@@ -436,8 +442,8 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		}
 		/* Before the exit is handled: it may start the next instance,
 		 * which may bind that very path itself (ready = connect). */
-		if (d->n_stale && owner->inst->pid == pid)
-			stale_socks_sweep(d, owner->inst);
+		if (d->n_stale && service_instance_pid(owner) == pid)
+			stale_socks_sweep(d, owner);
 		service_child_exited(owner, pid, status, &ru);
 	}
 	if (d->shutting_down && daemon_all_stopped(d))
@@ -536,7 +542,7 @@ static void budget_update(struct daemon *d)
 	d->budget.max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)(max ? max : 1);
 	uint64_t wanted = 0;
 	for (size_t i = 0; i < d->n_svcs; i++)
-		wanted += d->svcs[i]->cfg->max_connections;
+		wanted += service_config(d->svcs[i])->max_connections;
 	if (wanted > d->budget.max)
 		log_notice(
 		    "RLIMIT_NOFILE %llu allows %u client connections at once (max_connections "
@@ -550,9 +556,12 @@ static void daemon_unthrottle(void *data)
 	if (d->freeing)
 		return;
 	d->budget.throttled = false;
-	for (size_t i = 0; i < d->n_svcs; i++)
-		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
-			listener_resume(d->svcs[i]->listeners[j]);
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		size_t n;
+		struct listener *const *ls = service_listeners(d->svcs[i], &n);
+		for (size_t j = 0; j < n; j++)
+			listener_resume(ls[j]);
+	}
 }
 
 /* After a configuration was applied: its listeners, new ones and those a
@@ -567,9 +576,12 @@ static void budget_apply(struct daemon *d)
 		return;
 	}
 	d->budget.throttled = true;
-	for (size_t i = 0; i < d->n_svcs; i++)
-		for (size_t j = 0; j < d->svcs[i]->n_listeners; j++)
-			listener_throttle(d->svcs[i]->listeners[j]);
+	for (size_t i = 0; i < d->n_svcs; i++) {
+		size_t n;
+		struct listener *const *ls = service_listeners(d->svcs[i], &n);
+		for (size_t j = 0; j < n; j++)
+			listener_throttle(ls[j]);
+	}
 }
 
 /* --- control-plane entry points (server_ops) ------------------------------ */
@@ -791,13 +803,13 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 			for (size_t k = 0; k < d->n_retired; k++)
 				if (d->retired[k] == old)
 					d->retired[k] = d->retired[--d->n_retired];
-			log_info("%s: back in the configuration", old->name);
+			log_info("%s: back in the configuration", service_name(old));
 		}
 		if (old) {
-			bool same = service_config_equal(old->cfg, sc);
+			bool same = service_config_equal(service_config(old), sc);
 			service_reconfigure(old, sc, plans[i].listeners, plans[i].backend_fd);
 			if (!same)
-				log_info("%s: configuration changed", old->name);
+				log_info("%s: configuration changed", service_name(old));
 			svcs[i] = old;
 		} else {
 			svcs[i] = service_new(&d->env, sc, plans[i].listeners, plans[i].backend_fd);
@@ -824,7 +836,7 @@ static void daemon_commit(struct daemon *d, struct zp_config *cfg, struct plan *
 		if (!d->retired)
 			abort();
 		d->retired[d->n_retired++] = gone;
-		log_info("%s: removed from the configuration; draining", gone->name);
+		log_info("%s: removed from the configuration; draining", service_name(gone));
 		service_retire(gone);
 	}
 	free(old_svcs);

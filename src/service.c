@@ -999,3 +999,56 @@ void service_free(struct service *svc)
 	free(svc->name);
 	free(svc);
 }
+
+/* --- accessors for the daemon and reload --- */
+
+const char *service_name(const struct service *svc)
+{
+	return svc->name;
+}
+
+const struct zp_service_config *service_config(const struct service *svc)
+{
+	return svc->cfg;
+}
+
+bool service_is_running(const struct service *svc)
+{
+	return svc->state == SVC_RUNNING;
+}
+
+uint32_t service_connections(const struct service *svc)
+{
+	return svc->n_active + svc->n_pending;
+}
+
+struct listener *const *service_listeners(const struct service *svc, size_t *n)
+{
+	*n = svc->n_listeners;
+	return svc->listeners;
+}
+
+int service_backend_listen_fd(const struct service *svc)
+{
+	return svc->backend_listen_fd;
+}
+
+const struct zp_addr *service_backend_bound_addr(const struct service *svc)
+{
+	return &svc->backend_addr;
+}
+
+const struct zp_addr *service_instance_addr(const struct service *svc)
+{
+	return svc->inst ? &svc->inst_addr : NULL;
+}
+
+pid_t service_instance_pid(const struct service *svc)
+{
+	return svc->inst ? svc->inst->pid : 0;
+}
+
+bool service_owns_child(const struct service *svc, pid_t pid)
+{
+	return svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid);
+}

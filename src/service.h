@@ -163,4 +163,36 @@ void service_save_usage(struct service *svc);
 /* Close everything (the instance must be gone) and free. */
 void service_free(struct service *svc);
 
+/* --- accessors for the daemon and reload --- */
+
+/* The service's name, and its current configuration (the one new instances
+ * start with). */
+const char *service_name(const struct service *svc);
+const struct zp_service_config *service_config(const struct service *svc);
+
+/* In state running (for the STATUS= summary). */
+bool service_is_running(const struct service *svc);
+
+/* Client connections, relayed and waiting. */
+uint32_t service_connections(const struct service *svc);
+
+/* The listeners the service accepts on now (*n of them; none once retired). */
+struct listener *const *service_listeners(const struct service *svc, size_t *n);
+
+/* ready = socket: the socket zeroproxy holds for the backends, or -1 (none,
+ * or handed over by service_take_sockets()), and the address it is (or was
+ * last) bound to. */
+int service_backend_listen_fd(const struct service *svc);
+const struct zp_addr *service_backend_bound_addr(const struct service *svc);
+
+/* The running instance's address, or NULL without an instance. */
+const struct zp_addr *service_instance_addr(const struct service *svc);
+
+/* The running instance's main pid, or 0 without an instance. */
+pid_t service_instance_pid(const struct service *svc);
+
+/* Whether pid is a child of this service's instance (its main process or
+ * its readiness probe), to hand a reaped child to its owner. */
+bool service_owns_child(const struct service *svc, pid_t pid);
+
 #endif
