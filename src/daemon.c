@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
-#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +25,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "cgroup.h"
 #include "control.h"
 #include "daemon.h"
@@ -36,13 +36,6 @@
 #include "util.h"
 
 #define BACKEND_BACKLOG 4096
-/* fds kept free of client connections (probes, exec pipes, control and
- * metrics clients, usage files): an eighth of the limit, 4 to 64. */
-#define FD_RESERVE_MIN 4
-#define FD_RESERVE_MAX 64
-/* The loop's own fds: epoll and the eventfd that signals and the usage
- * writer wake it through. */
-#define FD_LOOP 2
 
 /* A ready=socket backend's unix socket file that zeroproxy bound and a
  * reload took away from its service: removed once no backend accepts on it. */
@@ -464,124 +457,28 @@ static void on_backend_notify(void *data, pid_t pid, const char *msg)
 
 /* --- file descriptors --------------------------------------------------- */
 
-/* Raise the soft fd limit to the hard one (systemd's advice for daemons that
- * need many fds) and return the old soft limit for the backends. */
-static rlim_t nofile_raise(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
-		return 0;
-	rlim_t old = rl.rlim_cur;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 0;
-	return old;
-}
-
-/* How many fds below `below` are open (those above take no room under a limit
- * of below). */
-static unsigned count_open_fds(uint64_t below)
-{
-	unsigned n = 0;
-	DIR *dir = opendir("/proc/self/fd");
-	if (!dir)
-		return 0;
-	for (struct dirent *e; (e = readdir(dir));)
-		n += e->d_name[0] != '.' && strtoull(e->d_name, NULL, 10) < below;
-	closedir(dir);
-	return n > 0 ? n - 1 : 0; /* not the directory's own fd */
-}
-
-/* Refuse to start with fewer fds than cfg needs to serve one connection at
- * all: otherwise libev aborts when it cannot make its eventfd, or a usage file
- * cannot be read. The limit that counts is the hard one (nofile_raise() raises
- * the soft limit to it). 0, or -EMFILE after logging how many it needs. */
-static int nofile_check(const struct zp_config *cfg)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
-		return 0;
-	uint64_t open_now = count_open_fds(rl.rlim_max);
-	uint64_t sockets = 2 + (cfg->has_metrics ? 1 : 0); /* notify, control, metrics */
-	uint64_t listeners = 0;
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct zp_service_config *sc = cfg->services[i];
-		for (size_t j = 0; j < sc->n_listen; j++)
-			listeners += sc->listen[j].kind != ZP_ADDR_SYSTEMD; /* those are open */
-		listeners += sc->ready == ZP_READY_SOCKET;
-	}
-	/* One client connection (two fds) and the reserve, which covers a start. */
-	uint64_t serve = 2 + FD_RESERVE_MIN;
-	uint64_t need = open_now + FD_LOOP + sockets + listeners + serve;
-	if (rl.rlim_max >= need)
-		return 0;
-	log_error("RLIMIT_NOFILE: this configuration needs at least %llu file descriptors, the "
-		  "limit is %llu (%llu open at start-up, %d for the event loop, %llu for the "
-		  "notify, control and metrics sockets, %llu listening, %llu to start a backend "
-		  "and relay one connection); raise the limit (LimitNOFILE=, ulimit -n)",
-		  (unsigned long long)need, (unsigned long long)rl.rlim_max,
-		  (unsigned long long)open_now, FD_LOOP, (unsigned long long)sockets,
-		  (unsigned long long)listeners, (unsigned long long)serve);
-	return -EMFILE;
-}
-
-/* How many client connections the fds allow: two fds each, after those the
- * daemon itself holds and a reserve. Recomputed after every configuration. */
-static void budget_update(struct daemon *d)
-{
-	struct rlimit rl;
-	uint64_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-			     ? rl.rlim_cur
-			     : 1 << 20;
-	uint64_t own = count_open_fds(limit);
-	own = own > 2ULL * d->budget.open ? own - 2ULL * d->budget.open : 0;
-	uint64_t reserve = limit / 8 < FD_RESERVE_MIN   ? FD_RESERVE_MIN
-			   : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX
-							: limit / 8;
-	uint64_t max = limit > own + reserve ? (limit - own - reserve) / 2 : 1;
-	d->budget.max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)(max ? max : 1);
-	uint64_t wanted = 0;
-	for (size_t i = 0; i < d->n_svcs; i++)
-		wanted += service_config(d->svcs[i])->max_connections;
-	if (wanted > d->budget.max)
-		log_notice(
-		    "RLIMIT_NOFILE %llu allows %u client connections at once (max_connections "
-		    "adds up to %llu); more wait in the listen queues",
-		    (unsigned long long)limit, d->budget.max, (unsigned long long)wanted);
-}
-
-static void daemon_unthrottle(void *data)
+/* The budget's way to the listeners: those of the running services (the
+ * retired have none left). Nothing while the daemon is freed. */
+static void daemon_each_listener(void *data, void (*fn)(struct listener *l))
 {
 	struct daemon *d = data;
 	if (d->freeing)
 		return;
-	d->budget.throttled = false;
 	for (size_t i = 0; i < d->n_svcs; i++) {
 		size_t n;
 		struct listener *const *ls = service_listeners(d->svcs[i], &n);
 		for (size_t j = 0; j < n; j++)
-			listener_resume(ls[j]);
+			fn(ls[j]);
 	}
 }
 
-/* After a configuration was applied: its listeners, new ones and those a
- * reload stopped and started again, all accept again, whatever the budget
- * says. Pause them all while it is used up (it may be smaller now, too), and
- * resume them when it has room again. */
-static void budget_apply(struct daemon *d)
+/* Size the budget for the configuration just applied. */
+static void daemon_budget_update(struct daemon *d)
 {
-	if (d->budget.open < d->budget.max) {
-		if (d->budget.throttled)
-			daemon_unthrottle(d);
-		return;
-	}
-	d->budget.throttled = true;
-	for (size_t i = 0; i < d->n_svcs; i++) {
-		size_t n;
-		struct listener *const *ls = service_listeners(d->svcs[i], &n);
-		for (size_t j = 0; j < n; j++)
-			listener_throttle(ls[j]);
-	}
+	uint64_t wanted = 0;
+	for (size_t i = 0; i < d->n_svcs; i++)
+		wanted += service_config(d->svcs[i])->max_connections;
+	budget_update(&d->budget, wanted);
 }
 
 /* --- control-plane entry points (server_ops) ------------------------------ */
@@ -889,8 +786,8 @@ static int daemon_reload(struct daemon *d, struct zp_diag *diag)
 	} else {
 		daemon_commit(d, cfg, plans, &sv);
 		free(plans);
-		budget_update(d);
-		budget_apply(d);
+		daemon_budget_update(d);
+		budget_apply(&d->budget);
 		log_info("reloaded: %zu service%s", d->n_svcs, d->n_svcs == 1 ? "" : "s");
 	}
 	notify_systemd("READY=1");
@@ -1001,7 +898,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 		return 1;
 	}
 	log_set_level(cfg->log_level);
-	if (nofile_check(cfg) < 0) {
+	if (budget_nofile_check(cfg) < 0) {
 		log_error("not starting");
 		config_free(cfg);
 		diag_free(&diag);
@@ -1051,10 +948,10 @@ int daemon_run(const char *config_path, bool explicit_path)
 			    strerror(-r));
 		d->usage = NULL;
 	}
-	rlim_t backend_nofile = nofile_raise();
+	rlim_t backend_nofile = budget_nofile_raise();
+	budget_init(&d->budget, daemon_each_listener, d);
 	d->env = (struct service_env){
 	    .budget = &d->budget,
-	    .unthrottle = daemon_unthrottle,
 	    .backend_nofile = backend_nofile,
 	    .cgroup = d->cgroup,
 	    .loop = d->loop,
@@ -1086,7 +983,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	daemon_commit(d, cfg, plans, &sv);
 	cfg = NULL; /* the daemon's now */
 	free(plans);
-	budget_update(d);
+	daemon_budget_update(d);
 
 	ev_signal_init(&d->sigchld, on_sigchld, SIGCHLD);
 	ev_signal_init(&d->sighup, on_sighup, SIGHUP);

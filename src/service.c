@@ -117,11 +117,8 @@ static void conn_unlink(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	struct conn_budget *b = c->svc->env->budget;
 	c->svc->env->conns_changed(c->svc->env->data);
-	b->open--;
-	if (b->throttled && b->open < b->max)
-		c->svc->env->unthrottle(c->svc->env->data);
+	budget_conn_closed(c->svc->env->budget);
 	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
 	if (c->relay) {
 		relay_close(c->relay);
@@ -617,7 +614,7 @@ static void service_check_idle(struct service *svc)
 static void accept_conn(struct service *svc, int fd, const char *peer)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	svc->env->budget->open++;
+	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
 	c->svc = svc;
 	c->fd = fd;
@@ -676,16 +673,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 static bool on_accept(struct listener *l, int fd, const char *peer)
 {
 	struct service *svc = l->data;
-	struct conn_budget *b = svc->env->budget;
 	accept_conn(svc, fd, peer);
-	if (b->open < b->max)
-		return true;
-	if (!b->throttled)
-		log_warning("%u client connections open: the file descriptor limit allows no "
-			    "more; new ones wait in the listen queue",
-			    b->open);
-	b->throttled = true;
-	return false;
+	return budget_accept_more(svc->env->budget);
 }
 
 static void listeners_start(struct service *svc)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
+#include "budget.h"
 #include "config.h"
 #include "listener.h"
 #include "relay.h"
@@ -41,16 +42,6 @@ enum service_state {
 /* What every service shares, owned by the daemon. */
 struct service;
 
-/* Client connections all services may hold at once. Each costs two fds
- * (client and backend) out of RLIMIT_NOFILE: at the limit the listeners
- * pause, so that clients wait in the kernel's queue instead of being
- * accepted by a daemon with no fd left to reach their backend. */
-struct conn_budget {
-	uint32_t open;  /* client connections open, every service */
-	uint32_t max;   /* at most */
-	bool throttled; /* some listener paused for it */
-};
-
 struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
@@ -61,9 +52,8 @@ struct service_env {
 	void (*changed)(void *data);       /* a service changed state (for sd_notify STATUS=) */
 	void (*conns_changed)(void *data); /* connections opened or closed (same, rate-limited) */
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
-	struct conn_budget *budget;
-	void (*unthrottle)(void *data); /* the budget has room again: resume listeners */
-	rlim_t backend_nofile;          /* RLIMIT_NOFILE soft limit for backends (0: ours) */
+	struct conn_budget *budget; /* counts every connection, pauses the listeners */
+	rlim_t backend_nofile;      /* RLIMIT_NOFILE soft limit for backends (0: ours) */
 	void *data;
 };
 
