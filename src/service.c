@@ -117,11 +117,8 @@ static void conn_unlink(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	struct conn_budget *b = c->svc->env->budget;
 	c->svc->env->conns_changed(c->svc->env->data);
-	b->open--;
-	if (b->throttled && b->open < b->max)
-		c->svc->env->unthrottle(c->svc->env->data);
+	budget_conn_closed(c->svc->env->budget);
 	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
 	if (c->relay) {
 		relay_close(c->relay);
@@ -619,7 +616,7 @@ static void service_check_idle(struct service *svc)
 static void accept_conn(struct service *svc, int fd, const char *peer)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	svc->env->budget->open++;
+	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
 	c->svc = svc;
 	c->fd = fd;
@@ -678,16 +675,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 static bool on_accept(struct listener *l, int fd, const char *peer)
 {
 	struct service *svc = l->data;
-	struct conn_budget *b = svc->env->budget;
 	accept_conn(svc, fd, peer);
-	if (b->open < b->max)
-		return true;
-	if (!b->throttled)
-		log_warning("%u client connections open: the file descriptor limit allows no "
-			    "more; new ones wait in the listen queue",
-			    b->open);
-	b->throttled = true;
-	return false;
+	return budget_accept_more(svc->env->budget);
 }
 
 static void listeners_start(struct service *svc)
@@ -1000,4 +989,57 @@ void service_free(struct service *svc)
 	free(svc->backend_status);
 	free(svc->name);
 	free(svc);
+}
+
+/* --- accessors for the daemon and reload --- */
+
+const char *service_name(const struct service *svc)
+{
+	return svc->name;
+}
+
+const struct zp_service_config *service_config(const struct service *svc)
+{
+	return svc->cfg;
+}
+
+bool service_is_running(const struct service *svc)
+{
+	return svc->state == SVC_RUNNING;
+}
+
+uint32_t service_connections(const struct service *svc)
+{
+	return svc->n_active + svc->n_pending;
+}
+
+struct listener *const *service_listeners(const struct service *svc, size_t *n)
+{
+	*n = svc->n_listeners;
+	return svc->listeners;
+}
+
+int service_backend_listen_fd(const struct service *svc)
+{
+	return svc->backend_listen_fd;
+}
+
+const struct zp_addr *service_backend_bound_addr(const struct service *svc)
+{
+	return &svc->backend_addr;
+}
+
+const struct zp_addr *service_instance_addr(const struct service *svc)
+{
+	return svc->inst ? &svc->inst_addr : NULL;
+}
+
+pid_t service_instance_pid(const struct service *svc)
+{
+	return svc->inst ? svc->inst->pid : 0;
+}
+
+bool service_owns_child(const struct service *svc, pid_t pid)
+{
+	return svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid);
 }

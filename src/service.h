@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
+#include "budget.h"
 #include "config.h"
 #include "listener.h"
 #include "relay.h"
@@ -41,16 +42,6 @@ enum service_state {
 /* What every service shares, owned by the daemon. */
 struct service;
 
-/* Client connections all services may hold at once. Each costs two fds
- * (client and backend) out of RLIMIT_NOFILE: at the limit the listeners
- * pause, so that clients wait in the kernel's queue instead of being
- * accepted by a daemon with no fd left to reach their backend. */
-struct conn_budget {
-	uint32_t open;  /* client connections open, every service */
-	uint32_t max;   /* at most */
-	bool throttled; /* some listener paused for it */
-};
-
 struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
@@ -61,9 +52,8 @@ struct service_env {
 	void (*changed)(void *data);       /* a service changed state (for sd_notify STATUS=) */
 	void (*conns_changed)(void *data); /* connections opened or closed (same, rate-limited) */
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
-	struct conn_budget *budget;
-	void (*unthrottle)(void *data); /* the budget has room again: resume listeners */
-	rlim_t backend_nofile;          /* RLIMIT_NOFILE soft limit for backends (0: ours) */
+	struct conn_budget *budget; /* counts every connection, pauses the listeners */
+	rlim_t backend_nofile;      /* RLIMIT_NOFILE soft limit for backends (0: ours) */
 	void *data;
 };
 
@@ -162,5 +152,37 @@ void service_save_usage(struct service *svc);
 
 /* Close everything (the instance must be gone) and free. */
 void service_free(struct service *svc);
+
+/* --- accessors for the daemon and reload --- */
+
+/* The service's name, and its current configuration (the one new instances
+ * start with). */
+const char *service_name(const struct service *svc);
+const struct zp_service_config *service_config(const struct service *svc);
+
+/* In state running (for the STATUS= summary). */
+bool service_is_running(const struct service *svc);
+
+/* Client connections, relayed and waiting. */
+uint32_t service_connections(const struct service *svc);
+
+/* The listeners the service accepts on now (*n of them; none once retired). */
+struct listener *const *service_listeners(const struct service *svc, size_t *n);
+
+/* ready = socket: the socket zeroproxy holds for the backends, or -1 (none,
+ * or handed over by service_take_sockets()), and the address it is (or was
+ * last) bound to. */
+int service_backend_listen_fd(const struct service *svc);
+const struct zp_addr *service_backend_bound_addr(const struct service *svc);
+
+/* The running instance's address, or NULL without an instance. */
+const struct zp_addr *service_instance_addr(const struct service *svc);
+
+/* The running instance's main pid, or 0 without an instance. */
+pid_t service_instance_pid(const struct service *svc);
+
+/* Whether pid is a child of this service's instance (its main process or
+ * its readiness probe), to hand a reaped child to its owner. */
+bool service_owns_child(const struct service *svc, pid_t pid);
 
 #endif

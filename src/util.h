@@ -80,4 +80,7 @@ uint64_t wall_usec(void);
 char *path_dirname(const char *path);
 char *path_join(const char *dir, const char *path);
 
+/* mkdir -p: path and every missing parent with mode. 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
+
 #endif
