@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "supervisor.h"
+#include "instance.h"
 #include "tap.h"
 
 static volatile sig_atomic_t handled;

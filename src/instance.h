@@ -1,5 +1,5 @@
 /*
- * supervisor — one backend process ("instance") of a service: fork/exec with
+ * instance — one backend process ("instance") of a service: fork/exec with
  * a close-on-exec pipe that reports exec failures, readiness detection
  * (connect probing, sd_notify READY=1, an inherited listening socket, or a
  * ready_command run until it exits 0), stop escalation (stop_signal to the
@@ -9,8 +9,8 @@
  * The instance reports to its owner through the callbacks below; it never
  * decides service policy itself.
  */
-#ifndef ZP_SUPERVISOR_H
-#define ZP_SUPERVISOR_H
+#ifndef ZP_INSTANCE_H
+#define ZP_INSTANCE_H
 
 #include <ev.h>
 #include <stdbool.h>

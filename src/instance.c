@@ -1,6 +1,6 @@
 /*
- * supervisor — fork/exec, readiness and stopping of one backend instance;
- * see supervisor.h.
+ * instance — fork/exec, readiness and stopping of one backend instance;
+ * see instance.h.
  *
  * zeroproxy is single-threaded, so the child may use ordinary libc between
  * fork() and exec(); everything that can fail for a reason the operator must
@@ -33,7 +33,7 @@
 
 #include "cgroup.h"
 #include "log.h"
-#include "supervisor.h"
+#include "instance.h"
 #include "util.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
