@@ -2,11 +2,9 @@
  * instance — fork/exec, readiness and stopping of one backend instance;
  * see instance.h.
  *
- * zeroproxy is single-threaded, so the child may use ordinary libc between
- * fork() and exec(); everything that can fail for a reason the operator must
- * see (user lookup) is still done in the parent first. The child reports a
- * failure of chdir/setuid/exec through a close-on-exec pipe: EOF on the pipe
- * means exec succeeded, a record on it names what failed and errno.
+ * The child is set up by spawn.c. It reports a failure of chdir/setuid/exec
+ * through a close-on-exec pipe: EOF on the pipe means exec succeeded, a record
+ * on it names what failed and errno.
  *
  * ready = command runs ready_command the same way (same child set-up, its
  * own process group, as the backend's user), one at a time with the connect
@@ -16,31 +14,21 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
-#include <linux/sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "log.h"
 #include "instance.h"
+#include "log.h"
+#include "spawn.h"
 #include "util.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-extern char **environ;
 
 /* The first connect probe comes at once; retries back off from 0.2 ms by half
  * again each time up to 10 ms, so a fast backend is seen within a fraction of
@@ -53,11 +41,6 @@ extern char **environ;
 #define GONE_POLL_FIRST 0.001
 #define GONE_POLL_MAX   0.050
 
-struct exec_report {
-	int err;
-	char what[32];
-};
-
 void format_wait_status(int status, bool brief, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
@@ -68,204 +51,6 @@ void format_wait_status(int status, bool brief, char *buf, size_t len)
 			 signal_name(WTERMSIG(status)), WCOREDUMP(status) ? " (core dumped)" : "");
 	else
 		snprintf(buf, len, "wait status 0x%x", status);
-}
-
-/* The environment of a backend: ours without what systemd gave zeroproxy
- * itself (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), then the service's own
- * variables, then the activation variables of its ready mode. */
-static char **build_env(const struct zp_service_config *cfg, const struct spawn_env *env)
-{
-	static const char *const drop[] = {"NOTIFY_SOCKET=",  "LISTEN_FDS=",    "LISTEN_PID=",
-					   "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
-	char **v = NULL;
-	for (char **e = environ; e && *e; e++) {
-		bool skip = false;
-		for (size_t i = 0; i < ZP_ARRAY_SIZE(drop); i++)
-			skip |= strncmp(*e, drop[i], strlen(drop[i])) == 0;
-		for (char **c = cfg->environment; !skip && c && *c; c++) {
-			size_t klen = strcspn(*c, "=") + 1;
-			skip = strncmp(*e, *c, klen) == 0; /* the config overrides */
-		}
-		if (!skip)
-			strv_push(&v, *e);
-	}
-	for (char **c = cfg->environment; c && *c; c++)
-		strv_push(&v, *c);
-	if (env->notify_path) {
-		char *s = xasprintf("NOTIFY_SOCKET=%s", env->notify_path);
-		strv_push(&v, s);
-		free(s);
-	}
-	if (env->listen_fd >= 0) {
-		char *s = xasprintf("LISTEN_FDNAMES=%s", cfg->name);
-		strv_push(&v, "LISTEN_FDS=1");
-		strv_push(&v, s);
-		/* The child fills in its own pid. */
-		strv_push(&v, "LISTEN_PID=0000000000000000");
-		free(s);
-	}
-	return v;
-}
-
-/* close_range(first, ~0, CLOSE_RANGE_CLOEXEC): Linux 5.11. 0 or -1. */
-static int syscall_close_range_cloexec(int first)
-{
-#ifdef SYS_close_range
-	return (int)syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC);
-#else
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-static void child_fail(int fd, const char *what, int err)
-{
-	struct exec_report rep = {.err = err};
-	snprintf(rep.what, sizeof(rep.what), "%s", what);
-	ssize_t n = write(fd, &rep, sizeof(rep));
-	(void)n;
-	_exit(127);
-}
-
-void instance_child_reset_signals(void)
-{
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-/* Block every signal around fork(): until the child has reset zeroproxy's
- * handlers, a signal sent to it (a stop at once after the spawn) must wait
- * instead of running one of our handlers in the child. */
-static void signals_block(sigset_t *old)
-{
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, old);
-}
-
-static void signals_restore(const sigset_t *old)
-{
-	sigprocmask(SIG_SETMASK, old, NULL);
-}
-
-/* In the child: a report fd out of the way of fds 0-3, every signal back to
- * its default and unblocked, a process group of its own. */
-static int child_begin(int report_fd)
-{
-	int rfd = fcntl(report_fd, F_DUPFD_CLOEXEC, 4);
-	if (rfd < 0)
-		_exit(127);
-	instance_child_reset_signals();
-	if (setpgid(0, 0) < 0)
-		child_fail(rfd, "setpgid", errno);
-	return rfd;
-}
-
-/* In the child: stdin (and with quiet, stdout and stderr) from /dev/null. */
-static void child_stdio(int rfd, bool quiet)
-{
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
-		child_fail(rfd, "stdin", errno);
-	if (quiet && (dup2(devnull, STDOUT_FILENO) < 0 || dup2(devnull, STDERR_FILENO) < 0))
-		child_fail(rfd, "stdout", errno);
-}
-
-/* In the child: nothing else of ours (or of whoever started us) from fd
- * first_closed on survives the exec. */
-static void child_close_fds(int rfd, int first_closed)
-{
-	if (syscall_close_range_cloexec(first_closed) < 0) {
-		struct rlimit rl;
-		int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-				  rl.rlim_cur < (1 << 20)
-			      ? (int)rl.rlim_cur
-			      : (1 << 20);
-		for (int fd = first_closed; fd < max; fd++)
-			if (fd != rfd)
-				fd_set_cloexec(fd, true);
-	}
-}
-
-/* In the child, the last steps before exec: the usual fd limit, the
- * working directory, the service's user and group, death with zeroproxy. */
-static void child_become(int rfd, const struct instance_creds *cr, rlim_t nofile,
-			 const char *working_directory)
-{
-	/* zeroproxy raised its own soft fd limit; backends get the usual one
-	 * back (select()-based programs break above 1024). */
-	if (nofile) {
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && nofile < rl.rlim_cur) {
-			rl.rlim_cur = nofile;
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
-	if (working_directory && chdir(working_directory) < 0)
-		child_fail(rfd, "chdir", errno);
-	if (cr->user || cr->gid != (gid_t)-1) {
-		if (cr->user ? initgroups(cr->user, cr->gid) < 0 : setgroups(0, NULL) < 0)
-			child_fail(rfd, "setgroups", errno);
-		if (setresgid(cr->gid, cr->gid, cr->gid) < 0)
-			child_fail(rfd, "setgid", errno);
-	}
-	if (cr->uid != (uid_t)-1 && setresuid(cr->uid, cr->uid, cr->uid) < 0)
-		child_fail(rfd, "setuid", errno);
-	/* Die with zeroproxy: a killed zeroproxy must not leave its backends.
-	 * After the uid/gid change, which resets the parent-death signal. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		child_fail(rfd, "prctl", errno);
-	if (getppid() != cr->parent)
-		_exit(127); /* zeroproxy died before we could ask */
-}
-
-/* In the backend's child: never returns. */
-static void child_exec(const struct zp_service_config *cfg, const struct spawn_env *env,
-		       char **envp, int report_fd, int cg_procs_fd, const struct instance_creds *cr)
-{
-	int rfd = child_begin(report_fd);
-	/* Into the instance's cgroup before privileges are dropped, unless
-	 * clone3() put us there already. */
-	if (cg_procs_fd >= 0 && cgroup_enter(cg_procs_fd) < 0)
-		child_fail(rfd, "cgroup", errno);
-	child_stdio(rfd, false);
-
-	int first_closed = 3;
-	if (env->listen_fd >= 0) {
-		if (env->listen_fd == 3) {
-			if (fd_set_cloexec(3, false) < 0)
-				child_fail(rfd, "socket", errno);
-		} else if (dup2(env->listen_fd, 3) < 0) {
-			child_fail(rfd, "socket", errno);
-		}
-		/* The listening socket is shared with zeroproxy: keep it blocking
-		 * for the backend, as systemd hands it over. */
-		fd_set_nonblock(3, false);
-		for (char **e = envp; *e; e++)
-			if (strncmp(*e, "LISTEN_PID=", 11) == 0)
-				snprintf(*e + 11, 17, "%d", (int)getpid());
-		first_closed = 4;
-	}
-	child_close_fds(rfd, first_closed);
-	child_become(rfd, cr, env->nofile, cfg->working_directory);
-	execvpe(cfg->argv[0], cfg->argv, envp);
-	child_fail(rfd, "exec", errno);
-}
-
-/* In the ready_command's child: never returns. It runs as the backend
- * would (user, group, working directory, environment without the
- * activation variables), silently: it may run a hundred times a second. */
-static void child_probe(const struct instance *in, int report_fd)
-{
-	int rfd = child_begin(report_fd);
-	child_stdio(rfd, true);
-	child_close_fds(rfd, 3);
-	child_become(rfd, &in->creds, in->nofile, in->cfg->working_directory);
-	execvpe(in->cfg->ready_argv[0], in->cfg->ready_argv, in->probe_envp);
-	child_fail(rfd, "exec", errno);
 }
 
 static void probe_schedule(struct instance *in);
@@ -341,28 +126,21 @@ static void exec_pipe_drain(struct instance *in)
 {
 	if (in->exec_done)
 		return;
-	struct exec_report rep;
-	ssize_t n;
-	do
-		n = read(in->exec_pipe, &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	struct spawn_report rep;
+	int r = spawn_report_read(in->exec_pipe, &rep);
+	if (r == -EAGAIN)
 		return;
 	in->exec_done = true;
 	ev_io_stop(in->loop, &in->exec_io);
 	close(in->exec_pipe);
 	in->exec_pipe = -1;
-	if (n == (ssize_t)sizeof(rep)) {
-		rep.what[sizeof(rep.what) - 1] = '\0';
+	if (r > 0) {
+		char reason[512];
 		in->exec_err = rep.err ? rep.err : EIO;
 		snprintf(in->exec_what, sizeof(in->exec_what), "%s", rep.what);
-		if (strcmp(rep.what, "exec") == 0)
-			instance_fail(in, "exec %s: %s", in->cfg->argv[0], strerror(in->exec_err));
-		else if (strcmp(rep.what, "chdir") == 0)
-			instance_fail(in, "working_directory %s: %s", in->cfg->working_directory,
-				      strerror(in->exec_err));
-		else
-			instance_fail(in, "%s: %s", rep.what, strerror(in->exec_err));
+		spawn_report_format(&rep, in->exec_err, in->cfg->argv[0],
+				    in->cfg->working_directory, reason, sizeof(reason));
+		instance_fail(in, "%s", reason);
 		return;
 	}
 	/* exec succeeded. A socket-activated backend is ready now: connections
@@ -400,24 +178,33 @@ static void probe_command_run(struct instance *in)
 		probe_schedule(in);
 		return;
 	}
-	sigset_t old;
-	signals_block(&old);
-	pid_t pid = fork();
+	bool in_cgroup;
+	pid_t pid = spawn_fork(NULL, &in_cgroup);
 	if (pid == 0) {
+		/* It runs as the backend would (user, group, working directory,
+		 * environment without the activation variables), silently: it may
+		 * run a hundred times a second. */
+		const struct spawn_child c = {
+		    .argv = in->cfg->ready_argv,
+		    .envp = in->probe_envp,
+		    .working_directory = in->cfg->working_directory,
+		    .creds = &in->creds,
+		    .nofile = in->nofile,
+		    .listen_fd = -1,
+		    .quiet = true,
+		};
 		close(p[0]);
-		child_probe(in, p[1]);
+		spawn_child_exec(&c, p[1]);
 	}
-	int err = errno;
-	signals_restore(&old);
 	close(p[1]);
 	if (pid < 0) {
-		log_warning("%s: ready_command: fork: %s", in->cfg->name, strerror(err));
+		log_warning("%s: ready_command: fork: %s", in->cfg->name, strerror((int)-pid));
 		close(p[0]);
 		probe_schedule(in);
 		return;
 	}
-	setpgid(pid, pid); /* as for the backend: kill(-pid) cannot miss */
-	fd_set_nonblock(p[0], true);
+	(void)setpgid(pid, pid); /* as for the backend: kill(-pid) cannot miss */
+	(void)fd_set_nonblock(p[0], true);
 	in->probe_pid = pid;
 	in->probe_pipe = p[0];
 }
@@ -427,23 +214,18 @@ static void probe_command_run(struct instance *in)
  * fails the start at once. */
 static void probe_command_done(struct instance *in, int status)
 {
-	struct exec_report rep;
-	ssize_t n = read(in->probe_pipe, &rep, sizeof(rep));
+	struct spawn_report rep;
+	int r = spawn_report_read(in->probe_pipe, &rep);
 	close(in->probe_pipe);
 	in->probe_pipe = -1;
 	in->probe_pid = 0;
 	if (in->ready || in->stopping)
 		return; /* killed by probe_cancel() */
-	if (n == (ssize_t)sizeof(rep)) {
-		rep.what[sizeof(rep.what) - 1] = '\0';
-		if (strcmp(rep.what, "exec") == 0)
-			instance_fail(in, "ready_command: exec %s: %s", in->cfg->ready_argv[0],
-				      strerror(rep.err));
-		else if (strcmp(rep.what, "chdir") == 0)
-			instance_fail(in, "ready_command: working_directory %s: %s",
-				      in->cfg->working_directory, strerror(rep.err));
-		else
-			instance_fail(in, "ready_command: %s: %s", rep.what, strerror(rep.err));
+	if (r > 0) {
+		char reason[512];
+		spawn_report_format(&rep, rep.err, in->cfg->ready_argv[0],
+				    in->cfg->working_directory, reason, sizeof(reason));
+		instance_fail(in, "ready_command: %s", reason);
 		return;
 	}
 	in->probe_status = status;
@@ -524,101 +306,12 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	instance_kill(in);
 }
 
-/* fork(), but into the cgroup at cgroup_path when given: clone3() with
- * CLONE_INTO_CGROUP (Linux 5.7) creates the child there directly. Moving a
- * running process by writing cgroup.procs instead takes the kernel's cgroup
- * write lock, which costs 10-20 ms after a quiet period, more than a whole
- * cold start of a small backend. *in_cgroup says whether the child is in it;
- * if not (older kernel), the child moves itself. */
-static pid_t spawn_fork_into(const char *cgroup_path, bool *in_cgroup)
-{
-	*in_cgroup = false;
-#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
-	if (cgroup_path) {
-		int dfd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			struct clone_args args;
-			memset(&args, 0, sizeof(args));
-			args.flags = CLONE_INTO_CGROUP;
-			args.exit_signal = SIGCHLD;
-			args.cgroup = (uint64_t)dfd;
-			long pid = syscall(SYS_clone3, &args, sizeof(args));
-			int err = errno;
-			if (pid != 0)
-				close(dfd);
-			if (pid >= 0) {
-				*in_cgroup = true;
-				return (pid_t)pid;
-			}
-			log_debug("clone3 into %s: %s; falling back to fork", cgroup_path,
-				  strerror(err));
-		}
-	}
-#endif
-	return fork();
-}
-
-/* spawn_fork_into() with every signal blocked until the child has reset
- * them (see signals_block()); errno is kept for the caller. */
-static pid_t spawn_fork(const char *cgroup_path, bool *in_cgroup)
-{
-	sigset_t old;
-	signals_block(&old);
-	pid_t pid = spawn_fork_into(cgroup_path, in_cgroup);
-	if (pid != 0) {
-		int err = errno;
-		signals_restore(&old);
-		errno = err;
-	}
-	return pid;
-}
-
-/* The uid and gid of cfg's user and group ((uid_t)-1 / (gid_t)-1: keep
- * ours), looked up in the parent so that a bad name is reported as such.
- * 0, or -1 with the reason in why. */
-static int resolve_credentials(const struct zp_service_config *cfg, struct instance_creds *cr,
-			       char *why, size_t why_len)
-{
-	uid_t *uid = &cr->uid;
-	gid_t *gid = &cr->gid;
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	cr->user = cfg->user;
-	cr->parent = getpid();
-	if ((cfg->user || cfg->group) && geteuid() != 0) {
-		snprintf(why, why_len, "user/group need zeroproxy to run as root");
-		return -1;
-	}
-	if (cfg->user) {
-		errno = 0;
-		struct passwd *pw = getpwnam(cfg->user);
-		if (!pw) {
-			snprintf(why, why_len, "user %s: %s", cfg->user,
-				 errno ? strerror(errno) : "no such user");
-			return -1;
-		}
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	}
-	if (cfg->group) {
-		errno = 0;
-		struct group *gr = getgrnam(cfg->group);
-		if (!gr) {
-			snprintf(why, why_len, "group %s: %s", cfg->group,
-				 errno ? strerror(errno) : "no such group");
-			return -1;
-		}
-		*gid = gr->gr_gid;
-	}
-	return 0;
-}
-
 struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
 				const struct spawn_env *env, const struct instance_ops *ops,
 				void *data, char *why, size_t why_len)
 {
-	struct instance_creds cr;
-	if (resolve_credentials(cfg, &cr, why, why_len) < 0)
+	struct spawn_creds cr;
+	if (spawn_creds_resolve(cfg, &cr, why, why_len) < 0)
 		return NULL;
 
 	int p[2];
@@ -626,26 +319,33 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		snprintf(why, why_len, "pipe: %s", strerror(errno));
 		return NULL;
 	}
-	char **envp = build_env(cfg, env);
+	char **envp = spawn_build_env(cfg, env);
 	uint64_t t0 = now_usec();
 	bool in_cgroup = false;
 	pid_t pid = spawn_fork(env->cgroup_path, &in_cgroup);
-	int cg_procs_fd = -1;
-	if (pid == 0 && env->cgroup_path && !in_cgroup)
-		cg_procs_fd = cgroup_procs_open(env->cgroup_path);
 	if (pid < 0) {
-		snprintf(why, why_len, "fork: %s", strerror(errno));
+		snprintf(why, why_len, "fork: %s", strerror((int)-pid));
 		close(p[0]);
 		close(p[1]);
 		strv_free(envp);
 		return NULL;
 	}
-	if (pid == 0)
-		child_exec(cfg, env, envp, p[1], cg_procs_fd, &cr);
+	if (pid == 0) {
+		const struct spawn_child c = {
+		    .argv = cfg->argv,
+		    .envp = envp,
+		    .working_directory = cfg->working_directory,
+		    .creds = &cr,
+		    .nofile = env->nofile,
+		    .listen_fd = env->listen_fd,
+		    .cgroup_path = in_cgroup ? NULL : env->cgroup_path,
+		};
+		spawn_child_exec(&c, p[1]);
+	}
 	close(p[1]);
 	strv_free(envp);
 	/* The same in the parent, so that no kill(-pid) can miss the group. */
-	setpgid(pid, pid);
+	(void)setpgid(pid, pid);
 
 	struct instance *in = xcalloc(1, sizeof(*in));
 	in->cfg = cfg;
@@ -666,7 +366,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		/* The backend's environment without what only the backend may
 		 * use (a NOTIFY_SOCKET, a passed socket). */
 		struct spawn_env probe_env = {.listen_fd = -1};
-		in->probe_envp = build_env(cfg, &probe_env);
+		in->probe_envp = spawn_build_env(cfg, &probe_env);
 	}
 	in->cgroup = env->cgroup_path ? xstrdup(env->cgroup_path) : NULL;
 	fd_set_nonblock(p[0], true);

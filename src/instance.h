@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "spawn.h"
 
 struct instance;
 
@@ -37,23 +38,6 @@ struct instance_ops {
 	 * instance is gone (or the wait gave up). The owner frees the
 	 * instance. */
 	void (*gone)(struct instance *in);
-};
-
-/* Everything spawn needs besides the service config. */
-struct spawn_env {
-	int listen_fd;           /* ready=socket: passed as fd 3, else -1 */
-	const char *notify_path; /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	const char *cgroup_path; /* the instance's own (new, empty) cgroup, or NULL */
-	rlim_t nofile;           /* RLIMIT_NOFILE soft limit to give it, or 0 */
-};
-
-/* Who a child of the instance (the backend, its ready_command) runs as;
- * resolved in the parent at spawn. */
-struct instance_creds {
-	uid_t uid;        /* (uid_t)-1: keep ours */
-	gid_t gid;        /* (gid_t)-1: keep ours */
-	const char *user; /* for initgroups(), or NULL */
-	pid_t parent;     /* zeroproxy, whose death the child must notice */
 };
 
 struct instance {
@@ -85,7 +69,7 @@ struct instance {
 	int probe_status;  /* wait status of the last ready_command, -1: none yet */
 	char **probe_envp; /* the ready_command's environment */
 	/* Who the backend (and its ready_command) runs as, and its fd limit. */
-	struct instance_creds creds;
+	struct spawn_creds creds;
 	rlim_t nofile; /* RLIMIT_NOFILE soft limit for children, or 0 */
 
 	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
@@ -123,12 +107,6 @@ void instance_kill(struct instance *in);
  * backend (exited() follows; the owner frees the instance) or its
  * ready_command. false when pid is neither. */
 bool instance_child_exited(struct instance *in, pid_t pid, int status, const struct rusage *ru);
-
-/* In a child between fork() and exec, where every signal is blocked: every
- * handler back to SIG_DFL, then every signal unblocked, in that order, so
- * that a signal sent meanwhile takes its default action instead of running
- * one of zeroproxy's handlers. */
-void instance_child_reset_signals(void);
 
 /* In exited(): whether processes of the instance are left behind its main
  * process (its cgroup is still populated; without a cgroup, its process
