@@ -427,7 +427,7 @@ static void on_sigchld(struct ev_loop *loop, ev_signal *w, int revents)
 		for (size_t i = 0; i < d->n_svcs + d->n_retired && !owner; i++) {
 			struct service *svc =
 			    i < d->n_svcs ? d->svcs[i] : d->retired[i - d->n_svcs];
-			if (svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid))
+			if (svc->inst && instance_has_child(svc->inst, pid))
 				owner = svc;
 		}
 		if (!owner) {

@@ -4,12 +4,9 @@
  *
  * The child is set up by spawn.c. It reports a failure of chdir/setuid/exec
  * through a close-on-exec pipe: EOF on the pipe means exec succeeded, a record
- * on it names what failed and errno.
- *
- * ready = command runs ready_command the same way (same child set-up, its
- * own process group, as the backend's user), one at a time with the connect
- * probe's back-off between runs. The daemon reaps it with every other child
- * and hands it back through instance_child_exited(); nothing here waits.
+ * on it names what failed and errno. Readiness for ready = connect and
+ * ready = command is probe.c's, which the instance owns; the daemon reaps
+ * every child and hands the instance's back through instance_child_exited().
  */
 #include <assert.h>
 #include <errno.h>
@@ -19,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
-#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,14 +23,9 @@
 #include "cgroup.h"
 #include "instance.h"
 #include "log.h"
+#include "probe.h"
 #include "spawn.h"
 #include "util.h"
-
-/* The first connect probe comes at once; retries back off from 0.2 ms by half
- * again each time up to 10 ms, so a fast backend is seen within a fraction of
- * a millisecond and a slow one costs at most 10 ms of extra latency. */
-#define PROBE_FIRST 0.0002
-#define PROBE_MAX   0.010
 
 /* Looks at what is left of an instance after its main process: from 1 ms,
  * doubling to 50 ms (SIGKILLed processes are usually gone by the first). */
@@ -53,37 +44,14 @@ void format_wait_status(int status, bool brief, char *buf, size_t len)
 		snprintf(buf, len, "wait status 0x%x", status);
 }
 
-static void probe_schedule(struct instance *in);
-
-/* Fire the probe after delay seconds (0: on the next loop iteration). */
-static void probe_timer_arm(struct instance *in, double delay)
-{
-	struct itimerspec its = {0};
-	long ns = (long)(delay * 1e9);
-	if (ns < 1)
-		ns = 1; /* 0 would disarm */
-	its.it_value.tv_sec = ns / 1000000000L;
-	its.it_value.tv_nsec = ns % 1000000000L;
-	if (timerfd_settime(in->probe_tfd, 0, &its, NULL) < 0) {
-		log_error("%s: timerfd_settime: %s", in->cfg->name, strerror(errno));
-		return;
-	}
-	ev_io_start(in->loop, &in->probe_tick);
-}
-
-static void probe_timer_stop(struct instance *in)
-{
-	if (in->probe_tfd < 0)
-		return;
-	struct itimerspec off = {0};
-	timerfd_settime(in->probe_tfd, 0, &off, NULL);
-	ev_io_stop(in->loop, &in->probe_tick);
-}
-
+/* Ready: probe_fd is a connected socket to the backend for the owner, or -1. */
 static void instance_set_ready(struct instance *in, int probe_fd)
 {
-	if (in->ready || in->stopping)
+	if (in->ready || in->stopping) {
+		if (probe_fd >= 0)
+			close(probe_fd);
 		return;
+	}
 	in->ready = true;
 	in->ready_usec = now_usec();
 	ev_timer_stop(in->loop, &in->start_timer);
@@ -93,21 +61,6 @@ static void instance_set_ready(struct instance *in, int probe_fd)
 static void instance_fail(struct instance *in, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Stop probing for readiness: the back-off timer, a connect in progress, a
- * ready_command still running (killed with what it started; it is reaped
- * like any child, see instance_child_exited()). */
-static void probe_cancel(struct instance *in)
-{
-	probe_timer_stop(in);
-	ev_io_stop(in->loop, &in->probe_io);
-	if (in->probe_fd >= 0) {
-		close(in->probe_fd);
-		in->probe_fd = -1;
-	}
-	if (in->probe_pid > 0)
-		kill(-in->probe_pid, SIGKILL);
-}
-
 static void instance_fail(struct instance *in, const char *fmt, ...)
 {
 	char reason[512];
@@ -116,7 +69,7 @@ static void instance_fail(struct instance *in, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_cancel(in);
+	probe_cancel(&in->probe);
 	in->ops->failed(in, reason);
 	instance_stop(in);
 }
@@ -159,141 +112,30 @@ static void on_start_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct instance *in = w->data;
 	char d[32];
 	format_duration(in->cfg->start_timeout_ms, d, sizeof(d));
-	if (in->probe_status < 0) {
+	if (in->probe.status < 0) {
 		instance_fail(in, "not ready after %s", d);
 		return;
 	}
 	char how[64];
-	format_wait_status(in->probe_status, false, how, sizeof(how));
+	format_wait_status(in->probe.status, false, how, sizeof(how));
 	instance_fail(in, "not ready after %s (ready_command %s last %s)", d,
 		      in->cfg->ready_argv[0], how);
 }
 
-/* Run ready_command once; its exit comes to probe_command_done(). */
-static void probe_command_run(struct instance *in)
+static void on_probe_ready(struct probe *p, int fd)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		log_warning("%s: ready_command: pipe: %s", in->cfg->name, strerror(errno));
-		probe_schedule(in);
-		return;
-	}
-	bool in_cgroup;
-	pid_t pid = spawn_fork(NULL, &in_cgroup);
-	if (pid == 0) {
-		/* It runs as the backend would (user, group, working directory,
-		 * environment without the activation variables), silently: it may
-		 * run a hundred times a second. */
-		const struct spawn_child c = {
-		    .argv = in->cfg->ready_argv,
-		    .envp = in->probe_envp,
-		    .working_directory = in->cfg->working_directory,
-		    .creds = &in->creds,
-		    .nofile = in->nofile,
-		    .listen_fd = -1,
-		    .quiet = true,
-		};
-		close(p[0]);
-		spawn_child_exec(&c, p[1]);
-	}
-	close(p[1]);
-	if (pid < 0) {
-		log_warning("%s: ready_command: fork: %s", in->cfg->name, strerror((int)-pid));
-		close(p[0]);
-		probe_schedule(in);
-		return;
-	}
-	(void)setpgid(pid, pid); /* as for the backend: kill(-pid) cannot miss */
-	(void)fd_set_nonblock(p[0], true);
-	in->probe_pid = pid;
-	in->probe_pipe = p[0];
+	instance_set_ready(p->data, fd);
 }
 
-/* The ready_command exited: 0 is ready, anything else tries again after the
- * back-off; one that could not be run at all (no such program, a bad user)
- * fails the start at once. */
-static void probe_command_done(struct instance *in, int status)
+static void on_probe_failed(struct probe *p, const char *reason)
 {
-	struct spawn_report rep;
-	int r = spawn_report_read(in->probe_pipe, &rep);
-	close(in->probe_pipe);
-	in->probe_pipe = -1;
-	in->probe_pid = 0;
-	if (in->ready || in->stopping)
-		return; /* killed by probe_cancel() */
-	if (r > 0) {
-		char reason[512];
-		spawn_report_format(&rep, rep.err, in->cfg->ready_argv[0],
-				    in->cfg->working_directory, reason, sizeof(reason));
-		instance_fail(in, "ready_command: %s", reason);
-		return;
-	}
-	in->probe_status = status;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		instance_set_ready(in, -1);
-	else
-		probe_schedule(in);
+	instance_fail(p->data, "%s", reason);
 }
 
-/* One connect attempt at the backend address, or one ready_command run. */
-static void probe_try(struct instance *in)
-{
-	if (in->cfg->ready == ZP_READY_COMMAND) {
-		probe_command_run(in);
-		return;
-	}
-	bool in_progress = false;
-	int fd = addr_connect(&in->cfg->address, &in_progress);
-	if (fd < 0) {
-		probe_schedule(in);
-		return;
-	}
-	if (!in_progress) {
-		instance_set_ready(in, fd);
-		return;
-	}
-	in->probe_fd = fd;
-	ev_io_set(&in->probe_io, fd, EV_WRITE);
-	ev_io_start(in->loop, &in->probe_io);
-}
-
-static void on_probe_tick(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct instance *in = w->data;
-	uint64_t expirations;
-	if (read(in->probe_tfd, &expirations, sizeof(expirations)) < 0)
-		return; /* EAGAIN: disarmed meanwhile */
-	ev_io_stop(loop, w);
-	probe_try(in);
-}
-
-static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct instance *in = w->data;
-	int err = 0;
-	socklen_t len = sizeof(err);
-	ev_io_stop(loop, w);
-	if (getsockopt(in->probe_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	int fd = in->probe_fd;
-	in->probe_fd = -1;
-	if (err) {
-		close(fd);
-		probe_schedule(in);
-		return;
-	}
-	instance_set_ready(in, fd);
-}
-
-static void probe_schedule(struct instance *in)
-{
-	if (in->ready || in->stopping)
-		return;
-	probe_timer_arm(in, in->probe_delay);
-	in->probe_delay *= 1.5;
-	if (in->probe_delay > PROBE_MAX)
-		in->probe_delay = PROBE_MAX;
-}
+static const struct probe_ops probe_ops = {
+    .ready = on_probe_ready,
+    .failed = on_probe_failed,
+};
 
 static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -356,20 +198,9 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	in->ops = ops;
 	in->data = data;
 	in->exec_pipe = p[0];
-	in->probe_fd = -1;
-	in->probe_delay = PROBE_FIRST;
-	in->probe_pipe = -1;
-	in->probe_status = -1;
-	in->creds = cr;
-	in->nofile = env->nofile;
-	if (cfg->ready == ZP_READY_COMMAND) {
-		/* The backend's environment without what only the backend may
-		 * use (a NOTIFY_SOCKET, a passed socket). */
-		struct spawn_env probe_env = {.listen_fd = -1};
-		in->probe_envp = spawn_build_env(cfg, &probe_env);
-	}
+	probe_init(&in->probe, loop, cfg, &cr, env->nofile, &probe_ops, in);
 	in->cgroup = env->cgroup_path ? xstrdup(env->cgroup_path) : NULL;
-	fd_set_nonblock(p[0], true);
+	(void)fd_set_nonblock(p[0], true); /* cannot fail on a pipe of ours */
 	ev_io_init(&in->exec_io, on_exec_pipe, p[0], EV_READ);
 	in->exec_io.data = in;
 	ev_io_start(loop, &in->exec_io);
@@ -378,29 +209,18 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	in->start_timer.data = in;
 	if (cfg->start_timeout_ms != ZP_INFINITY)
 		ev_timer_start(loop, &in->start_timer);
-	in->probe_tfd = -1;
 	in->gone_fd = -1;
 	ev_init(&in->gone_timer, NULL);
 	in->gone_timer.data = in;
-	ev_init(&in->probe_io, on_probe_io);
-	in->probe_io.data = in;
 	ev_init(&in->stop_timer, on_stop_timeout);
 	in->stop_timer.data = in;
 
 	/* The first probe goes out on the next loop iteration, not now: a fast
 	 * backend may already listen, and the owner must not hear "ready"
-	 * before instance_spawn() has even returned. */
-	if (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND) {
-		in->probe_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (in->probe_tfd < 0) {
-			/* Without a timer there is no probing: the start times out. */
-			log_error("%s: timerfd_create: %s", cfg->name, strerror(errno));
-		} else {
-			ev_io_init(&in->probe_tick, on_probe_tick, in->probe_tfd, EV_READ);
-			in->probe_tick.data = in;
-			probe_timer_arm(in, 0);
-		}
-	}
+	 * before instance_spawn() has even returned. Without a timer there is
+	 * no probing: the start times out. */
+	if (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND)
+		(void)probe_start(&in->probe);
 	return in;
 }
 
@@ -412,9 +232,9 @@ static void stop_signal_send(struct instance *in)
 {
 	int sig = in->cfg->stop_signal;
 	if (in->cfg->kill_mode == ZP_KILL_MIXED)
-		kill(in->pid, sig);
+		(void)kill(in->pid, sig);
 	else if (!in->cgroup || cgroup_kill(in->cgroup, sig) <= 0)
-		kill(-in->pid, sig);
+		(void)kill(-in->pid, sig);
 }
 
 void instance_stop(struct instance *in)
@@ -423,7 +243,7 @@ void instance_stop(struct instance *in)
 		return;
 	in->stopping = true;
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_cancel(in);
+	probe_cancel(&in->probe);
 	stop_signal_send(in);
 	if (in->cfg->stop_timeout_ms != ZP_INFINITY) {
 		ev_timer_set(&in->stop_timer, (double)in->cfg->stop_timeout_ms / 1000.0, 0);
@@ -435,9 +255,10 @@ void instance_kill(struct instance *in)
 {
 	ev_timer_stop(in->loop, &in->stop_timer);
 	in->stopping = in->killed = true;
-	kill(-in->pid, SIGKILL);
+	probe_cancel(&in->probe);
+	(void)kill(-in->pid, SIGKILL);
 	if (in->cgroup)
-		cgroup_kill(in->cgroup, SIGKILL);
+		(void)cgroup_kill(in->cgroup, SIGKILL); /* the group above is the fallback */
 }
 
 void instance_notify_ready(struct instance *in)
@@ -459,12 +280,12 @@ static void instance_reaped(struct instance *in, int status, const struct rusage
 	exec_pipe_drain(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_cancel(in);
+	probe_cancel(&in->probe);
 	/* The leader is gone; take the rest of its group (and of its cgroup,
 	 * which also holds what left the group) with it. */
-	kill(-in->pid, SIGKILL);
+	(void)kill(-in->pid, SIGKILL);
 	if (in->cgroup && cgroup_populated(in->cgroup) > 0)
-		cgroup_kill(in->cgroup, SIGKILL);
+		(void)cgroup_kill(in->cgroup, SIGKILL);
 	char how[64];
 	format_wait_status(status, false, how, sizeof(how));
 	in->ops->exited(in, how);
@@ -476,11 +297,12 @@ bool instance_child_exited(struct instance *in, pid_t pid, int status, const str
 		instance_reaped(in, status, ru);
 		return true;
 	}
-	if (pid == in->probe_pid) {
-		probe_command_done(in, status);
-		return true;
-	}
-	return false;
+	return probe_child_exited(&in->probe, pid, status);
+}
+
+bool instance_has_child(const struct instance *in, pid_t pid)
+{
+	return pid == in->pid || (in->probe.pid > 0 && pid == in->probe.pid);
 }
 
 /* Whether processes of the instance are left: in its cgroup where it has one
@@ -596,19 +418,14 @@ void instance_free(struct instance *in)
 	gone_stop(in);
 	ev_io_stop(in->loop, &in->exec_io);
 	ev_timer_stop(in->loop, &in->start_timer);
-	probe_cancel(in);
+	probe_close(&in->probe);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	if (in->exec_pipe >= 0)
 		close(in->exec_pipe);
-	if (in->probe_tfd >= 0)
-		close(in->probe_tfd);
-	if (in->probe_pipe >= 0)
-		close(in->probe_pipe);
-	strv_free(in->probe_envp);
 	if (in->cgroup) {
 		/* -EBUSY while killed processes are still going: the next
 		 * cgroup_create() for this service clears the empty leftover. */
-		cgroup_remove(in->cgroup);
+		(void)cgroup_remove(in->cgroup);
 		free(in->cgroup);
 	}
 	free(in);

@@ -1,10 +1,11 @@
 /*
- * instance — one backend process ("instance") of a service: fork/exec with
- * a close-on-exec pipe that reports exec failures, readiness detection
- * (connect probing, sd_notify READY=1, an inherited listening socket, or a
- * ready_command run until it exits 0), stop escalation (stop_signal to the
- * main process or to all, as kill_mode says, then SIGKILL to every process
- * left after stop_timeout) and the final accounting when it is reaped.
+ * instance — one backend process ("instance") of a service: fork/exec (the
+ * child's set-up is spawn.c's) with a close-on-exec pipe that reports exec
+ * failures, readiness (sd_notify READY=1, an inherited listening socket, or
+ * probe.c's connect probing and ready_command), stop escalation (stop_signal
+ * to the main process or to all, as kill_mode says, then SIGKILL to every
+ * process left after stop_timeout), the final accounting when it is reaped,
+ * and the wait for processes it left behind.
  *
  * The instance reports to its owner through the callbacks below; it never
  * decides service policy itself.
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "probe.h"
 #include "spawn.h"
 
 struct instance;
@@ -56,21 +58,7 @@ struct instance {
 	int exec_pipe;            /* read end; -1 once done */
 	ev_io exec_io;
 	ev_timer start_timer; /* start_timeout */
-	int probe_tfd;        /* ready=connect back-off: a timerfd (libev's own
-			       * timers round up to whole milliseconds), or -1 */
-	ev_io probe_tick;     /* probe_tfd expired */
-	ev_io probe_io;       /* ready=connect connect() in progress */
-	int probe_fd;         /* -1 when none */
-	double probe_delay;   /* next back-off, seconds */
-
-	/* ready=command */
-	pid_t probe_pid;   /* the ready_command running (its own process group), or 0 */
-	int probe_pipe;    /* its exec report pipe (read end), or -1 */
-	int probe_status;  /* wait status of the last ready_command, -1: none yet */
-	char **probe_envp; /* the ready_command's environment */
-	/* Who the backend (and its ready_command) runs as, and its fd limit. */
-	struct spawn_creds creds;
-	rlim_t nofile; /* RLIMIT_NOFILE soft limit for children, or 0 */
+	struct probe probe;   /* ready = connect / command: probing, until ready */
 
 	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
 	struct rusage rusage; /* from wait4, once exited */
@@ -107,6 +95,9 @@ void instance_kill(struct instance *in);
  * backend (exited() follows; the owner frees the instance) or its
  * ready_command. false when pid is neither. */
 bool instance_child_exited(struct instance *in, pid_t pid, int status, const struct rusage *ru);
+
+/* Whether pid is the backend's main process or its running ready_command. */
+bool instance_has_child(const struct instance *in, pid_t pid);
 
 /* In exited(): whether processes of the instance are left behind its main
  * process (its cgroup is still populated; without a cgroup, its process
