@@ -277,8 +277,8 @@ static int plan_make(struct daemon *d, struct zp_config *cfg, struct plan *plans
 				err = -EINVAL;
 				continue;
 			}
-			p->listeners[j] = listener_new(d->loop, a, fd, &e);
-			if (!p->listeners[j]) {
+			e = listener_new(d->loop, a, fd, &p->listeners[j]);
+			if (e < 0) {
 				diag_error(diag, "%s: listen %s: %s", sc->path, a->text,
 					   strerror(-e));
 				err = -EINVAL;

@@ -148,18 +148,20 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	instance_kill(in);
 }
 
-struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
-				const struct spawn_env *env, const struct instance_ops *ops,
-				void *data, char *why, size_t why_len)
+int instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+		   const struct spawn_env *env, const struct instance_ops *ops, void *data,
+		   struct instance **out, char *why, size_t why_len)
 {
 	struct spawn_creds cr;
-	if (spawn_creds_resolve(cfg, &cr, why, why_len) < 0)
-		return NULL;
+	int r = spawn_creds_resolve(cfg, &cr, why, why_len);
+	if (r < 0)
+		return r;
 
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		snprintf(why, why_len, "pipe: %s", strerror(errno));
-		return NULL;
+		r = -errno;
+		snprintf(why, why_len, "pipe: %s", strerror(-r));
+		return r;
 	}
 	char **envp = spawn_build_env(cfg, env);
 	uint64_t t0 = now_usec();
@@ -170,7 +172,7 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 		close(p[0]);
 		close(p[1]);
 		strv_free(envp);
-		return NULL;
+		return (int)pid;
 	}
 	if (pid == 0) {
 		const struct spawn_child c = {
@@ -221,7 +223,8 @@ struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_co
 	 * no probing: the start times out. */
 	if (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND)
 		(void)probe_start(&in->probe);
-	return in;
+	*out = in;
+	return 0;
 }
 
 /* stop_signal as kill_mode says: mixed, to the main process only (a

@@ -76,12 +76,13 @@ struct instance {
 };
 
 /* Fork and exec a backend for cfg; no callback runs before this returns.
- * Returns the instance (starting), or NULL
- * with a reason in why (why_len bytes) when nothing could be spawned
- * (fork failure, unknown user). */
-struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
-				const struct spawn_env *env, const struct instance_ops *ops,
-				void *data, char *why, size_t why_len);
+ * 0 with the instance (starting) in *out, or -errno with a reason in why
+ * (why_len bytes) when nothing could be spawned (fork failure, unknown user;
+ * *out is left alone). The failure is not logged: the owner does, with its
+ * context. */
+int instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+		   const struct spawn_env *env, const struct instance_ops *ops, void *data,
+		   struct instance **out, char *why, size_t why_len);
 
 /* Send stop_signal now (to the main process with kill_mode = mixed, to every
  * process of the instance with control-group) and SIGKILL to every process

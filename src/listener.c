@@ -65,31 +65,29 @@ static void on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &l->io);
 }
 
-struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, int *err)
+int listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, struct listener **out)
 {
+	bool from_systemd = fd >= 0;
+	if (from_systemd) {
+		/* systemd hands sockets over blocking; we want neither blocking nor
+		 * leaking them into backends. */
+		int r = fd_set_nonblock(fd, true);
+		if (r == 0)
+			r = fd_set_cloexec(fd, true);
+		if (r < 0)
+			return r;
+	} else {
+		fd = addr_listen(addr, LISTEN_BACKLOG);
+		if (fd < 0)
+			return fd;
+	}
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->addr = *addr;
 	l->loop = loop;
-	if (fd >= 0) {
-		l->fd = fd;
-		l->from_systemd = true;
-		/* systemd hands sockets over blocking; we want neither blocking nor
-		 * leaking them into backends. */
-		if (fd_set_nonblock(fd, true) < 0 || fd_set_cloexec(fd, true) < 0) {
-			*err = -errno;
-			free(l);
-			return NULL;
-		}
-	} else {
-		l->fd = addr_listen(addr, LISTEN_BACKLOG);
-		if (l->fd < 0) {
-			*err = l->fd;
-			free(l);
-			return NULL;
-		}
-		l->unlink_on_close = addr->kind == ZP_ADDR_UNIX &&
-				     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
-	}
+	l->fd = fd;
+	l->from_systemd = from_systemd;
+	l->unlink_on_close = !from_systemd && addr->kind == ZP_ADDR_UNIX &&
+			     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	l->tcp = getsockname(l->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
@@ -98,7 +96,8 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 	l->io.data = l;
 	ev_init(&l->pause, on_pause_end);
 	l->pause.data = l;
-	return l;
+	*out = l;
+	return 0;
 }
 
 void listener_start(struct listener *l, listener_accept_cb cb, void *data)
