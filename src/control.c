@@ -92,8 +92,9 @@ static void control_conn_free(struct control_conn *c)
 	free(c);
 }
 
-/* Write as much of the answer as the socket takes; 1 when done (or failed, the
- * client is gone either way), 0 when the rest must wait for EV_WRITE. */
+/* Write as much of the answer as the socket takes: 0 when it is all out,
+ * -EAGAIN when the rest must wait for EV_WRITE, or -errno when the client
+ * went away (logged; it is done with either way). */
 static int control_conn_flush(struct control_conn *c)
 {
 	while (c->out_pos < c->out_len) {
@@ -106,12 +107,13 @@ static int control_conn_flush(struct control_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
+			return -EAGAIN;
+		int r = n < 0 ? -errno : -EPIPE;
 		log_debug("control: client went away before its answer: %s",
-			  n < 0 ? strerror(errno) : "short write");
-		return 1;
+			  n < 0 ? strerror(-r) : "short write");
+		return r;
 	}
-	return 1;
+	return 0;
 }
 
 static void append_errors(struct strbuf *sb, char *const *lines, size_t n)
@@ -234,7 +236,7 @@ static void control_conn_respond(struct control_conn *c, struct strbuf *out)
 	c->out = sb_steal(out);
 	c->out_pos = 0;
 	ev_io_stop(srv->loop, &c->io);
-	if (control_conn_flush(c)) {
+	if (control_conn_flush(c) != -EAGAIN) {
 		control_conn_free(c);
 		return;
 	}
@@ -295,7 +297,7 @@ static void control_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	if (c->out) {
 		size_t before = c->out_pos;
-		if (control_conn_flush(c)) {
+		if (control_conn_flush(c) != -EAGAIN) {
 			control_conn_free(c);
 			return;
 		}
@@ -527,7 +529,7 @@ int control_server_new(struct ev_loop *loop, const char *path, const struct serv
 	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
 		r = -errno;
 		log_error("control socket %s: chmod: %s", path, strerror(-r));
-		unlink(path);
+		(void)unlink(path);
 		goto fail;
 	}
 	srv->dev = st.st_dev;
@@ -535,7 +537,7 @@ int control_server_new(struct ev_loop *loop, const char *path, const struct serv
 	if (listen(srv->fd, 64) < 0) {
 		r = -errno;
 		log_error("control socket %s: listen: %s", path, strerror(-r));
-		unlink(path);
+		(void)unlink(path);
 		goto fail;
 	}
 
@@ -570,7 +572,7 @@ void control_server_free(struct control_server *srv)
 	 * mistake must not take the first one's socket away. */
 	struct stat st;
 	if (lstat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		unlink(srv->path);
+		(void)unlink(srv->path); /* at exit: nobody to tell */
 	free(srv->path);
 	free(srv);
 }

@@ -47,7 +47,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		/* The relay writes what it has as soon as it has it: Nagle would
 		 * hold back a short write behind an unacknowledged one. */
 		if (l->tcp)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		char peer[128];
 		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
 		if (!l->on_accept(l, fd, peer)) {
@@ -137,7 +137,7 @@ void listener_free(struct listener *l)
 		return;
 	listener_stop(l);
 	if (l->unlink_on_close)
-		unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
+		(void)unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
 	/* A socket from systemd stays open: the daemon owns it (a reload may
 	 * hand it to a service again), and its number must not be reused. */
 	if (!l->from_systemd)

@@ -302,7 +302,7 @@ static int write_text(const char *dir, const char *path, const char *tmp, const 
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
+		(void)unlink(tmp); /* r says what failed */
 		return r;
 	}
 	/* Make the rename itself durable. */
