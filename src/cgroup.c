@@ -161,7 +161,7 @@ static void remove_services(const char *dir)
 		char path[CG_PATH_MAX];
 		if (strncmp(e->d_name, "svc-", 4) || join(path, sizeof(path), dir, e->d_name) < 0)
 			continue;
-		rmdir(path);
+		(void)rmdir(path); /* -EBUSY: still in use, kept */
 	}
 	closedir(d);
 }
@@ -192,31 +192,36 @@ static void remove_stale(const char *ours)
 	closedir(d);
 }
 
-static int setup(struct cgroup_root *root, const char **why)
+/* The layout of cgroup.h under our own cgroup. 0, or -errno with the reason
+ * in why. */
+static int setup(struct cgroup_root *root, char *why, size_t why_len)
 {
 	char rel[CG_PATH_MAX], ours[CG_PATH_MAX], path[CG_PATH_MAX];
 	const char *mnt = find_mount();
 	int r;
 
+	snprintf(why, why_len, "path too long"); /* for each -ENAMETOOLONG below */
 	if (!mnt) {
-		*why = "no cgroup v2 hierarchy is mounted";
+		snprintf(why, why_len, "no cgroup v2 hierarchy is mounted");
 		return -EOPNOTSUPP;
 	}
 	r = own_cgroup(rel, sizeof(rel));
 	if (r < 0) {
-		*why = "cannot find our cgroup v2 in /proc/self/cgroup";
+		snprintf(why, why_len, "cannot find our cgroup v2 in /proc/self/cgroup");
 		return r;
 	}
 	if ((size_t)snprintf(ours, sizeof(ours), "%s%s", mnt, strcmp(rel, "/") ? rel : "") >=
 	    sizeof(ours))
 		return -ENAMETOOLONG;
 	if (getenv("INVOCATION_ID") && strcmp(rel, "/") && !delegated(ours)) {
-		*why = "our cgroup is not delegated to us (set Delegate=yes in the unit)";
+		snprintf(why, why_len,
+			 "our cgroup is not delegated to us (set Delegate=yes in the unit)");
 		return -EPERM;
 	}
 	if (access(ours, W_OK) < 0) {
-		*why = "our cgroup is not writable";
-		return -errno;
+		r = -errno;
+		snprintf(why, why_len, "our cgroup is not writable");
+		return r;
 	}
 
 	if (alone_in(ours) && strcmp(rel, "/")) {
@@ -225,8 +230,9 @@ static int setup(struct cgroup_root *root, const char **why)
 		if (join(path, sizeof(path), ours, "zeroproxy") < 0)
 			return -ENAMETOOLONG;
 		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			*why = "cannot create a cgroup";
-			return -errno;
+			r = -errno;
+			snprintf(why, why_len, "cannot create a cgroup");
+			return r;
 		}
 		char procs[CG_PATH_MAX], pid[32];
 		if (join(procs, sizeof(procs), path, "cgroup.procs") < 0)
@@ -234,8 +240,8 @@ static int setup(struct cgroup_root *root, const char **why)
 		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 		r = write_str(procs, pid);
 		if (r < 0) {
-			rmdir(path);
-			*why = "cannot move zeroproxy into its own leaf cgroup";
+			(void)rmdir(path);
+			snprintf(why, why_len, "cannot move zeroproxy into its own leaf cgroup");
 			return r;
 		}
 		strcpy(root->base, ours);
@@ -248,8 +254,9 @@ static int setup(struct cgroup_root *root, const char **why)
 		if (join(root->base, sizeof(root->base), ours, name) < 0)
 			return -ENAMETOOLONG;
 		if (mkdir(root->base, 0755) < 0 && errno != EEXIST) {
-			*why = "cannot create a cgroup";
-			return -errno;
+			r = -errno;
+			snprintf(why, why_len, "cannot create a cgroup");
+			return r;
 		}
 		root->private_base = true;
 	}
@@ -260,12 +267,12 @@ static int setup(struct cgroup_root *root, const char **why)
 int cgroup_setup(struct cgroup_root **out)
 {
 	struct cgroup_root *root = calloc(1, sizeof(*root));
-	const char *why = "path too long";
+	char why[128];
 
 	*out = NULL;
 	if (!root)
 		return -ENOMEM;
-	int r = setup(root, &why);
+	int r = setup(root, why, sizeof(why));
 	if (r < 0) {
 		log_info("cgroup: not used (%s: %s); CPU and memory from rusage", why,
 			 strerror(-r));
@@ -284,7 +291,7 @@ void cgroup_root_free(struct cgroup_root *root)
 		return;
 	remove_services(root->base);
 	if (root->private_base)
-		rmdir(root->base);
+		(void)rmdir(root->base); /* -EBUSY: processes left, kept */
 	free(root);
 }
 
@@ -315,7 +322,7 @@ int cgroup_create(struct cgroup_root *root, const char *name, char **path)
 		}
 		*path = strdup(p);
 		if (!*path) {
-			rmdir(p);
+			(void)rmdir(p);
 			return -ENOMEM;
 		}
 		return 0;

@@ -36,8 +36,10 @@ const char *cgroup_root_path(const struct cgroup_root *root);
  * malloc'd absolute path. 0 or -errno. */
 int cgroup_create(struct cgroup_root *root, const char *name, char **path);
 
-/* Open path/cgroup.procs for writing (O_CLOEXEC), before fork(). Returns the
- * fd or -errno. The parent closes it after fork(). */
+/* Open path/cgroup.procs for writing (O_CLOEXEC): the fd or -errno. A child
+ * that clone3() could not create in its cgroup (Linux before 5.7) opens it
+ * itself between fork() and exec, then calls cgroup_enter(); the exec closes
+ * it. */
 int cgroup_procs_open(const char *path);
 
 /* In the child between fork() and exec (async-signal-safe: one write()): move

@@ -74,7 +74,7 @@ static void drain_and_close(int fd)
 	close(fd);
 }
 
-static void conn_free(struct control_conn *c)
+static void control_conn_free(struct control_conn *c)
 {
 	struct control_server *srv = c->srv;
 	ev_io_stop(srv->loop, &c->io);
@@ -92,9 +92,10 @@ static void conn_free(struct control_conn *c)
 	free(c);
 }
 
-/* Write as much of the answer as the socket takes; 1 when done (or failed, the
- * client is gone either way), 0 when the rest must wait for EV_WRITE. */
-static int conn_flush(struct control_conn *c)
+/* Write as much of the answer as the socket takes: 0 when it is all out,
+ * -EAGAIN when the rest must wait for EV_WRITE, or -errno when the client
+ * went away (logged; it is done with either way). */
+static int control_conn_flush(struct control_conn *c)
 {
 	while (c->out_pos < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos,
@@ -106,12 +107,13 @@ static int conn_flush(struct control_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
+			return -EAGAIN;
+		int r = n < 0 ? -errno : -EPIPE;
 		log_debug("control: client went away before its answer: %s",
-			  n < 0 ? strerror(errno) : "short write");
-		return 1;
+			  n < 0 ? strerror(-r) : "short write");
+		return r;
 	}
-	return 1;
+	return 0;
 }
 
 static void append_errors(struct strbuf *sb, char *const *lines, size_t n)
@@ -224,18 +226,18 @@ static void handle_request(struct control_server *srv, char *line, struct strbuf
 		sb_printf(out, "error unknown command %.64s\n", words[0]);
 }
 
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void control_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 /* Switch the client from reading to writing `out`, and write what fits now. */
-static void conn_respond(struct control_conn *c, struct strbuf *out)
+static void control_conn_respond(struct control_conn *c, struct strbuf *out)
 {
 	struct control_server *srv = c->srv;
 	c->out_len = out->len;
 	c->out = sb_steal(out);
 	c->out_pos = 0;
 	ev_io_stop(srv->loop, &c->io);
-	if (conn_flush(c)) {
-		conn_free(c);
+	if (control_conn_flush(c) != -EAGAIN) {
+		control_conn_free(c);
 		return;
 	}
 	ev_io_set(&c->io, c->fd, EV_WRITE);
@@ -243,7 +245,7 @@ static void conn_respond(struct control_conn *c, struct strbuf *out)
 	ev_timer_again(srv->loop, &c->timer);
 }
 
-static void conn_read(struct control_conn *c)
+static void control_conn_read(struct control_conn *c)
 {
 	struct strbuf out = {0};
 	for (;;) {
@@ -254,13 +256,13 @@ static void conn_read(struct control_conn *c)
 			return;
 		if (n < 0) {
 			log_debug("control: read from client: %s", strerror(errno));
-			conn_free(c);
+			control_conn_free(c);
 			return;
 		}
 		if (n == 0) {
 			/* EOF: a request without its final newline still counts. */
 			if (c->in_len == 0) {
-				conn_free(c);
+				control_conn_free(c);
 				return;
 			}
 			break;
@@ -275,7 +277,7 @@ static void conn_read(struct control_conn *c)
 			log_warning("control: request longer than %d bytes refused",
 				    CONTROL_MAX_REQUEST);
 			sb_puts(&out, "error request too long\n");
-			conn_respond(c, &out);
+			control_conn_respond(c, &out);
 			return;
 		}
 	}
@@ -286,17 +288,17 @@ static void conn_read(struct control_conn *c)
 	memcpy(line, c->in, c->in_len);
 	line[c->in_len] = '\0';
 	handle_request(c->srv, line, &out);
-	conn_respond(c, &out);
+	control_conn_respond(c, &out);
 }
 
-static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void control_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct control_conn *c = w->data;
 	(void)loop;
 	if (c->out) {
 		size_t before = c->out_pos;
-		if (conn_flush(c)) {
-			conn_free(c);
+		if (control_conn_flush(c) != -EAGAIN) {
+			control_conn_free(c);
 			return;
 		}
 		if (c->out_pos != before)
@@ -304,19 +306,19 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (revents & EV_READ)
-		conn_read(c);
+		control_conn_read(c);
 }
 
-static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void control_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct control_conn *c = w->data;
 	(void)loop;
 	(void)revents;
 	log_debug("control: client %s, dropped", c->out ? "stopped reading" : "sent no request");
-	conn_free(c);
+	control_conn_free(c);
 }
 
-static void conn_new(struct control_server *srv, int fd)
+static void control_conn_new(struct control_server *srv, int fd)
 {
 	struct control_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -325,11 +327,11 @@ static void conn_new(struct control_server *srv, int fd)
 	}
 	c->srv = srv;
 	c->fd = fd;
-	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	ev_io_init(&c->io, control_conn_io_cb, fd, EV_READ);
 	c->io.data = c;
 	/* Reading: one deadline for the whole request (a trickle cannot extend
 	 * it); writing: restarted by ev_timer_again on every bit of progress. */
-	ev_timer_init(&c->timer, conn_timer_cb, CONTROL_TIMEOUT, CONTROL_TIMEOUT);
+	ev_timer_init(&c->timer, control_conn_timer_cb, CONTROL_TIMEOUT, CONTROL_TIMEOUT);
 	c->timer.data = c;
 	c->next = srv->conns;
 	if (srv->conns)
@@ -375,7 +377,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				    CONTROL_MAX_CLIENTS);
 			continue;
 		}
-		conn_new(srv, fd);
+		control_conn_new(srv, fd);
 	}
 }
 
@@ -527,7 +529,7 @@ int control_server_new(struct ev_loop *loop, const char *path, const struct serv
 	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
 		r = -errno;
 		log_error("control socket %s: chmod: %s", path, strerror(-r));
-		unlink(path);
+		(void)unlink(path);
 		goto fail;
 	}
 	srv->dev = st.st_dev;
@@ -535,7 +537,7 @@ int control_server_new(struct ev_loop *loop, const char *path, const struct serv
 	if (listen(srv->fd, 64) < 0) {
 		r = -errno;
 		log_error("control socket %s: listen: %s", path, strerror(-r));
-		unlink(path);
+		(void)unlink(path);
 		goto fail;
 	}
 
@@ -561,7 +563,7 @@ void control_server_free(struct control_server *srv)
 	if (!srv)
 		return;
 	while (srv->conns)
-		conn_free(srv->conns);
+		control_conn_free(srv->conns);
 	ev_io_stop(srv->loop, &srv->accept_io);
 	ev_timer_stop(srv->loop, &srv->backoff);
 	if (srv->fd >= 0)
@@ -570,7 +572,7 @@ void control_server_free(struct control_server *srv)
 	 * mistake must not take the first one's socket away. */
 	struct stat st;
 	if (lstat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		unlink(srv->path);
+		(void)unlink(srv->path); /* at exit: nobody to tell */
 	free(srv->path);
 	free(srv);
 }

@@ -47,7 +47,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		/* The relay writes what it has as soon as it has it: Nagle would
 		 * hold back a short write behind an unacknowledged one. */
 		if (l->tcp)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		char peer[128];
 		sockaddr_format((struct sockaddr *)&ss, len, peer, sizeof(peer));
 		if (!l->on_accept(l, fd, peer)) {
@@ -65,31 +65,29 @@ static void on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &l->io);
 }
 
-struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, int *err)
+int listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, struct listener **out)
 {
+	bool from_systemd = fd >= 0;
+	if (from_systemd) {
+		/* systemd hands sockets over blocking; we want neither blocking nor
+		 * leaking them into backends. */
+		int r = fd_set_nonblock(fd, true);
+		if (r == 0)
+			r = fd_set_cloexec(fd, true);
+		if (r < 0)
+			return r;
+	} else {
+		fd = addr_listen(addr, LISTEN_BACKLOG);
+		if (fd < 0)
+			return fd;
+	}
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->addr = *addr;
 	l->loop = loop;
-	if (fd >= 0) {
-		l->fd = fd;
-		l->from_systemd = true;
-		/* systemd hands sockets over blocking; we want neither blocking nor
-		 * leaking them into backends. */
-		if (fd_set_nonblock(fd, true) < 0 || fd_set_cloexec(fd, true) < 0) {
-			*err = -errno;
-			free(l);
-			return NULL;
-		}
-	} else {
-		l->fd = addr_listen(addr, LISTEN_BACKLOG);
-		if (l->fd < 0) {
-			*err = l->fd;
-			free(l);
-			return NULL;
-		}
-		l->unlink_on_close = addr->kind == ZP_ADDR_UNIX &&
-				     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
-	}
+	l->fd = fd;
+	l->from_systemd = from_systemd;
+	l->unlink_on_close = !from_systemd && addr->kind == ZP_ADDR_UNIX &&
+			     ((struct sockaddr_un *)&addr->sa)->sun_path[0] == '/';
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	l->tcp = getsockname(l->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
@@ -98,7 +96,8 @@ struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, 
 	l->io.data = l;
 	ev_init(&l->pause, on_pause_end);
 	l->pause.data = l;
-	return l;
+	*out = l;
+	return 0;
 }
 
 void listener_start(struct listener *l, listener_accept_cb cb, void *data)
@@ -138,7 +137,7 @@ void listener_free(struct listener *l)
 		return;
 	listener_stop(l);
 	if (l->unlink_on_close)
-		unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
+		(void)unlink(((struct sockaddr_un *)&l->addr.sa)->sun_path);
 	/* A socket from systemd stays open: the daemon owns it (a reload may
 	 * hand it to a service again), and its number must not be reused. */
 	if (!l->from_systemd)

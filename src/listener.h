@@ -34,8 +34,9 @@ struct listener {
 };
 
 /* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound
- * now (fd < 0). Not yet accepting. Returns NULL with *err = -errno. */
-struct listener *listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, int *err);
+ * now (fd < 0). Not yet accepting. 0 with it in *out, or -errno (not logged:
+ * the caller knows which service it is for). */
+int listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, struct listener **out);
 
 /* Start/stop accepting. */
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);

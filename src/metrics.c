@@ -333,8 +333,10 @@ static void answer(struct metrics_client *c, bool complete)
 	}
 }
 
-/* Send what the socket takes; false when the client is done (or gone). */
-static bool client_write(struct metrics_client *c)
+/* Send what the socket takes: 0 when the answer is all out (and the write
+ * side shut), -EAGAIN when the rest must wait for EV_WRITE, or -errno when
+ * the client is gone. */
+static int client_write(struct metrics_client *c)
 {
 	while (c->resp_off < c->resp_len) {
 		ssize_t w =
@@ -342,12 +344,12 @@ static bool client_write(struct metrics_client *c)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		}
 		c->resp_off += (size_t)w;
 	}
-	shutdown(c->fd, SHUT_WR);
-	return false;
+	(void)shutdown(c->fd, SHUT_WR); /* the close right after ends it anyway */
+	return 0;
 }
 
 static void start_writing(struct metrics_client *c, bool complete)
@@ -355,7 +357,7 @@ static void start_writing(struct metrics_client *c, bool complete)
 	struct ev_loop *loop = c->server->loop;
 
 	answer(c, complete);
-	if (!client_write(c)) {
+	if (client_write(c) != -EAGAIN) {
 		client_free(c);
 		return;
 	}
@@ -377,7 +379,7 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct metrics_client *c = w->data;
 
 	if (c->resp) {
-		if (!client_write(c))
+		if (client_write(c) != -EAGAIN)
 			client_free(c);
 		return;
 	}
@@ -411,7 +413,7 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	/* Reset rather than close: an unread answer must not linger in the
 	 * kernel's send queue of an orphaned socket. */
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)); /* else a FIN: fine too */
 	client_free(c);
 }
 

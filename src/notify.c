@@ -88,7 +88,7 @@ int notify_server_new(struct ev_loop *loop, notify_cb cb, void *data, struct not
 		return err;
 	}
 	int one = 1;
-	setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	(void)setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)); /* AF_UNIX takes it */
 	/* Abstract, and named by the kernel (autobind): nothing to clean up in
 	 * the file system, and no other local user can take the name first. */
 	sa_family_t family = AF_UNIX;

@@ -205,8 +205,8 @@ static int plan_make(struct daemon_core *c, struct zp_config *cfg, struct plan *
 				err = -EINVAL;
 				continue;
 			}
-			p->listeners[j] = listener_new(c->loop, a, fd, &e);
-			if (!p->listeners[j]) {
+			e = listener_new(c->loop, a, fd, &p->listeners[j]);
+			if (e < 0) {
 				diag_error(diag, "%s: listen %s: %s", sc->path, a->text,
 					   strerror(-e));
 				err = -EINVAL;

@@ -550,8 +550,8 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->usage.cold_starts++;
 	free(svc->backend_status);
 	svc->backend_status = NULL;
-	svc->inst =
-	    instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
+	(void)instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, &svc->inst, why,
+			     sizeof(why)); /* svc->inst stays NULL on failure */
 	if (!svc->inst && cg)
 		cgroup_remove(cg);
 	free(cg);
@@ -726,12 +726,10 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	ev_init(&svc->fd_retry_timer, on_fd_retry);
 	svc->fd_retry_timer.data = svc;
 
-	char *why = NULL;
-	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage,
-			     &why) != USAGE_LOADED) {
+	char why[USAGE_WHY_MAX];
+	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, why,
+			     sizeof(why)) < 0)
 		log_warning("%s: usage file: %s", svc->name, why);
-		free(why);
-	}
 	listeners_start(svc);
 	return svc;
 }
@@ -930,13 +928,13 @@ void service_status(struct service *svc, struct service_status *st)
 void service_save_usage(struct service *svc)
 {
 	const struct service_env *env = svc->env;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 	/* A file that could not be read is read again first, and never
 	 * written over while it cannot be. */
-	usage_store_retry(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, &why);
-	if (why)
+	(void)usage_store_retry(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage,
+				why, sizeof(why));
+	if (why[0])
 		log_warning("%s: usage file: %s", svc->name, why);
-	free(why);
 	if (svc->usage.unread)
 		return;
 	struct zp_usage snap = svc->usage;
@@ -1041,5 +1039,5 @@ pid_t service_instance_pid(const struct service *svc)
 
 bool service_owns_child(const struct service *svc, pid_t pid)
 {
-	return svc->inst && (svc->inst->pid == pid || svc->inst->probe_pid == pid);
+	return svc->inst && instance_has_child(svc->inst, pid);
 }

@@ -27,7 +27,7 @@
 #include "listener.h"
 #include "relay.h"
 #include "status.h"
-#include "supervisor.h"
+#include "instance.h"
 #include "usage.h"
 
 enum service_state {

@@ -69,7 +69,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,7 +302,7 @@ static int write_text(const char *dir, const char *path, const char *tmp, const 
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		unlink(tmp);
+		(void)unlink(tmp); /* r says what failed */
 		return r;
 	}
 	/* Make the rename itself durable. */
@@ -343,19 +342,6 @@ int usage_save(const char *state_dir, const char *name, const struct zp_usage *u
 }
 
 /* --- reading --- */
-
-static char *why_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *why_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 /* Read the whole file (at most USAGE_MAX_BYTES) into a NUL-terminated buffer.
  * -ENOENT when it does not exist, -EFBIG when too big, -EISDIR or -EINVAL when
@@ -474,51 +460,52 @@ static const struct u64_key u64_keys[] = {
     {"last_start_usec", offsetof(struct zp_usage, last_start_usec)},
 };
 
-/* Apply one "key value" line (value may be empty). false: malformed; the
- * reason is in *why. Unknown keys are accepted and ignored: a newer
- * zeroproxy may have written them. */
-static bool parse_line(struct zp_usage *u, const char *key, const char *val, unsigned line,
-		       char **why)
+/* Apply one "key value" line (value may be empty). 0, or -EBADMSG when it
+ * is malformed, with the reason in why. Unknown keys are accepted and
+ * ignored: a newer zeroproxy may have written them. */
+static int parse_line(struct zp_usage *u, const char *key, const char *val, unsigned line,
+		      char *why, size_t why_len)
 {
 	for (size_t i = 0; i < sizeof(u64_keys) / sizeof(u64_keys[0]); i++) {
 		if (strcmp(key, u64_keys[i].key))
 			continue;
 		uint64_t v;
 		if (!parse_one(val, &v)) {
-			*why = why_printf("line %u: %s: bad number", line, key);
-			return false;
+			snprintf(why, why_len, "line %u: %s: bad number", line, key);
+			return -EBADMSG;
 		}
 		memcpy((char *)u + u64_keys[i].offset, &v, sizeof(v));
-		return true;
+		return 0;
 	}
 	if (!strcmp(key, "start_buckets")) {
 		uint64_t v[ZP_START_BUCKETS];
 		size_t n;
 		if (!parse_list(val, v, ZP_START_BUCKETS, &n) || n != ZP_START_BUCKETS) {
-			*why = why_printf("line %u: start_buckets: expected %d numbers", line,
-					  ZP_START_BUCKETS);
-			return false;
+			snprintf(why, why_len, "line %u: start_buckets: expected %d numbers", line,
+				 ZP_START_BUCKETS);
+			return -EBADMSG;
 		}
 		memcpy(u->start_buckets, v, sizeof(v));
-		return true;
+		return 0;
 	}
 	if (!strcmp(key, "start_samples")) {
 		uint64_t v[ZP_START_SAMPLES + 1];
 		size_t n;
 		if (!parse_list(val, v, ZP_START_SAMPLES + 1, &n) || v[0] != n - 1) {
-			*why = why_printf("line %u: start_samples: bad list", line);
-			return false;
+			snprintf(why, why_len, "line %u: start_samples: bad list", line);
+			return -EBADMSG;
 		}
 		for (size_t i = 1; i < n; i++) {
 			if (v[i] > UINT32_MAX) {
-				*why = why_printf("line %u: start_samples: value too big", line);
-				return false;
+				snprintf(why, why_len, "line %u: start_samples: value too big",
+					 line);
+				return -EBADMSG;
 			}
 			u->start_samples[i - 1] = (uint32_t)v[i];
 		}
 		u->n_samples = (uint32_t)(n - 1);
 		u->sample_pos = u->n_samples % ZP_START_SAMPLES;
-		return true;
+		return 0;
 	}
 	if (!strcmp(key, "last_exit")) {
 		size_t l = strlen(val);
@@ -526,25 +513,26 @@ static bool parse_line(struct zp_usage *u, const char *key, const char *val, uns
 			l = sizeof(u->last_exit) - 1;
 		memcpy(u->last_exit, val, l);
 		u->last_exit[l] = '\0';
-		return true;
+		return 0;
 	}
-	return true;
+	return 0;
 }
 
-/* Check and parse the text of a usage file into u (already fresh). */
-static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
+/* Check and parse the text of a usage file into u (already fresh). 0, or
+ * -EBADMSG with the reason in why. */
+static int parse_usage(char *buf, size_t len, struct zp_usage *u, char *why, size_t why_len)
 {
 	if (len == 0) {
-		*why = why_printf("empty file");
-		return false;
+		snprintf(why, why_len, "empty file");
+		return -EBADMSG;
 	}
 	if (memchr(buf, '\0', len)) {
-		*why = why_printf("NUL byte in file");
-		return false;
+		snprintf(why, why_len, "NUL byte in file");
+		return -EBADMSG;
 	}
 	if (buf[len - 1] != '\n') {
-		*why = why_printf("truncated (no final newline)");
-		return false;
+		snprintf(why, why_len, "truncated (no final newline)");
+		return -EBADMSG;
 	}
 	/* The last line must be "end CHECKSUM" over everything before it. */
 	char *last = buf + len - 1;
@@ -560,12 +548,12 @@ static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
 			sum = sum << 4 | (uint32_t)(d - hex);
 	}
 	if (!end_ok) {
-		*why = why_printf("truncated (no end line)");
-		return false;
+		snprintf(why, why_len, "truncated (no end line)");
+		return -EBADMSG;
 	}
 	if (fnv1a(buf, (size_t)(last - buf)) != sum) {
-		*why = why_printf("checksum mismatch");
-		return false;
+		snprintf(why, why_len, "checksum mismatch");
+		return -EBADMSG;
 	}
 	*last = '\0';
 
@@ -579,12 +567,12 @@ static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
 			char extra;
 			if (sscanf(l, "%31s %d%c", magic, &version, &extra) != 2 ||
 			    strcmp(magic, USAGE_MAGIC)) {
-				*why = why_printf("not a zeroproxy usage file");
-				return false;
+				snprintf(why, why_len, "not a zeroproxy usage file");
+				return -EBADMSG;
 			}
 			if (version != USAGE_VERSION) {
-				*why = why_printf("unsupported version %d", version);
-				return false;
+				snprintf(why, why_len, "unsupported version %d", version);
+				return -EBADMSG;
 			}
 			continue;
 		}
@@ -594,89 +582,81 @@ static bool parse_usage(char *buf, size_t len, struct zp_usage *u, char **why)
 			*sp = '\0';
 			val = sp + 1;
 		}
-		if (!parse_line(u, l, val, line, why))
-			return false;
+		int r = parse_line(u, l, val, line, why, why_len);
+		if (r < 0)
+			return r;
 	}
 	if (line == 0) {
-		*why = why_printf("not a zeroproxy usage file");
-		return false;
+		snprintf(why, why_len, "not a zeroproxy usage file");
+		return -EBADMSG;
 	}
-	return true;
+	return 0;
 }
 
-/* The reason for a read that failed with r, for the log. */
-static char *unreadable_why(int r)
+/* Read and check the file at path into u (fresh from wall_now_usec), as
+ * usage_load() says; on a move aside, tail ends the reason in why. *missing
+ * says whether there was no file (then 0). */
+static int load_path(const char *path, uint64_t wall_now_usec, struct zp_usage *u, const char *tail,
+		     char *why, size_t why_len, bool *missing)
 {
-	return why_printf("cannot read: %s", r == -EINVAL ? "not a regular file" : strerror(-r));
-}
-
-/* Read and check the file at path into u (fresh from wall_now_usec). On
- * USAGE_MOVED_ASIDE, tail ends the reason in *why; *missing says whether
- * there was no file. */
-static enum usage_load_result load_path(const char *path, uint64_t wall_now_usec,
-					struct zp_usage *u, const char *tail, char **why,
-					bool *missing)
-{
-	char *buf = NULL, *reason = NULL;
+	char *buf = NULL, reason[256];
 	size_t len = 0;
 
-	*why = NULL;
+	why[0] = '\0';
 	*missing = false;
 	usage_init(u, wall_now_usec);
 	int r = read_file(path, &buf, &len);
 	if (r == -ENOENT) {
 		*missing = true;
-		return USAGE_LOADED;
+		return 0;
 	}
 	if (r < 0 && r != -EFBIG) {
 		/* Says nothing about the content: leave the file alone. */
-		reason = unreadable_why(r);
-		*why = why_printf("%s: %s; left as it is and read again at the next save (counting "
-				  "from zero until then)",
-				  path, reason ? reason : "cannot read");
-		free(reason);
+		snprintf(why, why_len,
+			 "%s: cannot read: %s; left as it is and read again at the next save "
+			 "(counting from zero until then)",
+			 path, r == -EINVAL ? "not a regular file" : strerror(-r));
 		u->unread = -r;
-		return USAGE_UNREADABLE;
+		return r;
 	}
 	if (r == -EFBIG)
-		reason = why_printf("larger than %d bytes", USAGE_MAX_BYTES);
-	else if (!parse_usage(buf, len, u, &reason))
-		usage_init(u, wall_now_usec);
+		snprintf(reason, sizeof(reason), "larger than %d bytes", USAGE_MAX_BYTES);
+	else
+		r = parse_usage(buf, len, u, reason, sizeof(reason));
 	free(buf);
-	if (!reason) {
+	if (r == 0) {
 		if (u->first_seen_wall_usec == 0)
 			u->first_seen_wall_usec = wall_now_usec;
-		return USAGE_LOADED;
+		return 0;
 	}
 
 	/* Keep the bad file for a human and start afresh. */
+	usage_init(u, wall_now_usec);
 	char aside[4200];
 	snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
 		 (long long)(wall_now_usec / 1000000));
 	if (rename(path, aside) == 0)
-		*why = why_printf("%s: %s; moved aside to %s, %s", path, reason, aside, tail);
+		snprintf(why, why_len, "%s: %s; moved aside to %s, %s", path, reason, aside, tail);
 	else
-		*why = why_printf("%s: %s; could not move it aside (%s), %s", path, reason,
-				  strerror(errno), tail);
-	free(reason);
-	if (!*why)
-		*why = strdup("corrupt usage file");
-	return USAGE_MOVED_ASIDE;
+		snprintf(why, why_len, "%s: %s; could not move it aside (%s), %s", path, reason,
+			 strerror(errno), tail);
+	return -EBADMSG;
 }
 
-enum usage_load_result usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec,
-				  struct zp_usage *u, char **why)
+int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
+	       char *why, size_t why_len)
 {
 	char path[4096];
 	bool missing;
 
-	*why = NULL;
-	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) < 0) {
+	why[0] = '\0';
+	int r = usage_paths(state_dir, name, path, NULL, sizeof(path));
+	if (r < 0) {
 		usage_init(u, wall_now_usec);
-		*why = why_printf("bad state file name for service \"%s\"", name ? name : "");
-		return USAGE_MOVED_ASIDE;
+		snprintf(why, why_len, "bad state file name for service \"%s\"", name ? name : "");
+		return r;
 	}
-	return load_path(path, wall_now_usec, u, "starting afresh", why, &missing);
+	return load_path(path, wall_now_usec, u, "starting afresh", why, why_len, &missing);
 }
 
 /* --- the writer ---------------------------------------------------------- */
@@ -863,58 +843,54 @@ static bool store_pending(struct usage_store *st, const char *path, struct zp_us
 	return s != NULL;
 }
 
-enum usage_load_result usage_store_load(struct usage_store *st, const char *state_dir,
-					const char *name, uint64_t wall_now_usec,
-					struct zp_usage *u, char **why)
+int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
+		     uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len)
 {
 	char path[4096];
 
-	*why = NULL;
+	why[0] = '\0';
 	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) == 0 &&
 	    store_pending(st, path, u))
-		return USAGE_LOADED;
-	return usage_load(state_dir, name, wall_now_usec, u, why);
+		return 0;
+	return usage_load(state_dir, name, wall_now_usec, u, why, why_len);
 }
 
-enum usage_load_result usage_store_retry(struct usage_store *st, const char *state_dir,
-					 const char *name, uint64_t wall_now_usec,
-					 struct zp_usage *u, char **why)
+int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
+		      uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len)
 {
 	char path[4096];
 	struct zp_usage file;
 	bool missing = false;
-	enum usage_load_result r;
+	int r;
 
-	*why = NULL;
+	why[0] = '\0';
 	if (!u->unread)
-		return USAGE_LOADED;
+		return 0;
 	if (usage_paths(state_dir, name, path, NULL, sizeof(path)) < 0)
-		return USAGE_LOADED; /* never unread: usage_load() said so */
+		return 0; /* never unread: usage_load() said so */
 	if (store_pending(st, path, &file))
-		r = USAGE_LOADED;
+		r = 0;
 	else
 		r = load_path(path, wall_now_usec, &file, "keeping what was counted since", why,
-			      &missing);
-	switch (r) {
-	case USAGE_UNREADABLE: u->unread = file.unread; break;
-	case USAGE_MOVED_ASIDE: u->unread = 0; break;
-	case USAGE_LOADED:
-		if (missing) {
-			*why = why_printf("%s: gone meanwhile; counting on from what was counted "
-					  "since",
-					  path);
-		} else {
-			usage_add(&file, u);
-			file.unread = 0;
-			*u = file;
-			*why = why_printf("%s: read at last; its figures and those counted since "
-					  "are added up",
-					  path);
-		}
-		u->unread = 0;
-		break;
+			      why_len, &missing);
+	if (r < 0) {
+		/* Still unreadable, or moved aside: what u counted stays. */
+		u->unread = file.unread;
+		return r;
 	}
-	return r;
+	if (missing) {
+		snprintf(why, why_len,
+			 "%s: gone meanwhile; counting on from what was counted since", path);
+	} else {
+		usage_add(&file, u);
+		file.unread = 0;
+		*u = file;
+		snprintf(why, why_len,
+			 "%s: read at last; its figures and those counted since are added up",
+			 path);
+	}
+	u->unread = 0;
+	return 0;
 }
 
 int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,

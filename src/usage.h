@@ -53,19 +53,18 @@ double usage_start_percentile(const struct zp_usage *u, double p);
  * exit from since when it has them). */
 void usage_add(struct zp_usage *u, const struct zp_usage *since);
 
-/* What usage_load() found; *why says it for the log unless USAGE_LOADED. */
-enum usage_load_result {
-	USAGE_LOADED = 0,      /* the file's figures, or a fresh meter when there is none */
-	USAGE_MOVED_ASIDE = 1, /* its content failed its checks: renamed to
-				* NAME.usage.corrupt-TIMESTAMP, the meter fresh */
-	USAGE_UNREADABLE = 2,  /* could not be read (EMFILE, EACCES, EIO...): left
-				* as it is, the meter fresh with u->unread set */
-};
+/* Room for any reason the loads below give (two paths and some words). */
+#define USAGE_WHY_MAX (2 * 4096 + 512)
 
-/* Load STATE_DIR/NAME.usage into u. A malloc'd reason for the log in *why
- * unless USAGE_LOADED. Never fails otherwise. */
-enum usage_load_result usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec,
-				  struct zp_usage *u, char **why);
+/* Load STATE_DIR/NAME.usage into u; u is always usable afterwards. 0: the
+ * file's figures, or a fresh meter when there is none. Else the meter is
+ * fresh, why says what happened for the log, and the result what kind it
+ * was: with u->unread set, the file could not be read (-EMFILE, -EACCES,
+ * -EIO...) and is left as it is; -EBADMSG, its content failed its checks
+ * and it was renamed to NAME.usage.corrupt-TIMESTAMP; -EINVAL or
+ * -ENAMETOOLONG, no file name can be made of state_dir and name. */
+int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
+	       char *why, size_t why_len);
 
 /* Write u to STATE_DIR/NAME.usage atomically (temp file, fsync, rename,
  * fsync of the directory), on the calling thread. 0 or -errno; -EAGAIN when
@@ -88,18 +87,16 @@ void usage_store_free(struct usage_store *st);
 
 /* usage_load(), but a snapshot still waiting for (or in) its write is the
  * file's content: it is newer than what the disk holds. */
-enum usage_load_result usage_store_load(struct usage_store *st, const char *state_dir,
-					const char *name, uint64_t wall_now_usec,
-					struct zp_usage *u, char **why);
+int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
+		     uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
 
 /* When u->unread, read the file again: once it can be, its figures and what u
  * counted since are added up in u and u->unread is clear (a file moved aside
- * or gone meanwhile leaves u as it is). Returns what the read found, and in
- * *why what happened for the log; USAGE_LOADED with *why NULL when u was not
- * unread. */
-enum usage_load_result usage_store_retry(struct usage_store *st, const char *state_dir,
-					 const char *name, uint64_t wall_now_usec,
-					 struct zp_usage *u, char **why);
+ * or gone meanwhile leaves u as it is, no longer unread). Returns what the
+ * read found, as usage_load() does (0 when u was not unread), and in why what
+ * happened for the log, also on success ("" when nothing did). */
+int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
+		      uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
 
 /* Queue u for writing to STATE_DIR/NAME.usage (replacing a snapshot of the
  * same file not yet written); the writer logs a failure. 0, -EAGAIN when

@@ -2,6 +2,22 @@
  * util — small pure helpers shared by every module: parsing of the value types
  * the configuration uses (durations, booleans, signals, argv), growable string
  * lists, fd flags and the monotonic clock. Nothing here touches the event loop.
+ *
+ * The error convention of the tree (as systemd's):
+ * - A function that can fail returns 0 (or a documented non-negative value:
+ *   an fd, a pid, a length, a count, 1 for "yes") on success and -errno on
+ *   failure; the errno says what kind of failure it was (-ENOENT, -EAGAIN
+ *   for "not yet, call again"). An object it makes comes back through an out
+ *   parameter (struct x **out), set only on success. bool is for questions
+ *   that cannot fail.
+ * - Where the caller must keep a reason for a human (status, last_error, a
+ *   reply), it passes a buffer, char *why, size_t why_len, that the callee
+ *   fills on failure (and, where documented, with news on success).
+ * - Log once, where the context is known (the service name, the path):
+ *   either the callee logs and says so in its header comment, or the
+ *   caller does, never both.
+ * - A result ignored on purpose is cast to (void), with the reason in a
+ *   comment where it is not obvious. close() is the exception.
  */
 #ifndef ZP_UTIL_H
 #define ZP_UTIL_H

@@ -53,10 +53,9 @@ int main(void)
 		char text[128];
 		const char *why = NULL;
 		struct zp_addr a;
-		int err = 0;
 		snprintf(text, sizeof(text), "unix:%s/l%zu.sock", dir, i);
 		if (addr_parse(text, false, false, &a, &why) < 0 ||
-		    !(listeners[i] = listener_new(loop, &a, -1, &err)))
+		    listener_new(loop, &a, -1, &listeners[i]) < 0)
 			return 99;
 		listener_start(listeners[i], on_accept, NULL);
 	}

@@ -215,11 +215,11 @@ static void test_record(void)
 static void test_round_trip(void)
 {
 	struct zp_usage a, b;
-	char *why = (char *)"unset";
+	char why[USAGE_WHY_MAX] = "unset";
 
 	usage_init(&b, 1);
-	is_int(usage_load(dir, "none", NOW, &b, &why), 0, "missing file: fresh meter");
-	ok(why == NULL && b.first_seen_wall_usec == NOW && b.cold_starts == 0,
+	is_int(usage_load(dir, "none", NOW, &b, why, sizeof(why)), 0, "missing file: fresh meter");
+	ok(!why[0] && b.first_seen_wall_usec == NOW && b.cold_starts == 0,
 	   "missing file: first_seen is now, nothing else");
 
 	fill(&a);
@@ -229,8 +229,8 @@ static void test_round_trip(void)
 	ok(access(path, F_OK) < 0, "no temp file left behind");
 
 	memset(&b, 0xaa, sizeof(b));
-	is_int(usage_load(dir, "web", NOW, &b, &why), 0, "load");
-	ok(why == NULL, "no reason on success");
+	is_int(usage_load(dir, "web", NOW, &b, why, sizeof(why)), 0, "load");
+	ok(!why[0], "no reason on success");
 	ok(!memcmp(&a, &b, offsetof(struct zp_usage, start_samples)),
 	   "every counter, bucket and sum survives");
 	is_int(b.n_samples, a.n_samples, "n_samples survives");
@@ -251,16 +251,24 @@ static void test_round_trip(void)
 	usage_record_start(&a, 9);
 	a.last_exit[0] = '\0';
 	usage_save(dir, "small", &a);
-	usage_load(dir, "small", NOW + 1, &b, &why);
+	usage_load(dir, "small", NOW + 1, &b, why, sizeof(why));
 	ok(!memcmp(&a, &b, sizeof(a)), "a partly filled meter survives byte for byte");
 
 	/* Control characters in last_exit keep the file line-structured. */
 	strcpy(a.last_exit, "odd\nline");
 	usage_save(dir, "small", &a);
-	is_int(usage_load(dir, "small", NOW, &b, &why), 0, "newline in last_exit: loads");
+	is_int(usage_load(dir, "small", NOW, &b, why, sizeof(why)), 0,
+	       "newline in last_exit: loads");
 	is_str(b.last_exit, "odd?line", "newline replaced");
 
 	is_int(usage_save(dir, "../x", &a), -EINVAL, "save refuses a name with a slash");
+	is_int(usage_load(dir, "../x", NOW, &b, why, sizeof(why)), -EINVAL,
+	       "load refuses a name with a slash");
+	is_str(why, "bad state file name for service \"../x\"", "  and says why");
+	char small[8];
+	memset(small, 'x', sizeof(small));
+	usage_load(dir, "../x", NOW, &b, small, sizeof(small));
+	is_str(small, "bad sta", "  a reason cut to the caller's buffer");
 	is_int(usage_save("/nonexistent/dir", "x", &a), -ENOENT, "save into a missing dir fails");
 	snprintf(path, sizeof(path), "%s/x.usage.tmp", dir);
 }
@@ -270,17 +278,16 @@ static void expect_corrupt(const char *name, const char *data, size_t len, const
 {
 	char path[512];
 	struct zp_usage u;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 	int before = count_corrupt(name);
 
 	snprintf(path, sizeof(path), "%s/%s.usage", dir, name);
 	spew(path, data, len);
 	memset(&u, 0x55, sizeof(u));
-	int r = usage_load(dir, name, NOW, &u, &why);
-	ok(r == 1 && why && u.cold_starts == 0 && u.first_seen_wall_usec == NOW &&
+	int r = usage_load(dir, name, NOW, &u, why, sizeof(why));
+	ok(r == -EBADMSG && why[0] && u.cold_starts == 0 && u.first_seen_wall_usec == NOW &&
 	       u.n_samples == 0 && access(path, F_OK) < 0 && count_corrupt(name) == before + 1,
-	   "%s: moved aside, fresh meter (%s)", what, why ? why : "no reason");
-	free(why);
+	   "%s: moved aside, fresh meter (%s)", what, why);
 	/* Another corrupt file in the same second must not fail. */
 	unlink(path);
 }
@@ -303,7 +310,7 @@ static void test_corrupt(void)
 	struct zp_usage a, b;
 	char path[512];
 	size_t len;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 
 	fill(&a);
 	usage_save(dir, "good", &a);
@@ -377,8 +384,8 @@ static void test_corrupt(void)
 	snprintf(path, sizeof(path), "%s/fwd.usage", dir);
 	spew(path, s, len);
 	free(s);
-	r = usage_load(dir, "fwd", NOW, &b, &why);
-	ok(r == 0 && !why && b.cold_starts == 3 && b.connections_total == 0 &&
+	r = usage_load(dir, "fwd", NOW, &b, why, sizeof(why));
+	ok(r == 0 && !why[0] && b.cold_starts == 3 && b.connections_total == 0 &&
 	       b.first_seen_wall_usec == NOW,
 	   "unknown keys ignored, missing keys zero, missing first_seen is now");
 
@@ -398,13 +405,11 @@ static void test_corrupt(void)
 		snprintf(path, sizeof(path), "%s/fuzz.usage", dir);
 		spew(path, s, len);
 		free(s);
-		why = NULL;
-		r = usage_load(dir, "fuzz", NOW, &b, &why);
-		if (r != 0 && r != 1)
+		r = usage_load(dir, "fuzz", NOW, &b, why, sizeof(why));
+		if (r != 0 && r != -EBADMSG)
 			crashed++;
 		if (b.n_samples > ZP_START_SAMPLES || b.sample_pos >= ZP_START_SAMPLES)
 			crashed++;
-		free(why);
 		unlink(path);
 	}
 	is_int(crashed, 0, "200 mangled files with valid checksums load or are rejected cleanly");
@@ -462,7 +467,7 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 {
 	char path[512];
 	struct zp_usage a, u, b;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 	size_t len0;
 
 	fill(&a);
@@ -472,16 +477,15 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 
 	memset(&u, 0x55, sizeof(u));
 	on();
-	int r = usage_load(dir, name, NOW, &u, &why);
+	int r = usage_load(dir, name, NOW, &u, why, sizeof(why));
 	off();
-	ok(r == USAGE_UNREADABLE && why && strstr(why, strerror(err)),
-	   "%s: reported as unreadable (%s)", what, why ? why : "no reason");
+	ok(r == -err && why[0] && strstr(why, strerror(err)), "%s: reported as unreadable (%s)",
+	   what, why);
 	ok(same_file(path, before, len0) && count_corrupt(name) == 0,
 	   "%s: the file is left as it was, nothing moved aside", what);
 	ok(u.cold_starts == 0 && u.connections_total == 0 && u.first_seen_wall_usec == NOW &&
 	       u.unread == err,
 	   "%s: the meter counts from zero meanwhile, marked unread", what);
-	free(why);
 
 	/* Counted meanwhile: never written over the file. */
 	u.connections_total = 5;
@@ -494,18 +498,16 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 
 	/* Tried again while the fault lasts: still unread, nothing lost. */
 	on();
-	r = usage_store_retry(NULL, dir, name, NOW + 1, &u, &why);
+	r = usage_store_retry(NULL, dir, name, NOW + 1, &u, why, sizeof(why));
 	off();
-	ok(r == USAGE_UNREADABLE && why && u.unread == err && u.connections_total == 5 &&
+	ok(r == -err && why[0] && u.unread == err && u.connections_total == 5 &&
 	       same_file(path, before, len0),
-	   "%s: a retry during the fault changes nothing (%s)", what, why ? why : "no reason");
-	free(why);
+	   "%s: a retry during the fault changes nothing (%s)", what, why);
 
 	/* And once it is over: the file's figures plus the ones since. */
-	r = usage_store_retry(NULL, dir, name, NOW + 2, &u, &why);
-	ok(r == USAGE_LOADED && why && strstr(why, "read at last") && u.unread == 0,
-	   "%s: the retry after the fault reads the file (%s)", what, why ? why : "no reason");
-	free(why);
+	r = usage_store_retry(NULL, dir, name, NOW + 2, &u, why, sizeof(why));
+	ok(r == 0 && why[0] && strstr(why, "read at last") && u.unread == 0,
+	   "%s: the retry after the fault reads the file (%s)", what, why);
 	ok(u.connections_total == a.connections_total + 5 && u.cold_starts == a.cold_starts &&
 	       u.bytes_in == a.bytes_in && u.billed_usec == a.billed_usec &&
 	       u.start_count == a.start_count + 1 && u.last_start_usec == 777 &&
@@ -515,11 +517,9 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 	       u.start_samples[(u.sample_pos + ZP_START_SAMPLES - 1) % ZP_START_SAMPLES] == 777,
 	   "%s: history and what was counted since are added up", what);
 	is_int(usage_store_save(NULL, dir, name, &u), 0, "%s: then saved", what);
-	why = NULL;
-	usage_load(dir, name, NOW, &b, &why);
-	ok(!why && b.connections_total == a.connections_total + 5 && b.unread == 0,
+	usage_load(dir, name, NOW, &b, why, sizeof(why));
+	ok(!why[0] && b.connections_total == a.connections_total + 5 && b.unread == 0,
 	   "%s: and the file has both", what);
-	free(why);
 	free(before);
 }
 
@@ -527,13 +527,12 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 static void load_unread(const char *name, struct zp_usage *u)
 {
 	struct zp_usage a;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 	fill(&a);
 	usage_save(dir, name, &a);
 	inject_on();
-	usage_load(dir, name, NOW, u, &why);
+	usage_load(dir, name, NOW, u, why, sizeof(why));
 	inject_off();
-	free(why);
 }
 
 static void test_unreadable(void)
@@ -557,29 +556,26 @@ static void test_unreadable(void)
 	/* A directory and a symbolic link where the file should be: not a
 	 * content that failed its check either. */
 	struct zp_usage u;
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 	char path[512];
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/e-isdir.usage", dir);
 	mkdir(path, 0755);
-	int r = usage_load(dir, "e-isdir", NOW, &u, &why);
-	ok(r == USAGE_UNREADABLE && why && u.unread == EISDIR && stat(path, &st) == 0 &&
+	int r = usage_load(dir, "e-isdir", NOW, &u, why, sizeof(why));
+	ok(r == -EISDIR && why[0] && u.unread == EISDIR && stat(path, &st) == 0 &&
 	       S_ISDIR(st.st_mode) && count_corrupt("e-isdir") == 0,
-	   "EISDIR: a directory in the way is left there (%s)", why ? why : "no reason");
-	free(why);
+	   "EISDIR: a directory in the way is left there (%s)", why);
 	is_int(usage_store_save(NULL, dir, "e-isdir", &u), -EAGAIN, "EISDIR: no write");
-	r = usage_store_retry(NULL, dir, "e-isdir", NOW, &u, &why);
-	ok(r == USAGE_UNREADABLE && u.unread == EISDIR, "EISDIR: still unread on a retry");
-	free(why);
+	r = usage_store_retry(NULL, dir, "e-isdir", NOW, &u, why, sizeof(why));
+	ok(r == -EISDIR && u.unread == EISDIR, "EISDIR: still unread on a retry");
 
 	snprintf(path, sizeof(path), "%s/e-loop.usage", dir);
 	if (symlink("good.usage", path) < 0)
 		note("symlink: %s", strerror(errno));
-	r = usage_load(dir, "e-loop", NOW, &u, &why);
-	ok(r == USAGE_UNREADABLE && why && u.unread == ELOOP && lstat(path, &st) == 0 &&
+	r = usage_load(dir, "e-loop", NOW, &u, why, sizeof(why));
+	ok(r == -ELOOP && why[0] && u.unread == ELOOP && lstat(path, &st) == 0 &&
 	       S_ISLNK(st.st_mode) && count_corrupt("e-loop") == 0,
-	   "ELOOP: a symbolic link in the way is left there (%s)", why ? why : "no reason");
-	free(why);
+	   "ELOOP: a symbolic link in the way is left there (%s)", why);
 
 	/* The file damaged meanwhile: moved aside at the retry, and what was
 	 * counted since is kept. */
@@ -588,29 +584,27 @@ static void test_unreadable(void)
 	u.cold_starts = 2;
 	snprintf(path, sizeof(path), "%s/e-then-bad.usage", dir);
 	spew(path, "junk\n", 5);
-	r = usage_store_retry(NULL, dir, "e-then-bad", NOW, &u, &why);
-	ok(r == USAGE_MOVED_ASIDE && u.unread == 0 && u.cold_starts == 2 &&
-	       count_corrupt("e-then-bad") == 1 && why && strstr(why, "keeping"),
-	   "damaged before the retry: moved aside, the counts since kept (%s)", why ? why : "");
-	free(why);
+	r = usage_store_retry(NULL, dir, "e-then-bad", NOW, &u, why, sizeof(why));
+	ok(r == -EBADMSG && u.unread == 0 && u.cold_starts == 2 &&
+	       count_corrupt("e-then-bad") == 1 && why[0] && strstr(why, "keeping"),
+	   "damaged before the retry: moved aside, the counts since kept (%s)", why);
 
 	/* Gone meanwhile: the counts since, and writable again. */
 	load_unread("e-then-gone", &u);
 	u.cold_starts = 3;
 	snprintf(path, sizeof(path), "%s/e-then-gone.usage", dir);
 	unlink(path);
-	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, &why);
-	ok(r == USAGE_LOADED && u.unread == 0 && u.cold_starts == 3 &&
-	       u.first_seen_wall_usec == NOW && why && strstr(why, "gone"),
-	   "gone before the retry: the counts since kept (%s)", why ? why : "");
-	free(why);
+	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, why, sizeof(why));
+	ok(r == 0 && u.unread == 0 && u.cold_starts == 3 && u.first_seen_wall_usec == NOW &&
+	       why[0] && strstr(why, "gone"),
+	   "gone before the retry: the counts since kept (%s)", why);
 	is_int(usage_store_save(NULL, dir, "e-then-gone", &u), 0, "and written again");
 
 	/* Nothing to do for a meter that was read. */
 	usage_init(&u, NOW);
-	why = (char *)"unset";
-	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, &why);
-	ok(r == USAGE_LOADED && why == NULL, "a retry of a read meter does nothing");
+	strcpy(why, "unset");
+	r = usage_store_retry(NULL, dir, "e-then-gone", NOW, &u, why, sizeof(why));
+	ok(r == 0 && !why[0], "a retry of a read meter does nothing");
 }
 
 static void test_add(void)
@@ -650,7 +644,7 @@ static void test_store(void)
 	struct usage_store *st = NULL;
 	struct zp_usage u, b;
 	char path[512];
-	char *why = NULL;
+	char why[USAGE_WHY_MAX];
 
 	is_int(usage_store_new(loop, &st), 0, "store: writer started");
 	snprintf(path, sizeof(path), "%s/w.usage", dir);
@@ -671,8 +665,8 @@ static void test_store(void)
 	ok(1, "store: 99 more saves while the disk stalls did not wait for it");
 	ok(access(path, F_OK) < 0, "store: nothing renamed into place before the fsync");
 	memset(&b, 0, sizeof(b));
-	int r = usage_store_load(st, dir, "w", NOW, &b, &why);
-	ok(r == USAGE_LOADED && !why && b.cold_starts == 100,
+	int r = usage_store_load(st, dir, "w", NOW, &b, why, sizeof(why));
+	ok(r == 0 && !why[0] && b.cold_starts == 100,
 	   "store: a load meanwhile sees the newest snapshot, not the disk (%llu)",
 	   (unsigned long long)b.cold_starts);
 	fsync_set_hold(false);
@@ -714,12 +708,12 @@ static void test_store(void)
 	   "store: a failed write is logged with the service's name");
 	free(log);
 
-	usage_load(dir, "w", NOW, &b, &why);
-	ok(!why && b.cold_starts == 100, "store: the file has the newest snapshot");
+	usage_load(dir, "w", NOW, &b, why, sizeof(why));
+	ok(!why[0] && b.cold_starts == 100, "store: the file has the newest snapshot");
 	is_int(fsync_count() - calls0, 2 * 2 + 2,
 	       "store: 3 writes of 2 fsyncs: the stalled one, the newest, w2 (not 100)");
-	usage_load(dir, "w2", NOW, &b, &why);
-	ok(!why && b.cold_starts == 7, "store: freeing it wrote what was pending");
+	usage_load(dir, "w2", NOW, &b, why, sizeof(why));
+	ok(!why[0] && b.cold_starts == 7, "store: freeing it wrote what was pending");
 	snprintf(path, sizeof(path), "%s/w.usage.tmp", dir);
 	ok(access(path, F_OK) < 0, "store: no temp file left");
 

@@ -1,16 +1,17 @@
 /*
- * supervisor — one backend process ("instance") of a service: fork/exec with
- * a close-on-exec pipe that reports exec failures, readiness detection
- * (connect probing, sd_notify READY=1, an inherited listening socket, or a
- * ready_command run until it exits 0), stop escalation (stop_signal to the
- * main process or to all, as kill_mode says, then SIGKILL to every process
- * left after stop_timeout) and the final accounting when it is reaped.
+ * instance — one backend process ("instance") of a service: fork/exec (the
+ * child's set-up is spawn.c's) with a close-on-exec pipe that reports exec
+ * failures, readiness (sd_notify READY=1, an inherited listening socket, or
+ * probe.c's connect probing and ready_command), stop escalation (stop_signal
+ * to the main process or to all, as kill_mode says, then SIGKILL to every
+ * process left after stop_timeout), the final accounting when it is reaped,
+ * and the wait for processes it left behind.
  *
  * The instance reports to its owner through the callbacks below; it never
  * decides service policy itself.
  */
-#ifndef ZP_SUPERVISOR_H
-#define ZP_SUPERVISOR_H
+#ifndef ZP_INSTANCE_H
+#define ZP_INSTANCE_H
 
 #include <ev.h>
 #include <stdbool.h>
@@ -19,6 +20,8 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "probe.h"
+#include "spawn.h"
 
 struct instance;
 
@@ -39,23 +42,6 @@ struct instance_ops {
 	void (*gone)(struct instance *in);
 };
 
-/* Everything spawn needs besides the service config. */
-struct spawn_env {
-	int listen_fd;           /* ready=socket: passed as fd 3, else -1 */
-	const char *notify_path; /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	const char *cgroup_path; /* the instance's own (new, empty) cgroup, or NULL */
-	rlim_t nofile;           /* RLIMIT_NOFILE soft limit to give it, or 0 */
-};
-
-/* Who a child of the instance (the backend, its ready_command) runs as;
- * resolved in the parent at spawn. */
-struct instance_creds {
-	uid_t uid;        /* (uid_t)-1: keep ours */
-	gid_t gid;        /* (gid_t)-1: keep ours */
-	const char *user; /* for initgroups(), or NULL */
-	pid_t parent;     /* zeroproxy, whose death the child must notice */
-};
-
 struct instance {
 	const struct zp_service_config *cfg; /* the config it was started with */
 	struct ev_loop *loop;
@@ -72,21 +58,7 @@ struct instance {
 	int exec_pipe;            /* read end; -1 once done */
 	ev_io exec_io;
 	ev_timer start_timer; /* start_timeout */
-	int probe_tfd;        /* ready=connect back-off: a timerfd (libev's own
-			       * timers round up to whole milliseconds), or -1 */
-	ev_io probe_tick;     /* probe_tfd expired */
-	ev_io probe_io;       /* ready=connect connect() in progress */
-	int probe_fd;         /* -1 when none */
-	double probe_delay;   /* next back-off, seconds */
-
-	/* ready=command */
-	pid_t probe_pid;   /* the ready_command running (its own process group), or 0 */
-	int probe_pipe;    /* its exec report pipe (read end), or -1 */
-	int probe_status;  /* wait status of the last ready_command, -1: none yet */
-	char **probe_envp; /* the ready_command's environment */
-	/* Who the backend (and its ready_command) runs as, and its fd limit. */
-	struct instance_creds creds;
-	rlim_t nofile; /* RLIMIT_NOFILE soft limit for children, or 0 */
+	struct probe probe;   /* ready = connect / command: probing, until ready */
 
 	ev_timer stop_timer;  /* stop_timeout, then SIGKILL */
 	struct rusage rusage; /* from wait4, once exited */
@@ -104,12 +76,13 @@ struct instance {
 };
 
 /* Fork and exec a backend for cfg; no callback runs before this returns.
- * Returns the instance (starting), or NULL
- * with a reason in why (why_len bytes) when nothing could be spawned
- * (fork failure, unknown user). */
-struct instance *instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
-				const struct spawn_env *env, const struct instance_ops *ops,
-				void *data, char *why, size_t why_len);
+ * 0 with the instance (starting) in *out, or -errno with a reason in why
+ * (why_len bytes) when nothing could be spawned (fork failure, unknown user;
+ * *out is left alone). The failure is not logged: the owner does, with its
+ * context. */
+int instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+		   const struct spawn_env *env, const struct instance_ops *ops, void *data,
+		   struct instance **out, char *why, size_t why_len);
 
 /* Send stop_signal now (to the main process with kill_mode = mixed, to every
  * process of the instance with control-group) and SIGKILL to every process
@@ -124,11 +97,8 @@ void instance_kill(struct instance *in);
  * ready_command. false when pid is neither. */
 bool instance_child_exited(struct instance *in, pid_t pid, int status, const struct rusage *ru);
 
-/* In a child between fork() and exec, where every signal is blocked: every
- * handler back to SIG_DFL, then every signal unblocked, in that order, so
- * that a signal sent meanwhile takes its default action instead of running
- * one of zeroproxy's handlers. */
-void instance_child_reset_signals(void);
+/* Whether pid is the backend's main process or its running ready_command. */
+bool instance_has_child(const struct instance *in, pid_t pid);
 
 /* In exited(): whether processes of the instance are left behind its main
  * process (its cgroup is still populated; without a cgroup, its process
