@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "reload.h"
 #include "service.h"
+#include "usage_store.h"
 #include "util.h"
 
 struct daemon {

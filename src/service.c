@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "procstat.h"
 #include "service.h"
+#include "usage_store.h"
 #include "util.h"
 
 #define BACKOFF_FIRST_USEC 1000000ULL

@@ -71,37 +71,30 @@ int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, 
  * u->unread (the file must not be replaced). */
 int usage_save(const char *state_dir, const char *name, const struct zp_usage *u);
 
-/* The writer: one thread that does the saves, so that the event loop never
- * waits for the disk. Each file has one slot holding its newest snapshot. */
-struct ev_loop;
-struct usage_store;
+/* The file primitives the writer (usage_store.c) shares with the above. */
 
-/* Start the writer; failures of its writes are logged on loop. 0 or -errno
- * (then run without: usage_store_* with a NULL store work on the caller's
- * thread). */
-int usage_store_new(struct ev_loop *loop, struct usage_store **out);
+/* Bytes of a formatted usage file, at most. */
+#define USAGE_TEXT_MAX 8192
 
-/* Write every snapshot still pending (fsynced, on disk when it returns), log
- * what failed, stop the thread. NULL is fine. */
-void usage_store_free(struct usage_store *st);
+/* STATE_DIR/NAME.usage into path and, unless tmp is NULL, its temp file into
+ * tmp (each size bytes). 0, -EINVAL (a bad name) or -ENAMETOOLONG. */
+int usage_file_paths(const char *state_dir, const char *name, char *path, char *tmp, size_t size);
 
-/* usage_load(), but a snapshot still waiting for (or in) its write is the
- * file's content: it is newer than what the disk holds. */
-int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
-		     uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
+/* The paths of u's file (path and tmp of 4096 bytes each) and its text,
+ * ready for usage_file_write(). 0, -EAGAIN when u->unread, or as
+ * usage_file_paths(). */
+struct strbuf;
+int usage_file_prepare(const char *state_dir, const char *name, const struct zp_usage *u,
+		       char *path, char *tmp, struct strbuf *text);
 
-/* When u->unread, read the file again: once it can be, its figures and what u
- * counted since are added up in u and u->unread is clear (a file moved aside
- * or gone meanwhile leaves u as it is, no longer unread). Returns what the
- * read found, as usage_load() does (0 when u was not unread), and in why what
- * happened for the log, also on success ("" when nothing did). */
-int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
-		      uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
+/* Write text to tmp, fsync, rename over path, fsync dir. System calls only
+ * (safe on a thread in a process that forks). 0 or -errno. */
+int usage_file_write(const char *dir, const char *path, const char *tmp, const char *text,
+		     size_t len);
 
-/* Queue u for writing to STATE_DIR/NAME.usage (replacing a snapshot of the
- * same file not yet written); the writer logs a failure. 0, -EAGAIN when
- * u->unread, -EINVAL/-ENAMETOOLONG for a bad name. */
-int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,
-		     const struct zp_usage *u);
+/* Load path into u, as usage_load() does; tail ends the log line of a file
+ * moved aside, *missing says the file did not exist. */
+int usage_file_load(const char *path, uint64_t wall_now_usec, struct zp_usage *u, const char *tail,
+		    char *why, size_t why_len, bool *missing);
 
 #endif
