@@ -45,11 +45,6 @@ struct conn {
 	struct relay *relay; /* once relayed */
 };
 
-static const char *const state_names[SVC__COUNT] = {
-    [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
-    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
-};
-
 /* legal[from][to] */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
@@ -71,8 +66,8 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	assert(legal[svc->state][to]);
-	zp_log(prio, "%s: %s -> %s (%s)", svc->name, state_names[svc->state], state_names[to],
-	       reason);
+	zp_log(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
+	       service_state_to_string(to), reason);
 	svc->state = to;
 	/* What the new state does not use goes here, in one place, so that no
 	 * timer outlives its state (a crash while idle must not leave the idle
@@ -885,7 +880,7 @@ void service_status(struct service *svc, struct service_status *st)
 	const struct zp_usage *u = &svc->usage;
 	memset(st, 0, sizeof(*st));
 	st->name = xstrdup(svc->name);
-	st->state = state_names[svc->state];
+	st->state = service_state_to_string(svc->state);
 	st->pid = svc->inst && !svc->inst->reaped ? (int)svc->inst->pid : 0;
 	for (size_t i = 0; i < svc->cfg->n_listen; i++)
 		strv_push(&st->listen, svc->cfg->listen[i].text);

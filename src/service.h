@@ -29,15 +29,6 @@
 #include "supervisor.h"
 #include "usage.h"
 
-enum service_state {
-	SVC_STOPPED,
-	SVC_STARTING,
-	SVC_RUNNING,
-	SVC_STOPPING,
-	SVC_FAILED,
-	SVC__COUNT,
-};
-
 /* What every service shares, owned by the daemon. */
 struct service;
 
