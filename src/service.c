@@ -32,6 +32,25 @@
  * served a byte, has not really started (see exit_unproven()). */
 #define START_GRACE_USEC 1000000ULL
 
+/* The supervisor as an instance_driver. */
+static int supervisor_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+			    const struct spawn_env *env, const struct instance_ops *ops, void *data,
+			    struct instance **out, char *why, size_t why_len)
+{
+	*out = instance_spawn(loop, cfg, env, ops, data, why, why_len);
+	return *out ? 0 : -ECHILD;
+}
+
+static const struct instance_driver supervisor_driver = {
+    .spawn = supervisor_spawn,
+    .stop = instance_stop,
+    .kill = instance_kill,
+    .child_exited = instance_child_exited,
+    .wait_gone = instance_wait_gone,
+    .notify_ready = instance_notify_ready,
+    .free = instance_free,
+};
+
 struct conn {
 	struct service *svc;
 	struct conn *prev, *next; /* on svc->pending_* or svc->active */
@@ -308,7 +327,7 @@ static void service_spawn(struct service *svc, const char *reason);
 
 static void service_free_inst(struct service *svc)
 {
-	instance_free(svc->inst);
+	svc->drv->free(svc->inst);
 	svc->inst = NULL;
 	if (svc->inst_cfg != svc->cfg)
 		service_config_free(svc->inst_cfg);
@@ -494,7 +513,7 @@ static void inst_exited(struct instance *in, const char *how)
 	/* Workers of a multi-process server may outlive their master, still
 	 * holding its sockets: the next instance must not meet them. Until
 	 * they are gone the service is stopping and connections wait. */
-	if (instance_wait_gone(in) > 0) {
+	if (svc->drv->wait_gone(in) > 0) {
 		if (was != SVC_STOPPING)
 			service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
 		return;
@@ -546,12 +565,13 @@ static void service_spawn(struct service *svc, const char *reason)
 	svc->usage.cold_starts++;
 	free(svc->backend_status);
 	svc->backend_status = NULL;
-	svc->inst =
-	    instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, why, sizeof(why));
-	if (!svc->inst && cg)
+	int r = svc->drv->spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, &svc->inst, why,
+				sizeof(why));
+	if (r < 0 && cg)
 		cgroup_remove(cg);
 	free(cg);
-	if (!svc->inst) {
+	if (r < 0) {
+		svc->inst = NULL;
 		svc->inst_cfg = NULL;
 		service_start_failed(svc, why);
 		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
@@ -573,7 +593,7 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	if (svc->state != SVC_RUNNING || svc->n_active + svc->n_pending)
 		return;
 	service_set_state(svc, SVC_STOPPING, LOG_INFO, "idle %s", d);
-	instance_stop(svc->inst);
+	svc->drv->stop(svc->inst);
 }
 
 /* After any change in connections or instance: arm or disarm the idle timer,
@@ -594,7 +614,7 @@ static void service_check_idle(struct service *svc)
 		if (svc->inst && svc->state != SVC_STOPPING) {
 			service_set_state(svc, SVC_STOPPING, LOG_INFO,
 					  "removed from the configuration");
-			instance_stop(svc->inst);
+			svc->drv->stop(svc->inst);
 		} else if (!svc->inst && svc->env->drained) {
 			svc->env->drained(svc->env->data, svc);
 		}
@@ -718,6 +738,7 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->name = xstrdup(cfg->name);
 	svc->cfg = cfg;
 	svc->env = env;
+	svc->drv = env->instances ? env->instances : &supervisor_driver;
 	svc->state = SVC_STOPPED;
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
@@ -800,7 +821,7 @@ void service_stop(struct service *svc, const char *reason)
 	refuse_all_pending(svc, reason);
 	if (svc->inst && svc->state != SVC_STOPPING) {
 		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
-		instance_stop(svc->inst);
+		svc->drv->stop(svc->inst);
 	}
 }
 
@@ -815,7 +836,7 @@ void service_shutdown(struct service *svc)
 void service_kill(struct service *svc)
 {
 	if (svc->inst)
-		instance_kill(svc->inst);
+		svc->drv->kill(svc->inst);
 }
 
 bool service_has_instance(const struct service *svc)
@@ -825,7 +846,8 @@ bool service_has_instance(const struct service *svc)
 
 bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru)
 {
-	return svc->inst && !svc->inst->reaped && instance_child_exited(svc->inst, pid, status, ru);
+	return svc->inst && !svc->inst->reaped &&
+	       svc->drv->child_exited(svc->inst, pid, status, ru);
 }
 
 bool service_notify(struct service *svc, pid_t pid, const char *msg)
@@ -841,7 +863,7 @@ bool service_notify(struct service *svc, pid_t pid, const char *msg)
 		svc->backend_status = xstrdup(buf);
 	}
 	if (notify_field(msg, "READY", buf, sizeof(buf)) && strcmp(buf, "1") == 0)
-		instance_notify_ready(svc->inst);
+		svc->drv->notify_ready(svc->inst);
 	return true;
 }
 

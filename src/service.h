@@ -42,6 +42,23 @@ struct conn_budget {
 	bool throttled; /* some listener paused for it */
 };
 
+/* How a service drives its instances: NULL in service_env means the
+ * supervisor's own functions (supervisor.h); the unit test of the state
+ * machine plugs in a fake that records the calls and fires the instance_ops
+ * callbacks itself. Each entry is the supervisor function of the same name. */
+struct instance_driver {
+	/* 0 and *out, or -errno with a reason in why (nothing was spawned). */
+	int (*spawn)(struct ev_loop *loop, const struct zp_service_config *cfg,
+		     const struct spawn_env *env, const struct instance_ops *ops, void *data,
+		     struct instance **out, char *why, size_t why_len);
+	void (*stop)(struct instance *in);
+	void (*kill)(struct instance *in);
+	bool (*child_exited)(struct instance *in, pid_t pid, int status, const struct rusage *ru);
+	int (*wait_gone)(struct instance *in);
+	void (*notify_ready)(struct instance *in);
+	void (*free)(struct instance *in);
+};
+
 struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
@@ -55,6 +72,7 @@ struct service_env {
 	struct conn_budget *budget;
 	void (*unthrottle)(void *data); /* the budget has room again: resume listeners */
 	rlim_t backend_nofile;          /* RLIMIT_NOFILE soft limit for backends (0: ours) */
+	const struct instance_driver *instances; /* NULL: the supervisor */
 	void *data;
 };
 
@@ -64,6 +82,7 @@ struct service {
 	char *name;
 	struct zp_service_config *cfg; /* current configuration (owned) */
 	const struct service_env *env;
+	const struct instance_driver *drv; /* env->instances, or the supervisor's */
 	enum service_state state;
 	bool retired; /* removed by a reload: draining */
 
