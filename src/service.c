@@ -2,8 +2,9 @@
  * service — the per-service state machine; see service.h for the picture.
  *
  * Every state change goes through service_set_state(), which checks the move
- * against a table and logs "NAME: OLD -> NEW (REASON)". Connections live on
- * two lists: pending (FIFO, waiting for a ready instance) and active (relayed).
+ * against a table and logs "NAME: OLD -> NEW (REASON)". The connections are
+ * the queue's (conn.h): the service opens it to a running instance and holds
+ * it otherwise, and decides alone what a new connection starts or refuses.
  */
 #include <assert.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 #define BACKOFF_FIRST_USEC 1000000ULL
 #define BACKOFF_MAX_USEC   60000000ULL
 #define CHECKPOINT_SECONDS 60.0
-#define FD_RETRY_SECONDS   0.1
 /* An instance that exits this soon after it became ready, without having
  * served a byte, has not really started (see exit_unproven()). */
 #define START_GRACE_USEC 1000000ULL
@@ -49,19 +49,6 @@ static const struct instance_driver supervisor_driver = {
     .wait_gone = instance_wait_gone,
     .notify_ready = instance_notify_ready,
     .free = instance_free,
-};
-
-struct conn {
-	struct service *svc;
-	struct conn *prev, *next; /* on svc->pending_* or svc->active */
-	int fd;                   /* the client, while pending */
-	bool pending;
-	bool waited;            /* arrived while no instance was running: felt a cold start */
-	uint64_t arrive_usec;   /* monotonic, at accept */
-	unsigned gen;           /* the svc->inst_gen it was relayed to */
-	ev_timer pending_timer; /* pending_timeout */
-	char peer[64];
-	struct relay *relay; /* once relayed */
 };
 
 /* legal[from][to] */
@@ -92,9 +79,11 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	 * timer outlives its state (a crash while idle must not leave the idle
 	 * timer for the next instance). */
 	struct ev_loop *loop = svc->env->loop;
-	if (to != SVC_RUNNING) {
+	if (to == SVC_RUNNING) {
+		conn_queue_open(&svc->queue, &svc->inst_addr, svc->inst_gen);
+	} else {
 		ev_timer_stop(loop, &svc->idle_timer);
-		ev_timer_stop(loop, &svc->fd_retry_timer);
+		conn_queue_hold(&svc->queue);
 	}
 	if (to == SVC_STOPPED || to == SVC_FAILED)
 		ev_timer_stop(loop, &svc->checkpoint_timer);
@@ -104,108 +93,29 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 
 /* --- connections ------------------------------------------------------- */
 
-static void conn_unlink(struct conn *c)
-{
-	struct service *svc = c->svc;
-	if (c->pending) {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			svc->pending_head = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		else
-			svc->pending_tail = c->prev;
-		svc->n_pending--;
-	} else {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			svc->active = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		svc->n_active--;
-	}
-	c->prev = c->next = NULL;
-}
+/* What the connection queue tells the service. */
+static void service_check_idle(struct service *svc);
 
-static void conn_free(struct conn *c)
+static void on_conn_closed(void *data)
 {
-	struct conn_budget *b = c->svc->env->budget;
-	c->svc->env->conns_changed(c->svc->env->data);
+	struct service *svc = data;
+	struct conn_budget *b = svc->env->budget;
+	svc->env->conns_changed(svc->env->data);
 	b->open--;
 	if (b->throttled && b->open < b->max)
-		c->svc->env->unthrottle(c->svc->env->data);
-	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
-	if (c->relay) {
-		relay_close(c->relay);
-		free(c->relay);
-	} else if (c->fd >= 0) {
-		close(c->fd);
-	}
-	free(c);
+		svc->env->unthrottle(svc->env->data);
 }
 
-static void service_check_idle(struct service *svc);
-static void service_dispatch_pending(struct service *svc, int probe_fd);
-
-/* Close a connection that never reached a backend. */
-static void conn_refuse(struct conn *c, const char *why)
+static void on_queue_changed(void *data)
 {
-	struct service *svc = c->svc;
-	log_info("%s: connection from %s refused: %s", svc->name, c->peer, why);
-	svc->usage.connections_refused++;
-	conn_unlink(c);
-	conn_free(c);
-}
-
-static void refuse_all_pending(struct service *svc, const char *why)
-{
-	while (svc->pending_head)
-		conn_refuse(svc->pending_head, why);
-}
-
-static void on_relay_done(struct relay *r, int err)
-{
-	struct conn *c = r->data;
-	struct service *svc = c->svc;
-	if (r->connecting && r->err_side == RELAY_BACKEND) {
-		char why[256];
-		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
-			 strerror(-err));
-		conn_refuse(c, why);
-	} else {
-		/* A client that goes away while we connect for it is its own
-		 * doing: neither refused nor the backend's fault. */
-		if (r->connecting && err == -ECONNRESET)
-			log_info("%s: connection from %s reset by the client while connecting to "
-				 "the backend",
-				 svc->name, c->peer);
-		else if (r->connecting)
-			log_info("%s: connection from %s ended by the client while connecting to "
-				 "the backend: %s",
-				 svc->name, c->peer, strerror(-err));
-		else if (err == -ETIMEDOUT)
-			log_info("%s: connection from %s closed after connection_idle_timeout",
-				 svc->name, c->peer);
-		else if (err < 0)
-			log_debug("%s: connection from %s ended: %s", svc->name, c->peer,
-				  strerror(-err));
-		conn_unlink(c);
-		conn_free(c);
-	}
-	/* Its fds are free now: a connection waiting for fds may go. */
-	if (svc->pending_head && svc->state == SVC_RUNNING)
-		service_dispatch_pending(svc, -1);
-	service_check_idle(svc);
+	service_check_idle(data);
 }
 
 /* The backend's first byte to c: the instance has served, and for the first
  * client that waited for it, this is the cold start it felt. */
-static void on_first_byte(struct relay *r)
+static void on_first_byte(void *data, const struct conn *c)
 {
-	struct conn *c = r->data;
-	struct service *svc = c->svc;
+	struct service *svc = data;
 	if (!svc->inst || c->gen != svc->inst_gen)
 		return;
 	if (!svc->inst_served) {
@@ -218,108 +128,11 @@ static void on_first_byte(struct relay *r)
 	}
 }
 
-static const struct relay_ops conn_relay_ops = {
-    .done = on_relay_done,
+static const struct conn_queue_ops queue_ops = {
+    .conn_closed = on_conn_closed,
+    .changed = on_queue_changed,
     .first_byte = on_first_byte,
 };
-
-static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct conn *c = w->data;
-	struct service *svc = c->svc;
-	conn_refuse(c, "pending_timeout");
-	service_check_idle(svc);
-}
-
-/* pending_timeout for a waiting connection (once). */
-static void pending_timer_start(struct conn *c)
-{
-	uint64_t ms = c->svc->cfg->pending_timeout_ms;
-	if (ms == ZP_INFINITY || ev_is_active(&c->pending_timer))
-		return;
-	ev_timer_set(&c->pending_timer, (double)ms / 1000.0, 0);
-	ev_timer_start(c->svc->env->loop, &c->pending_timer);
-}
-
-/* Errors of a connect() to the backend that say "not now" rather than "no":
- * out of fds or buffers, or (unix sockets) the backend's queue is full. */
-static bool connect_error_transient(int err)
-{
-	return errno_out_of_resources(-err) || err == -EAGAIN;
-}
-
-/* Relay c to the running instance, over probe_fd when given. */
-static int conn_connect(struct conn *c, int probe_fd)
-{
-	struct service *svc = c->svc;
-	bool in_progress = false;
-	int fd = probe_fd;
-	if (fd < 0)
-		fd = addr_connect(&svc->inst_addr, &in_progress);
-	if (connect_error_transient(fd))
-		return fd; /* c stays pending, nothing lost */
-	if (fd < 0) {
-		char why[256];
-		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
-			 strerror(-fd));
-		conn_refuse(c, why);
-		return fd;
-	}
-	ev_timer_stop(svc->env->loop, &c->pending_timer);
-	conn_unlink(c);
-	c->pending = false;
-	c->next = svc->active;
-	if (svc->active)
-		svc->active->prev = c;
-	svc->active = c;
-	svc->n_active++;
-	/* The relay buffers are not zeroed: their pages are touched only when
-	 * bytes flow, so idle connections cost little memory. */
-	c->relay = xmalloc(sizeof(*c->relay));
-	c->relay->count[RELAY_UP] = &svc->usage.bytes_in;
-	c->relay->count[RELAY_DOWN] = &svc->usage.bytes_out;
-	int client = c->fd;
-	c->fd = -1;
-	c->gen = svc->inst_gen;
-	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
-		    svc->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
-	return 0;
-}
-
-/* Relay waiting connections, oldest first, to the running instance. On a
- * transient error (out of fds, backend queue full) they keep waiting
- * (pending_timeout still applies): a retry follows when a connection ends
- * and frees its fds, or from a short timer. */
-static void service_dispatch_pending(struct service *svc, int probe_fd)
-{
-	while (svc->pending_head && svc->state == SVC_RUNNING) {
-		struct conn *c = svc->pending_head;
-		int r = conn_connect(c, probe_fd);
-		probe_fd = -1;
-		if (connect_error_transient(r)) {
-			if (!ev_is_active(&svc->fd_retry_timer)) {
-				log_warning(
-				    "%s: connect to backend %s: %s; %u connection%s waiting",
-				    svc->name, svc->inst_addr.text, strerror(-r), svc->n_pending,
-				    svc->n_pending == 1 ? "" : "s");
-				ev_timer_set(&svc->fd_retry_timer, FD_RETRY_SECONDS, 0);
-				ev_timer_start(svc->env->loop, &svc->fd_retry_timer);
-			}
-			for (struct conn *w = svc->pending_head; w; w = w->next)
-				pending_timer_start(w);
-			break;
-		}
-	}
-	if (probe_fd >= 0)
-		close(probe_fd);
-}
-
-static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct service *svc = w->data;
-	service_dispatch_pending(svc, -1);
-	service_check_idle(svc);
-}
 
 /* --- instances ----------------------------------------------------------- */
 
@@ -332,19 +145,6 @@ static void service_free_inst(struct service *svc)
 	if (svc->inst_cfg != svc->cfg)
 		service_config_free(svc->inst_cfg);
 	svc->inst_cfg = NULL;
-}
-
-/* Close the connections still waiting for the current instance: pending
- * ones, and (ready = socket) relayed ones the backend never answered — they
- * sit in the backend socket's queue of an instance that is gone. */
-static void refuse_waiting(struct service *svc, const char *why)
-{
-	refuse_all_pending(svc, why);
-	for (struct conn *c = svc->active, *next; c; c = next) {
-		next = c->next;
-		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
-			conn_refuse(c, why);
-	}
 }
 
 /* Record a failed start: reason for status, back-off, waiting clients closed. */
@@ -360,7 +160,7 @@ static void service_start_failed(struct service *svc, const char *reason)
 	if (backoff > BACKOFF_MAX_USEC)
 		backoff = BACKOFF_MAX_USEC;
 	svc->backoff_until_usec = now_usec() + backoff;
-	refuse_waiting(svc, "start failed");
+	conn_queue_refuse_waiting(&svc->queue, svc->inst_gen, "start failed");
 }
 
 static void inst_ready(struct instance *in, int probe_fd)
@@ -375,7 +175,7 @@ static void inst_ready(struct instance *in, int probe_fd)
 			  (double)svc->last_ready_usec / 1000.0);
 	/* The probe connection is a working connection: give it to the first
 	 * waiting client instead of throwing it away. */
-	service_dispatch_pending(svc, probe_fd);
+	conn_queue_dispatch(&svc->queue, probe_fd);
 	service_check_idle(svc);
 }
 
@@ -404,12 +204,8 @@ static bool backend_queue_waiting(const struct service *svc)
  * answered yet, or queued in its backend socket. */
 static bool clients_waiting(const struct service *svc)
 {
-	if (svc->n_pending || backend_queue_waiting(svc))
-		return true;
-	for (const struct conn *c = svc->active; c; c = c->next)
-		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
-			return true;
-	return false;
+	return svc->queue.n_pending || backend_queue_waiting(svc) ||
+	       conn_queue_unanswered(&svc->queue, svc->inst_gen);
 }
 
 /* An instance that was ready and exited on its own (no stop asked for): a
@@ -471,13 +267,13 @@ static void service_end_instance(struct service *svc, int prio, const char *reas
 	service_save_usage(svc);
 
 	if (svc->shutting_down) {
-		refuse_all_pending(svc, "zeroproxy is shutting down");
+		conn_queue_refuse_pending(&svc->queue, "zeroproxy is shutting down");
 	} else if (svc->start_requested) {
 		svc->start_requested = false;
 		service_spawn(svc, "zeroproxy start");
-	} else if (svc->pending_head) {
+	} else if (svc->queue.pending_head) {
 		if (now_usec() < svc->backoff_until_usec)
-			refuse_all_pending(svc, "back-off after a failed start");
+			conn_queue_refuse_pending(&svc->queue, "back-off after a failed start");
 		else
 			service_spawn(svc, "connection waiting");
 	} else if (!failed && backend_queue_waiting(svc)) {
@@ -590,7 +386,7 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct service *svc = w->data;
 	char d[32];
 	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
-	if (svc->state != SVC_RUNNING || svc->n_active + svc->n_pending)
+	if (svc->state != SVC_RUNNING || svc->queue.n_active + svc->queue.n_pending)
 		return;
 	service_set_state(svc, SVC_STOPPING, LOG_INFO, "idle %s", d);
 	svc->drv->stop(svc->inst);
@@ -601,7 +397,7 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void service_check_idle(struct service *svc)
 {
 	struct ev_loop *loop = svc->env->loop;
-	if (svc->n_active + svc->n_pending) {
+	if (svc->queue.n_active + svc->queue.n_pending) {
 		svc->idle_since_usec = 0;
 		ev_timer_stop(loop, &svc->idle_timer);
 		return;
@@ -631,29 +427,12 @@ static void service_check_idle(struct service *svc)
 
 static void accept_conn(struct service *svc, int fd, const char *peer)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
 	svc->env->budget->open++;
 	svc->env->conns_changed(svc->env->data);
-	c->svc = svc;
-	c->fd = fd;
-	c->pending = true;
-	c->arrive_usec = now_usec();
-	c->waited = svc->state != SVC_RUNNING;
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	ev_init(&c->pending_timer, on_pending_timeout);
-	c->pending_timer.data = c;
-	svc->usage.connections_total++;
-
 	/* Queue it first so that refusing and counting go one way for all. */
-	if (svc->pending_tail)
-		svc->pending_tail->next = c;
-	c->prev = svc->pending_tail;
-	svc->pending_tail = c;
-	if (!svc->pending_head)
-		svc->pending_head = c;
-	svc->n_pending++;
+	struct conn *c = conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
 
-	if (svc->n_active + svc->n_pending > svc->cfg->max_connections) {
+	if (svc->queue.n_active + svc->queue.n_pending > svc->cfg->max_connections) {
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
@@ -663,8 +442,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	}
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	svc->idle_since_usec = 0;
-	if (svc->state == SVC_RUNNING && svc->pending_head == c) {
-		service_dispatch_pending(svc, -1);
+	if (svc->state == SVC_RUNNING && svc->queue.pending_head == c) {
+		conn_queue_dispatch(&svc->queue, -1);
 		service_check_idle(svc); /* a refused connect leaves the service idle */
 		return;
 	}
@@ -680,12 +459,12 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	/* Waiting: for a starting or stopping backend, or behind others that
 	 * wait for file descriptors. Served when ready; while stopping, by the
 	 * next instance. */
-	if (svc->n_pending > svc->cfg->max_pending) {
+	if (svc->queue.n_pending > svc->cfg->max_pending) {
 		conn_refuse(c, "max_pending reached");
 		service_check_idle(svc);
 		return;
 	}
-	pending_timer_start(c);
+	conn_wait(c);
 }
 
 static bool on_accept(struct listener *l, int fd, const char *peer)
@@ -744,12 +523,11 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
 	service_backend_addr(env->runtime_dir, cfg, &svc->backend_addr);
+	conn_queue_init(&svc->queue, env->loop, svc->name, cfg, &svc->usage, &queue_ops, svc);
 	ev_init(&svc->idle_timer, on_idle_timeout);
 	svc->idle_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
-	ev_init(&svc->fd_retry_timer, on_fd_retry);
-	svc->fd_retry_timer.data = svc;
 
 	char *why = NULL;
 	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage,
@@ -780,6 +558,7 @@ void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
 	if (svc->cfg != svc->inst_cfg)
 		service_config_free(svc->cfg);
 	svc->cfg = cfg;
+	svc->queue.cfg = cfg;
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
@@ -818,7 +597,7 @@ void service_start(struct service *svc, const char *reason)
 void service_stop(struct service *svc, const char *reason)
 {
 	svc->start_requested = false;
-	refuse_all_pending(svc, reason);
+	conn_queue_refuse_pending(&svc->queue, reason);
 	if (svc->inst && svc->state != SVC_STOPPING) {
 		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
 		svc->drv->stop(svc->inst);
@@ -908,8 +687,8 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->n_active;
-	st->connections_pending = svc->n_pending;
+	st->connections_active = svc->queue.n_active;
+	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;
 	st->cold_starts = u->cold_starts;
@@ -987,16 +766,7 @@ void service_free(struct service *svc)
 	if (!svc)
 		return;
 	struct ev_loop *loop = svc->env->loop;
-	while (svc->pending_head) {
-		struct conn *c = svc->pending_head;
-		conn_unlink(c);
-		conn_free(c);
-	}
-	while (svc->active) {
-		struct conn *c = svc->active;
-		conn_unlink(c);
-		conn_free(c);
-	}
+	conn_queue_free(&svc->queue);
 	if (svc->inst)
 		service_free_inst(svc);
 	for (size_t i = 0; i < svc->n_listeners; i++)
@@ -1009,7 +779,6 @@ void service_free(struct service *svc)
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
-	ev_timer_stop(loop, &svc->fd_retry_timer);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "conn.h"
 #include "listener.h"
 #include "relay.h"
 #include "status.h"
@@ -76,8 +77,6 @@ struct service_env {
 	void *data;
 };
 
-struct conn;
-
 struct service {
 	char *name;
 	struct zp_service_config *cfg; /* current configuration (owned) */
@@ -104,13 +103,18 @@ struct service {
 	bool has_ready;           /* last_ready_usec is known */
 	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
 
-	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
-	struct conn *active;                      /* relayed connections */
-	uint32_t n_pending, n_active;
+	/* The client connections. TODO(lead): daemon.c reads n_pending and
+	 * n_active; keep only queue once it uses accessors. The two share the
+	 * queue's first fields (a common initial sequence). */
+	union {
+		struct conn_queue queue;
+		struct {
+			uint32_t n_pending, n_active;
+		};
+	};
 
 	ev_timer idle_timer;         /* idle_timeout after the last connection */
 	ev_timer checkpoint_timer;   /* usage written once a minute while running */
-	ev_timer fd_retry_timer;     /* out of fds: retry the waiting connections */
 	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
 	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
 	unsigned failures;           /* consecutive failed starts */

@@ -235,12 +235,12 @@ static void run_for(double seconds)
 
 static unsigned n_pending(void)
 {
-	return T.svc->n_pending;
+	return T.svc->queue.n_pending;
 }
 
 static unsigned n_active(void)
 {
-	return T.svc->n_active;
+	return T.svc->queue.n_active;
 }
 
 /* A client of the service, connected and accepted. */
@@ -307,8 +307,10 @@ static void check_invariants(const char *where)
 		bad = "an instance exactly while starting, running or stopping";
 	else if (ev_is_active(&svc->idle_timer) && (s != SVC_RUNNING || n_active() + n_pending()))
 		bad = "the idle timer only while running without connections";
-	else if (ev_is_active(&svc->fd_retry_timer) && s != SVC_RUNNING)
+	else if (ev_is_active(&svc->queue.fd_retry_timer) && s != SVC_RUNNING)
 		bad = "the fd retry timer only while running";
+	else if (svc->queue.open != (s == SVC_RUNNING))
+		bad = "the queue hands over exactly while running";
 	else if (!!ev_is_active(&svc->checkpoint_timer) != (svc->inst != NULL))
 		bad = "the usage checkpoint exactly while there is an instance";
 	else if (none && n_pending())
