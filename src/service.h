@@ -23,15 +23,14 @@
 #include <sys/resource.h>
 
 #include "config.h"
-#include "conn.h"
 #include "listener.h"
-#include "relay.h"
 #include "status.h"
 #include "supervisor.h"
 #include "usage.h"
 
-/* What every service shares, owned by the daemon. */
+/* One service; its fields are the service's own (service-internal.h). */
 struct service;
+struct cgroup_root;
 
 /* Client connections all services may hold at once. Each costs two fds
  * (client and backend) out of RLIMIT_NOFILE: at the limit the listeners
@@ -60,6 +59,7 @@ struct instance_driver {
 	void (*free)(struct instance *in);
 };
 
+/* What every service shares, owned by the daemon. */
 struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
@@ -75,53 +75,6 @@ struct service_env {
 	rlim_t backend_nofile;          /* RLIMIT_NOFILE soft limit for backends (0: ours) */
 	const struct instance_driver *instances; /* NULL: the supervisor */
 	void *data;
-};
-
-struct service {
-	char *name;
-	struct zp_service_config *cfg; /* current configuration (owned) */
-	const struct service_env *env;
-	const struct instance_driver *drv; /* env->instances, or the supervisor's */
-	enum service_state state;
-	bool retired; /* removed by a reload: draining */
-
-	struct listener **listeners; /* one per cfg->listen */
-	size_t n_listeners;
-	struct zp_addr backend_addr; /* where new instances accept */
-	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
-
-	struct instance *inst;              /* the backend process, or NULL */
-	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
-	struct zp_addr inst_addr;           /* where inst accepts */
-	bool start_failed;                  /* the current instance's start failed */
-	bool start_requested;               /* `zeroproxy start` while stopping */
-	bool shutting_down;                 /* zeroproxy is exiting: never start again */
-	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
-	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
-	bool inst_served;         /* inst sent a byte to a client */
-	bool inst_sampled;        /* inst's cold start was recorded */
-	bool has_ready;           /* last_ready_usec is known */
-	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
-
-	/* The client connections. TODO(lead): daemon.c reads n_pending and
-	 * n_active; keep only queue once it uses accessors. The two share the
-	 * queue's first fields (a common initial sequence). */
-	union {
-		struct conn_queue queue;
-		struct {
-			uint32_t n_pending, n_active;
-		};
-	};
-
-	ev_timer idle_timer;         /* idle_timeout after the last connection */
-	ev_timer checkpoint_timer;   /* usage written once a minute while running */
-	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
-	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
-	unsigned failures;           /* consecutive failed starts */
-	char *last_error;
-	char *backend_status; /* last STATUS= from the backend */
-
-	struct zp_usage usage; /* the meter, persisted in state_dir */
 };
 
 /* Where instances of cfg accept: its address, or for ready = socket without
@@ -176,5 +129,8 @@ void service_save_usage(struct service *svc);
 
 /* Close everything (the instance must be gone) and free. */
 void service_free(struct service *svc);
+
+/* TODO(lead): drop once daemon.c uses accessors. */
+#include "service-internal.h"
 
 #endif

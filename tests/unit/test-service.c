@@ -30,7 +30,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
-#include "service.h"
+#include "service-internal.h"
 #include "supervisor.h"
 #include "tap.h"
 #include "util.h"

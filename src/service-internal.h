@@ -1,0 +1,72 @@
+/*
+ * service-internal — the inside of a service, shared by its own files only:
+ * service.c (the state machine), service-status.c (status snapshots and the
+ * meter) and the state machine's unit test. Everyone else goes through
+ * service.h, so that the state machine's invariants stay in its files.
+ */
+#ifndef ZP_SERVICE_INTERNAL_H
+#define ZP_SERVICE_INTERNAL_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "config.h"
+#include "conn.h"
+#include "service.h"
+#include "supervisor.h"
+#include "usage.h"
+
+struct service {
+	char *name;
+	struct zp_service_config *cfg; /* current configuration (owned) */
+	const struct service_env *env;
+	const struct instance_driver *drv; /* env->instances, or the supervisor's */
+	enum service_state state;
+	bool retired; /* removed by a reload: draining */
+
+	struct listener **listeners; /* one per cfg->listen */
+	size_t n_listeners;
+	struct zp_addr backend_addr; /* where new instances accept */
+	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
+
+	struct instance *inst;              /* the backend process, or NULL */
+	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
+	struct zp_addr inst_addr;           /* where inst accepts */
+	bool start_failed;                  /* the current instance's start failed */
+	bool start_requested;               /* `zeroproxy start` while stopping */
+	bool shutting_down;                 /* zeroproxy is exiting: never start again */
+	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
+	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
+	bool inst_served;         /* inst sent a byte to a client */
+	bool inst_sampled;        /* inst's cold start was recorded */
+	bool has_ready;           /* last_ready_usec is known */
+	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
+
+	/* The client connections. TODO(lead): daemon.c reads n_pending and
+	 * n_active; keep only queue once it uses accessors. The two share the
+	 * queue's first fields (a common initial sequence). */
+	union {
+		struct conn_queue queue;
+		struct {
+			uint32_t n_pending, n_active;
+		};
+	};
+
+	ev_timer idle_timer;         /* idle_timeout after the last connection */
+	ev_timer checkpoint_timer;   /* usage written once a minute while running */
+	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
+	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
+	unsigned failures;           /* consecutive failed starts */
+	char *last_error;
+	char *backend_status; /* last STATUS= from the backend */
+
+	struct zp_usage usage; /* the meter, persisted in state_dir */
+};
+
+/* service-status.c: the instance is over: add its life, CPU and peak memory
+ * to the meter, and its exit to last_exit. */
+void service_meter_end(struct service *svc);
+
+#endif
