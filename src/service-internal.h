@@ -65,6 +65,56 @@ struct service {
 	struct zp_usage usage; /* the meter, persisted in state_dir */
 };
 
+/* What happens to a service; service.c has the table of what each does in
+ * each state. */
+enum service_event {
+	SE_CONNECT, /* a client connection was queued, within the limits */
+	SE_START,   /* `zeroproxy start` */
+	SE_STOP,    /* `zeroproxy stop`, shutdown, the last connection of a removed service */
+	SE_IDLE,    /* idle_timeout after the last connection */
+	SE_READY,   /* the instance is ready */
+	SE_FAILED,  /* its start failed (exec, start_timeout); it is being stopped */
+	SE_EXITED,  /* its main process was reaped */
+	SE_GONE,    /* its last process is gone, after an EXITED that found some left */
+	SE__COUNT,
+};
+
+const char *service_event_to_string(enum service_event e);
+
+/* Whether e can happen in state s (its cell of the table is not empty). */
+bool service_event_possible(enum service_state s, enum service_event e);
+
+/* Whether the table moves from one state to another anywhere. */
+bool service_move_legal(enum service_state from, enum service_state to);
+
+/* service-instance.c: the instance side. */
+
+/* env->instances, or the supervisor's functions. */
+const struct instance_driver *service_instance_driver(const struct service_env *env);
+
+/* Spawn an instance of the current config, reporting to ops; the caller
+ * moves the state. 0, or -errno with why (why_len bytes) after recording the
+ * failed start. */
+int service_spawn(struct service *svc, const struct instance_ops *ops, char *why, size_t why_len);
+
+/* Free the instance (reaped and done) and the config it kept. */
+void service_free_inst(struct service *svc);
+
+/* Record a failed start: the reason for status, the back-off, and the
+ * clients waiting for the instance refused. */
+void service_start_failed(struct service *svc, const char *reason);
+
+/* Whether connections wait in the queue of our ready = socket backend
+ * socket (the previous instance exited before accepting them). */
+bool service_backend_queue_waiting(const struct service *svc);
+
+/* Whether the instance, ready and exited on its own, has not proven its
+ * start (see there). */
+bool service_exit_unproven(const struct service *svc, const struct instance *in);
+
+/* For an exit that counts as a failed start: the usual cause, or "". */
+const char *service_exit_hint(const struct instance *in);
+
 /* service-status.c: the instance is over: add its life, CPU and peak memory
  * to the meter, and its exit to last_exit. */
 void service_meter_end(struct service *svc);

@@ -1,55 +1,80 @@
 /*
  * service — the per-service state machine; see service.h for the picture.
  *
- * Every state change goes through service_set_state(), which checks the move
- * against a table and logs "NAME: OLD -> NEW (REASON)". The connections are
- * the queue's (conn.h): the service opens it to a running instance and holds
- * it otherwise, and decides alone what a new connection starts or refuses.
+ * Everything that happens to a service is an event (enum service_event),
+ * and what an event does in each state is one cell of the table below. Every
+ * state change goes through service_set_state(), which checks the move
+ * against a second table, logs "NAME: OLD -> NEW (REASON)" and stops what the
+ * new state does not use. The connections are the queue's (conn.h): the
+ * service opens it to a running instance and holds it otherwise, and decides
+ * alone what a new connection starts or refuses. The instance's spawn and the
+ * verdict on its start are in service-instance.c, status and meter in
+ * service-status.c.
  */
 #include <assert.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "log.h"
-#include "notify.h"
 #include "service-internal.h"
 #include "util.h"
 
-#define BACKOFF_FIRST_USEC 1000000ULL
-#define BACKOFF_MAX_USEC   60000000ULL
 #define CHECKPOINT_SECONDS 60.0
-/* An instance that exits this soon after it became ready, without having
- * served a byte, has not really started (see exit_unproven()). */
-#define START_GRACE_USEC 1000000ULL
 
-/* The supervisor as an instance_driver. */
-static int supervisor_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
-			    const struct spawn_env *env, const struct instance_ops *ops, void *data,
-			    struct instance **out, char *why, size_t why_len)
-{
-	*out = instance_spawn(loop, cfg, env, ops, data, why, why_len);
-	return *out ? 0 : -ECHILD;
-}
+/* --- the state machine ------------------------------------------------- */
 
-static const struct instance_driver supervisor_driver = {
-    .spawn = supervisor_spawn,
-    .stop = instance_stop,
-    .kill = instance_kill,
-    .child_exited = instance_child_exited,
-    .wait_gone = instance_wait_gone,
-    .notify_ready = instance_notify_ready,
-    .free = instance_free,
+struct event {
+	enum service_event type;
+	const char *reason;    /* CONNECT: the peer; START, STOP: why; FAILED: the
+				* failure; EXITED: how it exited */
+	struct conn *conn;     /* CONNECT: queued, within the limits */
+	int probe_fd;          /* READY: a connection to the backend, or -1 */
+	struct instance *from; /* READY, FAILED, EXITED, GONE: who reports */
 };
 
-/* legal[from][to] */
+typedef void handler(struct service *svc, const struct event *e);
+static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_idle, run, fail,
+    fail_late, exited, gone, ignore;
+
+/*
+ * What each event does in each state. An empty cell cannot happen: there is
+ * no instance to report, the supervisor reports nothing more once it stops
+ * an instance (no READY), GONE follows only an EXITED that found processes
+ * left, and the idle timer runs only while running (service_set_state()
+ * stops it). Reaching one is a bug: service_handle() aborts.
+ *
+ * Flags that qualify a state without being one of their own:
+ *  - start_failed: the verdict on the current instance (its start failed),
+ *    read where it ends: stopping ends in failed instead of stopped, and its
+ *    exit is logged at notice. A state of its own would double stopping and
+ *    every cell, which the two share.
+ *  - inst_served: the instance proved itself; it decides EXITED while
+ *    running (stopped, or failed when unproven; see service_exit_unproven()).
+ *  - start_requested: a START deferred while stopping, as pending
+ *    connections are a deferred CONNECT; both are replayed when the instance
+ *    ends (service_end_instance()).
+ *  - inst->reaped while stopping: the wait for the instance's leftover
+ *    processes; GONE comes only then.
+ *  - shutting_down, retired: the daemon's intent for the service, in any
+ *    state (a retired service may also shut down): no respawn when the
+ *    instance ends; STOP once the last connection of a removed service ends,
+ *    then drained(). They change what follows the cells, not the cells.
+ */
+/* clang-format off */
+static handler *const transitions[SVC__COUNT][SE__COUNT] = {
+	/*                CONNECT     START   STOP      IDLE       READY FAILED     EXITED  GONE */
+	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
+	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      run,  fail,      exited, NULL},
+	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, NULL, fail,      exited, NULL},
+	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL, fail_late, exited, gone},
+	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
+};
+/* clang-format on */
+
+/* The moves the cells make: legal[from][to]. */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
@@ -57,6 +82,38 @@ static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
+
+static const char *const event_names[SE__COUNT] = {
+    [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",     [SE_IDLE] = "idle",
+    [SE_READY] = "ready",     [SE_FAILED] = "failed", [SE_EXITED] = "exited", [SE_GONE] = "gone",
+};
+
+const char *service_event_to_string(enum service_event e)
+{
+	return (unsigned)e < SE__COUNT ? event_names[e] : "invalid";
+}
+
+bool service_event_possible(enum service_state s, enum service_event e)
+{
+	return (unsigned)s < SVC__COUNT && (unsigned)e < SE__COUNT && transitions[s][e];
+}
+
+bool service_move_legal(enum service_state from, enum service_state to)
+{
+	return (unsigned)from < SVC__COUNT && (unsigned)to < SVC__COUNT && legal[from][to];
+}
+
+static void service_handle(struct service *svc, const struct event *e)
+{
+	handler *h = transitions[svc->state][e->type];
+	if (!h || (e->from && e->from != svc->inst)) {
+		log_error("%s: %s while %s%s cannot happen", svc->name,
+			  service_event_to_string(e->type), service_state_to_string(svc->state),
+			  h ? " (from an instance that is not the current one)" : "");
+		abort();
+	}
+	h(svc, e);
+}
 
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
 			      ...) __attribute__((format(printf, 4, 5)));
@@ -89,11 +146,259 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 		svc->env->changed(svc->env->data);
 }
 
-/* --- connections ------------------------------------------------------- */
+/* The one way into stopping while there is an instance: the state, then the
+ * stop (the supervisor's is idempotent: an instance that stops or has exited
+ * already is left alone). */
+static void service_enter_stopping(struct service *svc, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void service_enter_stopping(struct service *svc, int prio, const char *fmt, ...)
+{
+	char reason[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+	svc->drv->stop(svc->inst);
+}
+
+static void service_check_idle(struct service *svc);
+static void service_start_instance(struct service *svc, const char *reason);
+static void service_end_instance(struct service *svc, int prio, const char *reason);
+
+/* --- the cells, in the table's order ------------------------------------ */
+
+static void ignore(struct service *svc, const struct event *e)
+{
+}
+
+/* CONNECT while stopped or failed: start, even when the connection cannot
+ * wait itself (max_pending = 0). */
+static void spawn_conn(struct service *svc, const struct event *e)
+{
+	char reason[96];
+	snprintf(reason, sizeof(reason), "connection from %s", e->reason);
+	service_start_instance(svc, reason);
+	if (!svc->inst)
+		return; /* the spawn failed and refused every pending connection */
+	wait_conn(svc, e);
+}
+
+/* CONNECT while starting or stopping, or behind others that wait for file
+ * descriptors: wait. Served when ready; while stopping, by the next
+ * instance. */
+static void wait_conn(struct service *svc, const struct event *e)
+{
+	if (svc->queue.n_pending > svc->cfg->max_pending) {
+		conn_refuse(e->conn, "max_pending reached");
+		service_check_idle(svc);
+		return;
+	}
+	conn_wait(e->conn);
+}
+
+/* CONNECT while running: relay it now, unless others wait before it. */
+static void serve_conn(struct service *svc, const struct event *e)
+{
+	if (svc->queue.pending_head != e->conn) {
+		wait_conn(svc, e);
+		return;
+	}
+	conn_queue_dispatch(&svc->queue, -1);
+	service_check_idle(svc); /* a refused connect leaves the service idle */
+}
+
+/* START while stopped or failed. */
+static void spawn(struct service *svc, const struct event *e)
+{
+	service_start_instance(svc, e->reason);
+}
+
+/* START while stopping: once the old instance is gone. */
+static void defer(struct service *svc, const struct event *e)
+{
+	svc->start_requested = true;
+}
+
+/* STOP while starting or running. */
+static void stop_now(struct service *svc, const struct event *e)
+{
+	service_enter_stopping(svc, LOG_INFO, "%s", e->reason);
+}
+
+/* IDLE (running, no connection since idle_timeout). */
+static void stop_idle(struct service *svc, const struct event *e)
+{
+	char d[32];
+	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
+	if (svc->queue.n_active + svc->queue.n_pending)
+		return;
+	service_enter_stopping(svc, LOG_INFO, "idle %s", d);
+}
+
+/* READY while starting. */
+static void run(struct service *svc, const struct event *e)
+{
+	struct instance *in = svc->inst;
+	svc->last_ready_usec = in->ready_usec - in->spawn_usec;
+	svc->has_ready = true;
+	/* The failure count is reset once the instance has served (or ended
+	 * normally), not here: a ready = socket backend is ready at exec. */
+	svc->start_failed = false;
+	service_set_state(svc, SVC_RUNNING, LOG_INFO, "ready after %.1f ms",
+			  (double)svc->last_ready_usec / 1000.0);
+	/* The probe connection is a working connection: give it to the first
+	 * waiting client instead of throwing it away. */
+	conn_queue_dispatch(&svc->queue, e->probe_fd);
+	service_check_idle(svc);
+}
+
+/* FAILED while starting, or running (an exec failure read after a probe got
+ * through): the instance is being stopped already. */
+static void fail(struct service *svc, const struct event *e)
+{
+	service_start_failed(svc, e->reason);
+	service_enter_stopping(svc, LOG_ERR, "start failed: %s", e->reason);
+}
+
+/* FAILED while stopping: a stop (command, shutdown, removal) came first. */
+static void fail_late(struct service *svc, const struct event *e)
+{
+	service_start_failed(svc, e->reason);
+	log_error("%s: start failed: %s", svc->name, e->reason);
+}
+
+/* EXITED while starting, running or stopping. */
+static void exited(struct service *svc, const struct event *e)
+{
+	struct instance *in = svc->inst;
+	const char *how = e->reason;
+	enum service_state was = svc->state;
+	char failure[512] = "";
+	if (!svc->start_failed && was == SVC_STARTING)
+		snprintf(failure, sizeof(failure), "%s before ready%s", how, service_exit_hint(in));
+	else if (!svc->start_failed && was == SVC_RUNNING && service_exit_unproven(svc, in))
+		snprintf(failure, sizeof(failure),
+			 "%s without serving a client (%.0f ms after the "
+			 "spawn)%s",
+			 how, (double)(in->exit_usec - in->spawn_usec) / 1000.0,
+			 service_exit_hint(in));
+	if (failure[0])
+		service_start_failed(svc, failure);
+
+	char reason[600];
+	int prio = LOG_INFO;
+	if (failure[0]) {
+		snprintf(reason, sizeof(reason), "start failed: %s", failure);
+		prio = LOG_ERR;
+	} else {
+		snprintf(reason, sizeof(reason), "backend %s", how);
+		prio = svc->start_failed ? LOG_NOTICE : was == SVC_RUNNING ? LOG_WARNING : LOG_INFO;
+	}
+	/* Workers of a multi-process server may outlive their master, still
+	 * holding its sockets: the next instance must not meet them. Until
+	 * they are gone the service is stopping and connections wait. */
+	if (svc->drv->wait_gone(in) > 0) {
+		if (was != SVC_STOPPING)
+			service_enter_stopping(svc, prio, "%s", reason);
+		return;
+	}
+	service_end_instance(svc, prio, reason);
+}
+
+/* GONE while stopping, after an EXITED that found processes left. */
+static void gone(struct service *svc, const struct event *e)
+{
+	struct instance *in = svc->inst;
+	char reason[128];
+	snprintf(reason, sizeof(reason),
+		 "the last process of the instance is gone, %.0f ms after "
+		 "the main process",
+		 (double)(now_usec() - in->exit_usec) / 1000.0);
+	service_end_instance(svc, LOG_INFO, reason);
+}
+
+/* --- an instance's start and end --------------------------------------- */
+
+static const struct instance_ops inst_ops;
+
+/* Spawn an instance: starting, or failed when nothing could be spawned. */
+static void service_start_instance(struct service *svc, const char *reason)
+{
+	char why[256];
+	if (service_spawn(svc, &inst_ops, why, sizeof(why)) < 0) {
+		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
+		return;
+	}
+	service_set_state(svc, SVC_STARTING, LOG_INFO, "%s", reason);
+	log_debug("%s: backend pid %d: %s", svc->name, (int)svc->inst->pid, svc->cfg->exec);
+	ev_timer_set(&svc->checkpoint_timer, CHECKPOINT_SECONDS, CHECKPOINT_SECONDS);
+	ev_timer_start(svc->env->loop, &svc->checkpoint_timer);
+}
+
+/* The instance is over (its main process and every other one): account for
+ * it, free it, enter stopped or failed (logged at prio with reason), and
+ * start the next instance if connections or a `zeroproxy start` wait. */
+static void service_end_instance(struct service *svc, int prio, const char *reason)
+{
+	service_meter_end(svc);
+
+	bool failed = svc->start_failed;
+	if (!failed)
+		svc->failures = 0;
+	service_free_inst(svc);
+	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
+	service_save_usage(svc);
+
+	if (svc->shutting_down) {
+		conn_queue_refuse_pending(&svc->queue, "zeroproxy is shutting down");
+	} else if (svc->start_requested) {
+		svc->start_requested = false;
+		service_start_instance(svc, "zeroproxy start");
+	} else if (svc->queue.pending_head) {
+		if (now_usec() < svc->backoff_until_usec)
+			conn_queue_refuse_pending(&svc->queue, "back-off after a failed start");
+		else
+			service_start_instance(svc, "connection waiting");
+	} else if (!failed && service_backend_queue_waiting(svc)) {
+		service_start_instance(svc, "connection waiting in the backend socket");
+	}
+	service_check_idle(svc);
+}
+
+/* --- where events come from ---------------------------------------------- */
+
+/* What the instance reports, as events. */
+static void inst_ready(struct instance *in, int probe_fd)
+{
+	service_handle(in->data,
+		       &(struct event){.type = SE_READY, .probe_fd = probe_fd, .from = in});
+}
+
+static void inst_failed(struct instance *in, const char *reason)
+{
+	service_handle(in->data, &(struct event){.type = SE_FAILED, .reason = reason, .from = in});
+}
+
+static void inst_exited(struct instance *in, const char *how)
+{
+	service_handle(in->data, &(struct event){.type = SE_EXITED, .reason = how, .from = in});
+}
+
+static void inst_gone(struct instance *in)
+{
+	service_handle(in->data, &(struct event){.type = SE_GONE, .from = in});
+}
+
+static const struct instance_ops inst_ops = {
+    .ready = inst_ready,
+    .failed = inst_failed,
+    .exited = inst_exited,
+    .gone = inst_gone,
+};
 
 /* What the connection queue tells the service. */
-static void service_check_idle(struct service *svc);
-
 static void on_conn_closed(void *data)
 {
 	struct service *svc = data;
@@ -132,242 +437,14 @@ static const struct conn_queue_ops queue_ops = {
     .first_byte = on_first_byte,
 };
 
-/* --- instances ----------------------------------------------------------- */
-
-static void service_spawn(struct service *svc, const char *reason);
-
-static void service_free_inst(struct service *svc)
-{
-	svc->drv->free(svc->inst);
-	svc->inst = NULL;
-	if (svc->inst_cfg != svc->cfg)
-		service_config_free(svc->inst_cfg);
-	svc->inst_cfg = NULL;
-}
-
-/* Record a failed start: reason for status, back-off, waiting clients closed. */
-static void service_start_failed(struct service *svc, const char *reason)
-{
-	free(svc->last_error);
-	svc->last_error = xasprintf("start failed: %s", reason);
-	svc->start_failed = true;
-	svc->failures++;
-	uint64_t backoff = BACKOFF_FIRST_USEC;
-	for (unsigned i = 1; i < svc->failures && backoff < BACKOFF_MAX_USEC; i++)
-		backoff *= 2;
-	if (backoff > BACKOFF_MAX_USEC)
-		backoff = BACKOFF_MAX_USEC;
-	svc->backoff_until_usec = now_usec() + backoff;
-	conn_queue_refuse_waiting(&svc->queue, svc->inst_gen, "start failed");
-}
-
-static void inst_ready(struct instance *in, int probe_fd)
-{
-	struct service *svc = in->data;
-	svc->last_ready_usec = in->ready_usec - in->spawn_usec;
-	svc->has_ready = true;
-	/* The failure count is reset once the instance has served (or ended
-	 * normally), not here: a ready = socket backend is ready at exec. */
-	svc->start_failed = false;
-	service_set_state(svc, SVC_RUNNING, LOG_INFO, "ready after %.1f ms",
-			  (double)svc->last_ready_usec / 1000.0);
-	/* The probe connection is a working connection: give it to the first
-	 * waiting client instead of throwing it away. */
-	conn_queue_dispatch(&svc->queue, probe_fd);
-	service_check_idle(svc);
-}
-
-static void inst_failed(struct instance *in, const char *reason)
-{
-	struct service *svc = in->data;
-	service_start_failed(svc, reason);
-	/* A stop (command, shutdown, removal) may have come first. */
-	if (svc->state == SVC_STOPPING)
-		log_error("%s: start failed: %s", svc->name, reason);
-	else
-		service_set_state(svc, SVC_STOPPING, LOG_ERR, "start failed: %s", reason);
-}
-
-/* Whether connections wait in the queue of our ready=socket backend socket
- * (the previous instance exited before accepting them). */
-static bool backend_queue_waiting(const struct service *svc)
-{
-	if (svc->backend_listen_fd < 0)
-		return false;
-	struct pollfd p = {.fd = svc->backend_listen_fd, .events = POLLIN};
-	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
-}
-
-/* Whether clients wait for the current instance: pending, relayed but not
- * answered yet, or queued in its backend socket. */
-static bool clients_waiting(const struct service *svc)
-{
-	return svc->queue.n_pending || backend_queue_waiting(svc) ||
-	       conn_queue_unanswered(&svc->queue, svc->inst_gen);
-}
-
-/* An instance that was ready and exited on its own (no stop asked for): a
- * failed start unless it proved itself. It has not when it sent no byte to
- * any client and either exited within START_GRACE_USEC of becoming ready or
- * left clients waiting for it. Without this rule a ready = socket backend
- * (ready at exec) that dies at once is respawned for its queued client
- * without end. A backend that served and then exited by itself (even at
- * once) is a normal exit; so is one that ran idle for a while and exited
- * with nobody waiting. */
-static bool exit_unproven(const struct service *svc, const struct instance *in)
-{
-	if (svc->inst_served)
-		return false;
-	return in->exit_usec - in->ready_usec < START_GRACE_USEC || clients_waiting(svc);
-}
-
-/* For an exit with status 0 that counts as a failed start: the usual cause. */
-static const char *daemon_hint(const struct instance *in)
-{
-	if (WIFEXITED(in->wait_status) && WEXITSTATUS(in->wait_status) == 0)
-		return ": it probably forked into the background; it must run in the foreground "
-		       "(see zeroproxy.conf(5))";
-	return "";
-}
-
-/* The instance is over (its main process and every other one): account for
- * it, free it, enter stopped or failed (logged at prio with reason), and
- * start the next instance if connections or a `zeroproxy start` wait. */
-static void service_end_instance(struct service *svc, int prio, const char *reason)
-{
-	service_meter_end(svc);
-
-	bool failed = svc->start_failed;
-	if (!failed)
-		svc->failures = 0;
-	service_free_inst(svc);
-	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
-	service_save_usage(svc);
-
-	if (svc->shutting_down) {
-		conn_queue_refuse_pending(&svc->queue, "zeroproxy is shutting down");
-	} else if (svc->start_requested) {
-		svc->start_requested = false;
-		service_spawn(svc, "zeroproxy start");
-	} else if (svc->queue.pending_head) {
-		if (now_usec() < svc->backoff_until_usec)
-			conn_queue_refuse_pending(&svc->queue, "back-off after a failed start");
-		else
-			service_spawn(svc, "connection waiting");
-	} else if (!failed && backend_queue_waiting(svc)) {
-		service_spawn(svc, "connection waiting in the backend socket");
-	}
-	service_check_idle(svc);
-}
-
-static void inst_exited(struct instance *in, const char *how)
-{
-	struct service *svc = in->data;
-	enum service_state was = svc->state;
-	char failure[512] = "";
-	if (!svc->start_failed && was == SVC_STARTING)
-		snprintf(failure, sizeof(failure), "%s before ready%s", how, daemon_hint(in));
-	else if (!svc->start_failed && was == SVC_RUNNING && exit_unproven(svc, in))
-		snprintf(failure, sizeof(failure),
-			 "%s without serving a client (%.0f ms after the "
-			 "spawn)%s",
-			 how, (double)(in->exit_usec - in->spawn_usec) / 1000.0, daemon_hint(in));
-	if (failure[0])
-		service_start_failed(svc, failure);
-
-	char reason[600];
-	int prio = LOG_INFO;
-	if (failure[0]) {
-		snprintf(reason, sizeof(reason), "start failed: %s", failure);
-		prio = LOG_ERR;
-	} else {
-		snprintf(reason, sizeof(reason), "backend %s", how);
-		prio = svc->start_failed ? LOG_NOTICE : was == SVC_RUNNING ? LOG_WARNING : LOG_INFO;
-	}
-	/* Workers of a multi-process server may outlive their master, still
-	 * holding its sockets: the next instance must not meet them. Until
-	 * they are gone the service is stopping and connections wait. */
-	if (svc->drv->wait_gone(in) > 0) {
-		if (was != SVC_STOPPING)
-			service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
-		return;
-	}
-	service_end_instance(svc, prio, reason);
-}
-
-static void inst_gone(struct instance *in)
-{
-	struct service *svc = in->data;
-	char reason[128];
-	snprintf(reason, sizeof(reason),
-		 "the last process of the instance is gone, %.0f ms after "
-		 "the main process",
-		 (double)(now_usec() - in->exit_usec) / 1000.0);
-	service_end_instance(svc, LOG_INFO, reason);
-}
-
-static const struct instance_ops inst_ops = {
-    .ready = inst_ready,
-    .failed = inst_failed,
-    .exited = inst_exited,
-    .gone = inst_gone,
-};
-
 static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	service_save_usage(w->data);
 }
 
-static void service_spawn(struct service *svc, const char *reason)
-{
-	assert(!svc->inst);
-	svc->inst_cfg = svc->cfg;
-	svc->inst_addr = svc->backend_addr;
-	svc->start_failed = false;
-	svc->inst_gen++;
-	svc->inst_served = svc->inst_sampled = false;
-	struct spawn_env env = {
-	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
-	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
-	    .nofile = svc->env->backend_nofile,
-	};
-	char *cg = NULL;
-	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
-		cg = NULL;
-	env.cgroup_path = cg;
-	char why[256];
-	svc->usage.cold_starts++;
-	free(svc->backend_status);
-	svc->backend_status = NULL;
-	int r = svc->drv->spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, &svc->inst, why,
-				sizeof(why));
-	if (r < 0 && cg)
-		cgroup_remove(cg);
-	free(cg);
-	if (r < 0) {
-		svc->inst = NULL;
-		svc->inst_cfg = NULL;
-		service_start_failed(svc, why);
-		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
-		return;
-	}
-	service_set_state(svc, SVC_STARTING, LOG_INFO, "%s", reason);
-	log_debug("%s: backend pid %d: %s", svc->name, (int)svc->inst->pid, svc->cfg->exec);
-	ev_timer_set(&svc->checkpoint_timer, CHECKPOINT_SECONDS, CHECKPOINT_SECONDS);
-	ev_timer_start(svc->env->loop, &svc->checkpoint_timer);
-}
-
-/* --- idle ---------------------------------------------------------------- */
-
 static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct service *svc = w->data;
-	char d[32];
-	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
-	if (svc->state != SVC_RUNNING || svc->queue.n_active + svc->queue.n_pending)
-		return;
-	service_set_state(svc, SVC_STOPPING, LOG_INFO, "idle %s", d);
-	svc->drv->stop(svc->inst);
+	service_handle(w->data, &(struct event){.type = SE_IDLE});
 }
 
 /* After any change in connections or instance: arm or disarm the idle timer,
@@ -385,13 +462,10 @@ static void service_check_idle(struct service *svc)
 	if (!svc->idle_since_usec && svc->usage.connections_total)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {
-		if (svc->inst && svc->state != SVC_STOPPING) {
-			service_set_state(svc, SVC_STOPPING, LOG_INFO,
-					  "removed from the configuration");
-			svc->drv->stop(svc->inst);
-		} else if (!svc->inst && svc->env->drained) {
+		service_handle(svc, &(struct event){.type = SE_STOP,
+						    .reason = "removed from the configuration"});
+		if (!svc->inst && svc->env->drained)
 			svc->env->drained(svc->env->data, svc);
-		}
 		return;
 	}
 	if (svc->state == SVC_RUNNING && svc->cfg->idle_timeout_ms != ZP_INFINITY &&
@@ -400,8 +474,6 @@ static void service_check_idle(struct service *svc)
 		ev_timer_start(loop, &svc->idle_timer);
 	}
 }
-
-/* --- accepting ----------------------------------------------------------- */
 
 static void accept_conn(struct service *svc, int fd, const char *peer)
 {
@@ -420,29 +492,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	}
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	svc->idle_since_usec = 0;
-	if (svc->state == SVC_RUNNING && svc->queue.pending_head == c) {
-		conn_queue_dispatch(&svc->queue, -1);
-		service_check_idle(svc); /* a refused connect leaves the service idle */
-		return;
-	}
-	/* A connection to a stopped service starts it, even when it cannot
-	 * wait itself (max_pending = 0). */
-	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED) {
-		char reason[96];
-		snprintf(reason, sizeof(reason), "connection from %s", peer);
-		service_spawn(svc, reason);
-		if (!svc->inst)
-			return; /* the spawn failed and refused every pending connection */
-	}
-	/* Waiting: for a starting or stopping backend, or behind others that
-	 * wait for file descriptors. Served when ready; while stopping, by the
-	 * next instance. */
-	if (svc->queue.n_pending > svc->cfg->max_pending) {
-		conn_refuse(c, "max_pending reached");
-		service_check_idle(svc);
-		return;
-	}
-	conn_wait(c);
+	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = peer, .conn = c});
 }
 
 static bool on_accept(struct listener *l, int fd, const char *peer)
@@ -468,26 +518,6 @@ static void listeners_start(struct service *svc)
 
 /* --- public -------------------------------------------------------------- */
 
-int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
-			 struct zp_addr *a)
-{
-	if (cfg->has_address) {
-		*a = cfg->address;
-		return 0;
-	}
-	memset(a, 0, sizeof(*a));
-	a->kind = ZP_ADDR_UNIX;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
-	sun->sun_family = AF_UNIX;
-	int len =
-	    snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", runtime_dir, cfg->name);
-	if (len < 0 || (size_t)len >= sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
-	snprintf(a->text, sizeof(a->text), "unix:%s", sun->sun_path);
-	return 0;
-}
-
 struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
 			    struct listener **listeners, int backend_listen_fd)
 {
@@ -495,7 +525,7 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->name = xstrdup(cfg->name);
 	svc->cfg = cfg;
 	svc->env = env;
-	svc->drv = env->instances ? env->instances : &supervisor_driver;
+	svc->drv = service_instance_driver(env);
 	svc->state = SVC_STOPPED;
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
@@ -566,20 +596,14 @@ void service_start(struct service *svc, const char *reason)
 {
 	svc->backoff_until_usec = 0;
 	svc->failures = 0;
-	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED)
-		service_spawn(svc, reason);
-	else if (svc->state == SVC_STOPPING)
-		svc->start_requested = true; /* once the old instance is gone */
+	service_handle(svc, &(struct event){.type = SE_START, .reason = reason});
 }
 
 void service_stop(struct service *svc, const char *reason)
 {
 	svc->start_requested = false;
 	conn_queue_refuse_pending(&svc->queue, reason);
-	if (svc->inst && svc->state != SVC_STOPPING) {
-		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
-		svc->drv->stop(svc->inst);
-	}
+	service_handle(svc, &(struct event){.type = SE_STOP, .reason = reason});
 }
 
 void service_shutdown(struct service *svc)
@@ -605,23 +629,6 @@ bool service_child_exited(struct service *svc, pid_t pid, int status, const stru
 {
 	return svc->inst && !svc->inst->reaped &&
 	       svc->drv->child_exited(svc->inst, pid, status, ru);
-}
-
-bool service_notify(struct service *svc, pid_t pid, const char *msg)
-{
-	if (!svc->inst || svc->inst_cfg->ready != ZP_READY_NOTIFY)
-		return false;
-	/* Only the backend's own processes (its process group) may speak. */
-	if (pid != svc->inst->pid && getpgid(pid) != svc->inst->pid)
-		return false;
-	char buf[256];
-	if (notify_field(msg, "STATUS", buf, sizeof(buf))) {
-		free(svc->backend_status);
-		svc->backend_status = xstrdup(buf);
-	}
-	if (notify_field(msg, "READY", buf, sizeof(buf)) && strcmp(buf, "1") == 0)
-		svc->drv->notify_ready(svc->inst);
-	return true;
 }
 
 void service_free(struct service *svc)

@@ -62,6 +62,7 @@ static struct {
 	char trace[512];                   /* states entered, space-separated */
 	enum service_state prev;           /* the state before the last move */
 	bool took[SVC__COUNT][SVC__COUNT]; /* every move seen, all scenarios */
+	bool cells[SVC__COUNT][SE__COUNT]; /* every (state, event) the test fired */
 	int drained;                       /* drained() calls */
 	int violations;                    /* invariant breaches in this scenario */
 } T;
@@ -140,9 +141,16 @@ static const struct instance_driver fake_driver = {
 };
 
 /* What the supervisor does, for the live instance. */
+/* The test fires event e in the current state. */
+static void cell(enum service_event e)
+{
+	T.cells[T.svc->state][e] = true;
+}
+
 static void fire_ready(int probe_fd)
 {
 	struct instance *in = T.inst;
+	cell(SE_READY);
 	in->ready = true;
 	in->ready_usec = now_usec();
 	in->ops->ready(in, probe_fd);
@@ -151,6 +159,7 @@ static void fire_ready(int probe_fd)
 static void fire_failed(const char *reason)
 {
 	struct instance *in = T.inst;
+	cell(SE_FAILED);
 	in->ops->failed(in, reason);
 	in->stopping = true; /* instance_fail() stops it itself */
 }
@@ -159,6 +168,7 @@ static void fire_exit(int status)
 {
 	struct instance *in = T.inst;
 	struct rusage ru = {0};
+	cell(SE_EXITED);
 	in->reaped = in->stopping = true;
 	in->exit_usec = now_usec();
 	in->wait_status = status;
@@ -170,7 +180,26 @@ static void fire_exit(int status)
 
 static void fire_gone(void)
 {
+	cell(SE_GONE);
 	T.inst->ops->gone(T.inst);
+}
+
+static void cmd_start(void)
+{
+	cell(SE_START);
+	service_start(T.svc, "zeroproxy start");
+}
+
+static void cmd_stop(void)
+{
+	cell(SE_STOP);
+	service_stop(T.svc, "zeroproxy stop");
+}
+
+static void cmd_shutdown(void)
+{
+	cell(SE_STOP);
+	service_shutdown(T.svc);
 }
 
 /* --- the service's environment ------------------------------------------ */
@@ -252,6 +281,8 @@ static int client_connect(void)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		note("connect %s: %s", T.front, strerror(errno));
 	fd_set_nonblock(fd, true);
+	if (now_usec() >= T.svc->backoff_until_usec)
+		cell(SE_CONNECT); /* (the back-off refuses before the table) */
 	uint64_t total = T.svc->usage.connections_total;
 	if (!RUN_UNTIL(T.svc->usage.connections_total > total))
 		note("the service did not accept the client");
@@ -374,6 +405,7 @@ static void setup(const char *idle_timeout, const char *extra)
 static void teardown(const char *scenario)
 {
 	if (T.inst) {
+		cell(SE_STOP);
 		service_stop(T.svc, "end of the scenario");
 		T.leftovers = 0;
 		if (!T.inst->reaped)
@@ -421,6 +453,7 @@ static void scenario_cold_start(void)
 	ok(RUN_UNTIL(n_active() == 0) && ev_is_active(&T.svc->idle_timer),
 	   "the last connection gone: the idle timer runs");
 	check_invariants("idle");
+	T.cells[SVC_RUNNING][SE_IDLE] = true;
 	ok(RUN_UNTIL(T.svc->state == SVC_STOPPING) && T.stops == 1,
 	   "idle_timeout: stopping, the instance asked to stop");
 	check_invariants("idle stop");
@@ -435,20 +468,20 @@ static void scenario_cold_start(void)
 static void scenario_stop_while_starting(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	ok(T.svc->state == SVC_STOPPED && T.spawns == 0, "stop while stopped: nothing");
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_STARTING && T.spawns == 1, "start while stopped: starting");
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_STARTING && T.spawns == 1, "start while starting: nothing more");
 	int c1 = client_connect();
 	uint64_t refused = T.svc->usage.connections_refused;
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	check_invariants("stop while starting");
 	ok(T.svc->state == SVC_STOPPING && T.stops == 1, "stop while starting: stopping");
 	ok(T.svc->usage.connections_refused == refused + 1 && closed_by_peer(c1),
 	   "the waiting connection is refused");
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	ok(T.svc->state == SVC_STOPPING && T.stops == 1, "stop while stopping: nothing more");
 	fire_exit(KILLED(SIGTERM));
 	check_invariants("exit");
@@ -461,13 +494,13 @@ static void scenario_stop_while_starting(void)
 static void scenario_start_while_stopping(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_RUNNING && T.spawns == 1, "start while running: nothing");
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	ok(T.svc->state == SVC_STOPPING, "stop while running: stopping");
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_STOPPING && T.spawns == 1,
 	   "start while stopping: deferred until the old instance is gone");
 	fire_exit(EXITED(0));
@@ -482,9 +515,9 @@ static void scenario_start_while_stopping(void)
 static void scenario_connect_while_stopping(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	int c1 = client_connect();
 	check_invariants("connection while stopping");
 	ok(T.svc->state == SVC_STOPPING && n_pending() == 1 && T.spawns == 1,
@@ -509,7 +542,7 @@ static void scenario_crash(void)
 	fire_ready(-1);
 	int b1 = backend_accept();
 	ok(relays(b1, c1, "served"), "the instance served a client");
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	fire_exit(KILLED(SIGSEGV));
 	close(b1); /* its sockets go with it */
 	check_invariants("crash while stopping");
@@ -539,7 +572,7 @@ static void scenario_crash(void)
 static void scenario_unproven_exit(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
 	fire_exit(EXITED(0));
 	check_invariants("unproven exit");
@@ -551,9 +584,9 @@ static void scenario_unproven_exit(void)
 	       T.svc->usage.connections_refused == refused + 1 && closed_by_peer(c1),
 	   "a connection during the back-off is refused and starts nothing");
 	close(c1);
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	ok(T.svc->state == SVC_FAILED && T.spawns == 1, "stop while failed: nothing");
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_STARTING && T.spawns == 2 && !T.svc->backoff_until_usec,
 	   "start while failed: starting, the back-off cleared");
 	fire_ready(-1);
@@ -573,7 +606,7 @@ static void scenario_unproven_exit(void)
 static void scenario_failed_start(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	int c1 = client_connect();
 	fire_failed("not ready after 30s");
 	check_invariants("failed");
@@ -586,15 +619,15 @@ static void scenario_failed_start(void)
 	trace_is("starting stopping failed", "failed start: the states");
 	close(c1);
 
-	service_start(T.svc, "zeroproxy start");
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_start();
+	cmd_stop();
 	fire_failed("exec /nonexistent: No such file or directory");
 	ok(T.svc->state == SVC_STOPPING, "failed while stopping: still stopping");
 	fire_exit(EXITED(127));
 	ok(T.svc->state == SVC_FAILED, "its exit: failed, the stop notwithstanding");
 	trace_is("starting stopping failed", "failed while stopping: no extra state");
 
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
 	fire_failed("exec /x: No such file or directory");
 	ok(T.svc->state == SVC_STOPPING, "failed while running (a late exec report): stopping");
@@ -602,7 +635,7 @@ static void scenario_failed_start(void)
 	ok(T.svc->state == SVC_FAILED, "its exit: failed");
 	trace_is("starting running stopping failed", "failed while running: the states");
 
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	c1 = client_connect();
 	fire_exit(EXITED(1));
 	check_invariants("exit before ready");
@@ -621,7 +654,7 @@ static void scenario_spawn_failure(void)
 	check_invariants("spawn failure");
 	ok(T.svc->state == SVC_FAILED && !T.svc->inst && closed_by_peer(c1),
 	   "a spawn that fails: failed at once, the client refused");
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	ok(T.svc->state == SVC_FAILED && T.spawns == 2, "start, and it fails again: failed");
 	is_str(T.svc->last_error, "start failed: fake: no fork today", "last_error says why");
 	trace_is("failed failed", "spawn failures: the states");
@@ -632,9 +665,9 @@ static void scenario_spawn_failure(void)
 static void scenario_leftovers(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	T.leftovers = 1;
 	fire_exit(KILLED(SIGTERM));
 	check_invariants("exit with leftovers");
@@ -648,11 +681,11 @@ static void scenario_leftovers(void)
 	ok(T.svc->state == SVC_STARTING && T.frees == 1 && T.spawns == 2,
 	   "the last one gone: stopped, and the next instance starts for the waiting client");
 	trace_is("starting running stopping stopped starting", "leftovers after a stop: states");
-	service_stop(T.svc, "zeroproxy stop");
+	cmd_stop();
 	fire_exit(KILLED(SIGTERM));
 	close(c1);
 
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	c1 = client_connect();
 	fire_ready(-1);
 	int b1 = backend_accept();
@@ -668,7 +701,7 @@ static void scenario_leftovers(void)
 	close(b1);
 	RUN_UNTIL(n_active() == 0);
 
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_exit(EXITED(1));
 	ok(T.svc->state == SVC_STOPPING, "exits before ready with processes left: stopping");
 	fire_gone();
@@ -681,7 +714,7 @@ static void scenario_leftovers(void)
 static void scenario_reload_while_starting(void)
 {
 	setup("1h", NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	const struct zp_service_config *old = T.svc->cfg;
 	struct listener **ls;
 	size_t n;
@@ -712,7 +745,7 @@ static void scenario_reload_while_starting(void)
 static void scenario_idle_vs_connection(void)
 {
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
 	ok(ev_is_active(&T.svc->idle_timer), "running without clients: the idle timer runs");
 	int c1 = client_connect();
@@ -786,7 +819,7 @@ static void scenario_shutdown(void)
 {
 	setup(IDLE_SHORT, NULL);
 	int c1 = client_connect();
-	service_shutdown(T.svc);
+	cmd_shutdown();
 	check_invariants("shutdown");
 	ok(T.svc->state == SVC_STOPPING && closed_by_peer(c1),
 	   "shutdown while starting: stopping, the waiting client refused");
@@ -797,11 +830,11 @@ static void scenario_shutdown(void)
 	teardown("shutdown");
 
 	setup(IDLE_SHORT, NULL);
-	service_start(T.svc, "zeroproxy start");
+	cmd_start();
 	fire_ready(-1);
-	service_stop(T.svc, "zeroproxy stop");
-	service_start(T.svc, "zeroproxy start");
-	service_shutdown(T.svc);
+	cmd_stop();
+	cmd_start();
+	cmd_shutdown();
 	fire_exit(KILLED(SIGTERM));
 	ok(T.svc->state == SVC_STOPPED && T.spawns == 1,
 	   "shutdown cancels a start that waits for the old instance");
@@ -840,6 +873,147 @@ static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
+
+/* What each event may do in each state, as the contract: false where it
+ * cannot happen. */
+static const bool possible[SVC__COUNT][SE__COUNT] = {
+    [SVC_STOPPED] = {[SE_CONNECT] = true, [SE_START] = true, [SE_STOP] = true},
+    [SVC_STARTING] = {[SE_CONNECT] = true,
+		      [SE_START] = true,
+		      [SE_STOP] = true,
+		      [SE_READY] = true,
+		      [SE_FAILED] = true,
+		      [SE_EXITED] = true},
+    [SVC_RUNNING] = {[SE_CONNECT] = true,
+		     [SE_START] = true,
+		     [SE_STOP] = true,
+		     [SE_IDLE] = true,
+		     [SE_FAILED] = true,
+		     [SE_EXITED] = true},
+    [SVC_STOPPING] = {[SE_CONNECT] = true,
+		      [SE_START] = true,
+		      [SE_STOP] = true,
+		      [SE_FAILED] = true,
+		      [SE_EXITED] = true,
+		      [SE_GONE] = true},
+    [SVC_FAILED] = {[SE_CONNECT] = true, [SE_START] = true, [SE_STOP] = true},
+};
+
+static void check_table(void)
+{
+	int cells_differ = 0, moves_differ = 0;
+	for (int s = 0; s < SVC__COUNT; s++) {
+		for (int e = 0; e < SE__COUNT; e++)
+			if (service_event_possible(s, e) != possible[s][e]) {
+				cells_differ++;
+				note("cell %s x %s", service_state_to_string(s),
+				     service_event_to_string(e));
+			}
+		for (int t = 0; t < SVC__COUNT; t++)
+			moves_differ += service_move_legal(s, t) != legal[s][t];
+	}
+	is_int(cells_differ, 0, "the service's event table is the contract");
+	is_int(moves_differ, 0, "the service's table of moves is the contract");
+}
+
+/* An instance the service does not know (none, or not the current one). */
+static struct instance *stale_instance(void)
+{
+	struct instance *in = xcalloc(1, sizeof(*in));
+	in->pid = NO_PID;
+	in->spawn_usec = in->ready_usec = in->exit_usec = now_usec();
+	in->reaped = true;
+	in->ops = T.ops;
+	in->data = T.svc;
+	return in;
+}
+
+/* Fire e in the current state; in a child, since it must abort. */
+static void fire_in_child(enum service_event e, bool stale)
+{
+	struct instance *in = stale || !T.inst ? stale_instance() : T.inst;
+	switch (e) {
+	case SE_IDLE: ev_invoke(T.loop, &T.svc->idle_timer, EV_TIMER); break;
+	case SE_READY: in->ops->ready(in, -1); break;
+	case SE_FAILED: in->ops->failed(in, "fired by the test"); break;
+	case SE_EXITED:
+		in->reaped = true;
+		in->ops->exited(in, "exited with status 0");
+		break;
+	case SE_GONE: in->ops->gone(in); break;
+	default: break;
+	}
+}
+
+/* Whether firing e now aborts the daemon (in a child, which says why on
+ * stderr). */
+static bool aborts(enum service_event e, bool stale)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		fire_in_child(e, stale);
+		_exit(0);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT))
+		note("status 0x%x", st);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+/* Bring a new service to state s (through a whole cycle first, so that an
+ * instance has been spawned and its ops are known). */
+static void reach(enum service_state s)
+{
+	setup(IDLE_SHORT, NULL);
+	cmd_start();
+	fire_ready(-1);
+	cmd_stop();
+	fire_exit(KILLED(SIGTERM));
+	if (s == SVC_STOPPED)
+		return;
+	if (s == SVC_FAILED) {
+		T.spawn_fails = true;
+		cmd_start();
+		T.spawn_fails = false;
+		return;
+	}
+	cmd_start();
+	if (s == SVC_STARTING)
+		return;
+	fire_ready(-1);
+	if (s == SVC_STOPPING)
+		cmd_stop();
+}
+
+static void check_impossible(void)
+{
+	for (int s = 0; s < SVC__COUNT; s++) {
+		reach(s);
+		if (T.svc->state != (enum service_state)s)
+			note("could not reach %s", service_state_to_string(s));
+		for (int e = SE_IDLE; e < SE__COUNT; e++)
+			if (!possible[s][e])
+				ok(aborts(e, false), "%s while %s cannot happen: it aborts",
+				   service_event_to_string(e), service_state_to_string(s));
+		if (s == SVC_RUNNING)
+			ok(aborts(SE_EXITED, true),
+			   "exited from an instance that is not the current one aborts");
+		T.trace[0] = '\0';
+		teardown(service_state_to_string(s));
+	}
+}
+
+static void check_cells(void)
+{
+	for (int s = 0; s < SVC__COUNT; s++)
+		for (int e = 0; e < SE__COUNT; e++)
+			if (possible[s][e])
+				ok(T.cells[s][e], "cell %s x %s exercised",
+				   service_state_to_string(s), service_event_to_string(e));
+}
 
 static void check_edges(void)
 {
@@ -899,7 +1073,10 @@ int main(void)
 	scenario_retire();
 	scenario_shutdown();
 	scenario_probe_handover();
+	check_cells();
 	check_edges();
+	check_table();
+	check_impossible();
 
 	close(T.back_fd);
 	unlink(T.back);
