@@ -1,6 +1,7 @@
 /*
  * service-internal — the inside of a service, shared by its own files only:
- * service.c (the state machine), service-status.c (status snapshots and the
+ * service.c (the state machine), service-instance.c (its instance's spawn and
+ * the verdict on its start), service-status.c (status snapshots and the
  * meter) and the state machine's unit test. Everyone else goes through
  * service.h, so that the state machine's invariants stay in its files.
  */
@@ -24,7 +25,12 @@ struct service {
 	const struct service_env *env;
 	const struct instance_driver *drv; /* env->instances, or the supervisor's */
 	enum service_state state;
-	bool retired; /* removed by a reload: draining */
+	/* Flags that qualify the state; service.c says why none is a state. */
+	bool start_failed;    /* the current instance's start failed */
+	bool inst_served;     /* the current instance sent a byte to a client */
+	bool start_requested; /* `zeroproxy start` while stopping */
+	bool shutting_down;   /* zeroproxy is exiting: never start again */
+	bool retired;         /* removed by a reload: draining */
 
 	struct listener **listeners; /* one per cfg->listen */
 	size_t n_listeners;
@@ -34,12 +40,8 @@ struct service {
 	struct instance *inst;              /* the backend process, or NULL */
 	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
 	struct zp_addr inst_addr;           /* where inst accepts */
-	bool start_failed;                  /* the current instance's start failed */
-	bool start_requested;               /* `zeroproxy start` while stopping */
-	bool shutting_down;                 /* zeroproxy is exiting: never start again */
 	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
 	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
-	bool inst_served;         /* inst sent a byte to a client */
 	bool inst_sampled;        /* inst's cold start was recorded */
 	bool has_ready;           /* last_ready_usec is known */
 	uint64_t last_ready_usec; /* spawn to ready of the latest instance */

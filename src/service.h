@@ -12,7 +12,7 @@
  * instance outlive its main one, the service is stopping.
  * Connections that arrive while starting or stopping wait (pending) and are
  * served by the next ready instance; only limits and a failed start's back-off
- * refuse a connection.
+ * refuse a connection. service.c has the whole table of states × events.
  */
 #ifndef ZP_SERVICE_H
 #define ZP_SERVICE_H
