@@ -31,8 +31,6 @@
 
 /* --- the exposition text --- */
 
-static const char *const states[] = {"stopped", "starting", "running", "stopping", "failed"};
-
 /* A label value with \, " and newline escaped. */
 static void put_label(struct strbuf *out, const char *s)
 {
@@ -176,10 +174,10 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 
 	family(out, "zeroproxy_state", "gauge", "The service's state: 1 for the current one.");
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
-			series(out, "zeroproxy_state", &st[i], "state", states[k]);
-			sb_puts(out,
-				st[i].state && !strcmp(st[i].state, states[k]) ? "1\n" : "0\n");
+		for (int k = 0; k < SVC__COUNT; k++) {
+			const char *name = service_state_to_string(k);
+			series(out, "zeroproxy_state", &st[i], "state", name);
+			sb_puts(out, st[i].state && !strcmp(st[i].state, name) ? "1\n" : "0\n");
 		}
 
 	gauge_ms(out, "zeroproxy_last_start_duration_seconds",

@@ -1,57 +1,81 @@
 /*
  * service — the per-service state machine; see service.h for the picture.
  *
- * Every state change goes through service_set_state(), which checks the move
- * against a table and logs "NAME: OLD -> NEW (REASON)". Connections live on
- * two lists: pending (FIFO, waiting for a ready instance) and active (relayed).
+ * Everything that happens to a service is an event (enum service_event),
+ * and what an event does in each state is one cell of the table below. Every
+ * state change goes through service_set_state(), which checks the move
+ * against a second table, logs "NAME: OLD -> NEW (REASON)" and stops what the
+ * new state does not use. The connections are the queue's (conn.h): the
+ * service opens it to a running instance and holds it otherwise, and decides
+ * alone what a new connection starts or refuses. The instance's spawn and the
+ * verdict on its start are in service-instance.c, status and meter in
+ * service-status.c.
  */
 #include <assert.h>
-#include <errno.h>
-#include <math.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
 #include "log.h"
-#include "notify.h"
-#include "procstat.h"
-#include "service.h"
+#include "service-internal.h"
 #include "usage_store.h"
 #include "util.h"
 
-#define BACKOFF_FIRST_USEC 1000000ULL
-#define BACKOFF_MAX_USEC   60000000ULL
 #define CHECKPOINT_SECONDS 60.0
-#define FD_RETRY_SECONDS   0.1
-/* An instance that exits this soon after it became ready, without having
- * served a byte, has not really started (see exit_unproven()). */
-#define START_GRACE_USEC 1000000ULL
 
-struct conn {
-	struct service *svc;
-	struct conn *prev, *next; /* on svc->pending_* or svc->active */
-	int fd;                   /* the client, while pending */
-	bool pending;
-	bool waited;            /* arrived while no instance was running: felt a cold start */
-	uint64_t arrive_usec;   /* monotonic, at accept */
-	unsigned gen;           /* the svc->inst_gen it was relayed to */
-	ev_timer pending_timer; /* pending_timeout */
-	char peer[64];
-	struct relay *relay; /* once relayed */
+/* --- the state machine ------------------------------------------------- */
+
+struct event {
+	enum service_event type;
+	const char *reason;    /* CONNECT: the peer; START, STOP: why; FAILED: the
+				* failure; EXITED: how it exited */
+	struct conn *conn;     /* CONNECT: queued, within the limits */
+	int probe_fd;          /* READY: a connection to the backend, or -1 */
+	struct instance *from; /* READY, FAILED, EXITED, GONE: who reports */
 };
 
-static const char *const state_names[SVC__COUNT] = {
-    [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
-    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
-};
+typedef void handler(struct service *svc, const struct event *e);
+static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_idle, run, fail,
+    fail_late, exited, gone, ignore;
 
-/* legal[from][to] */
+/*
+ * What each event does in each state. An empty cell cannot happen: there is
+ * no instance to report, an instance reports nothing more once it is
+ * stopped (no READY), GONE follows only an EXITED that found processes
+ * left, and the idle timer runs only while running (service_set_state()
+ * stops it). Reaching one is a bug: service_handle() aborts.
+ *
+ * Flags that qualify a state without being one of their own:
+ *  - start_failed: the verdict on the current instance (its start failed),
+ *    read where it ends: stopping ends in failed instead of stopped, and its
+ *    exit is logged at notice. A state of its own would double stopping and
+ *    every cell, which the two share.
+ *  - inst_served: the instance proved itself; it decides EXITED while
+ *    running (stopped, or failed when unproven; see service_exit_unproven()).
+ *  - start_requested: a START deferred while stopping, as pending
+ *    connections are a deferred CONNECT; both are replayed when the instance
+ *    ends (service_end_instance()).
+ *  - inst->reaped while stopping: the wait for the instance's leftover
+ *    processes; GONE comes only then.
+ *  - shutting_down, retired: the daemon's intent for the service, in any
+ *    state (a retired service may also shut down): no respawn when the
+ *    instance ends; STOP once the last connection of a removed service ends,
+ *    then drained(). They change what follows the cells, not the cells.
+ */
+/* clang-format off */
+static handler *const transitions[SVC__COUNT][SE__COUNT] = {
+	/*                CONNECT     START   STOP      IDLE       READY FAILED     EXITED  GONE */
+	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
+	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      run,  fail,      exited, NULL},
+	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, NULL, fail,      exited, NULL},
+	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL, fail_late, exited, gone},
+	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
+};
+/* clang-format on */
+
+/* The moves the cells make: legal[from][to]. */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
@@ -59,6 +83,38 @@ static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
+
+static const char *const event_names[SE__COUNT] = {
+    [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",     [SE_IDLE] = "idle",
+    [SE_READY] = "ready",     [SE_FAILED] = "failed", [SE_EXITED] = "exited", [SE_GONE] = "gone",
+};
+
+const char *service_event_to_string(enum service_event e)
+{
+	return (unsigned)e < SE__COUNT ? event_names[e] : "invalid";
+}
+
+bool service_event_possible(enum service_state s, enum service_event e)
+{
+	return (unsigned)s < SVC__COUNT && (unsigned)e < SE__COUNT && transitions[s][e];
+}
+
+bool service_move_legal(enum service_state from, enum service_state to)
+{
+	return (unsigned)from < SVC__COUNT && (unsigned)to < SVC__COUNT && legal[from][to];
+}
+
+static void service_handle(struct service *svc, const struct event *e)
+{
+	handler *h = transitions[svc->state][e->type];
+	if (!h || (e->from && e->from != svc->inst)) {
+		log_error("%s: %s while %s%s cannot happen", svc->name,
+			  service_event_to_string(e->type), service_state_to_string(svc->state),
+			  h ? " (from an instance that is not the current one)" : "");
+		abort();
+	}
+	h(svc, e);
+}
 
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
 			      ...) __attribute__((format(printf, 4, 5)));
@@ -72,16 +128,18 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	assert(legal[svc->state][to]);
-	zp_log(prio, "%s: %s -> %s (%s)", svc->name, state_names[svc->state], state_names[to],
-	       reason);
+	zp_log(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
+	       service_state_to_string(to), reason);
 	svc->state = to;
 	/* What the new state does not use goes here, in one place, so that no
 	 * timer outlives its state (a crash while idle must not leave the idle
 	 * timer for the next instance). */
 	struct ev_loop *loop = svc->env->loop;
-	if (to != SVC_RUNNING) {
+	if (to == SVC_RUNNING) {
+		conn_queue_open(&svc->queue, &svc->inst_addr, svc->inst_gen);
+	} else {
 		ev_timer_stop(loop, &svc->idle_timer);
-		ev_timer_stop(loop, &svc->fd_retry_timer);
+		conn_queue_hold(&svc->queue);
 	}
 	if (to == SVC_STOPPED || to == SVC_FAILED)
 		ev_timer_stop(loop, &svc->checkpoint_timer);
@@ -89,267 +147,101 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 		svc->env->changed(svc->env->data);
 }
 
-/* --- connections ------------------------------------------------------- */
+/* The one way into stopping while there is an instance: the state, then the
+ * stop (instance_stop() is idempotent: an instance that stops or has exited
+ * already is left alone). */
+static void service_enter_stopping(struct service *svc, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void conn_unlink(struct conn *c)
+static void service_enter_stopping(struct service *svc, int prio, const char *fmt, ...)
 {
-	struct service *svc = c->svc;
-	if (c->pending) {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			svc->pending_head = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		else
-			svc->pending_tail = c->prev;
-		svc->n_pending--;
-	} else {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			svc->active = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		svc->n_active--;
-	}
-	c->prev = c->next = NULL;
-}
-
-static void conn_free(struct conn *c)
-{
-	c->svc->env->conns_changed(c->svc->env->data);
-	budget_conn_closed(c->svc->env->budget);
-	ev_timer_stop(c->svc->env->loop, &c->pending_timer);
-	if (c->relay) {
-		relay_close(c->relay);
-		free(c->relay);
-	} else if (c->fd >= 0) {
-		close(c->fd);
-	}
-	free(c);
+	char reason[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+	svc->drv->stop(svc->inst);
 }
 
 static void service_check_idle(struct service *svc);
-static void service_dispatch_pending(struct service *svc, int probe_fd);
+static void service_start_instance(struct service *svc, const char *reason);
+static void service_end_instance(struct service *svc, int prio, const char *reason);
 
-/* Close a connection that never reached a backend. */
-static void conn_refuse(struct conn *c, const char *why)
+/* --- the cells, in the table's order ------------------------------------ */
+
+static void ignore(struct service *svc, const struct event *e)
 {
-	struct service *svc = c->svc;
-	log_info("%s: connection from %s refused: %s", svc->name, c->peer, why);
-	svc->usage.connections_refused++;
-	conn_unlink(c);
-	conn_free(c);
 }
 
-static void refuse_all_pending(struct service *svc, const char *why)
+/* CONNECT while stopped or failed: start, even when the connection cannot
+ * wait itself (max_pending = 0). */
+static void spawn_conn(struct service *svc, const struct event *e)
 {
-	while (svc->pending_head)
-		conn_refuse(svc->pending_head, why);
+	char reason[96];
+	snprintf(reason, sizeof(reason), "connection from %s", e->reason);
+	service_start_instance(svc, reason);
+	if (!svc->inst)
+		return; /* the spawn failed and refused every pending connection */
+	wait_conn(svc, e);
 }
 
-static void on_relay_done(struct relay *r, int err)
+/* CONNECT while starting or stopping, or behind others that wait for file
+ * descriptors: wait. Served when ready; while stopping, by the next
+ * instance. */
+static void wait_conn(struct service *svc, const struct event *e)
 {
-	struct conn *c = r->data;
-	struct service *svc = c->svc;
-	if (r->connecting && r->err_side == RELAY_BACKEND) {
-		char why[256];
-		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
-			 strerror(-err));
-		conn_refuse(c, why);
-	} else {
-		/* A client that goes away while we connect for it is its own
-		 * doing: neither refused nor the backend's fault. */
-		if (r->connecting && err == -ECONNRESET)
-			log_info("%s: connection from %s reset by the client while connecting to "
-				 "the backend",
-				 svc->name, c->peer);
-		else if (r->connecting)
-			log_info("%s: connection from %s ended by the client while connecting to "
-				 "the backend: %s",
-				 svc->name, c->peer, strerror(-err));
-		else if (err == -ETIMEDOUT)
-			log_info("%s: connection from %s closed after connection_idle_timeout",
-				 svc->name, c->peer);
-		else if (err < 0)
-			log_debug("%s: connection from %s ended: %s", svc->name, c->peer,
-				  strerror(-err));
-		conn_unlink(c);
-		conn_free(c);
-	}
-	/* Its fds are free now: a connection waiting for fds may go. */
-	if (svc->pending_head && svc->state == SVC_RUNNING)
-		service_dispatch_pending(svc, -1);
-	service_check_idle(svc);
-}
-
-/* The backend's first byte to c: the instance has served, and for the first
- * client that waited for it, this is the cold start it felt. */
-static void on_first_byte(struct relay *r)
-{
-	struct conn *c = r->data;
-	struct service *svc = c->svc;
-	if (!svc->inst || c->gen != svc->inst_gen)
+	if (svc->queue.n_pending > svc->cfg->max_pending) {
+		conn_refuse(e->conn, "max_pending reached");
+		service_check_idle(svc);
 		return;
-	if (!svc->inst_served) {
-		svc->inst_served = true;
-		svc->failures = 0;
 	}
-	if (c->waited && !svc->inst_sampled) {
-		svc->inst_sampled = true;
-		usage_record_start(&svc->usage, now_usec() - c->arrive_usec);
-	}
+	conn_wait(e->conn);
 }
 
-static const struct relay_ops conn_relay_ops = {
-    .done = on_relay_done,
-    .first_byte = on_first_byte,
-};
-
-static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+/* CONNECT while running: relay it now, unless others wait before it. */
+static void serve_conn(struct service *svc, const struct event *e)
 {
-	struct conn *c = w->data;
-	struct service *svc = c->svc;
-	conn_refuse(c, "pending_timeout");
-	service_check_idle(svc);
-}
-
-/* pending_timeout for a waiting connection (once). */
-static void pending_timer_start(struct conn *c)
-{
-	uint64_t ms = c->svc->cfg->pending_timeout_ms;
-	if (ms == ZP_INFINITY || ev_is_active(&c->pending_timer))
+	if (svc->queue.pending_head != e->conn) {
+		wait_conn(svc, e);
 		return;
-	ev_timer_set(&c->pending_timer, (double)ms / 1000.0, 0);
-	ev_timer_start(c->svc->env->loop, &c->pending_timer);
-}
-
-/* Errors of a connect() to the backend that say "not now" rather than "no":
- * out of fds or buffers, or (unix sockets) the backend's queue is full. */
-static bool connect_error_transient(int err)
-{
-	return errno_out_of_resources(-err) || err == -EAGAIN;
-}
-
-/* Relay c to the running instance, over probe_fd when given. */
-static int conn_connect(struct conn *c, int probe_fd)
-{
-	struct service *svc = c->svc;
-	bool in_progress = false;
-	int fd = probe_fd;
-	if (fd < 0)
-		fd = addr_connect(&svc->inst_addr, &in_progress);
-	if (connect_error_transient(fd))
-		return fd; /* c stays pending, nothing lost */
-	if (fd < 0) {
-		char why[256];
-		snprintf(why, sizeof(why), "connect to backend %s: %s", svc->inst_addr.text,
-			 strerror(-fd));
-		conn_refuse(c, why);
-		return fd;
 	}
-	ev_timer_stop(svc->env->loop, &c->pending_timer);
-	conn_unlink(c);
-	c->pending = false;
-	c->next = svc->active;
-	if (svc->active)
-		svc->active->prev = c;
-	svc->active = c;
-	svc->n_active++;
-	/* The relay buffers are not zeroed: their pages are touched only when
-	 * bytes flow, so idle connections cost little memory. */
-	c->relay = xmalloc(sizeof(*c->relay));
-	c->relay->count[RELAY_UP] = &svc->usage.bytes_in;
-	c->relay->count[RELAY_DOWN] = &svc->usage.bytes_out;
-	int client = c->fd;
-	c->fd = -1;
-	c->gen = svc->inst_gen;
-	relay_start(c->relay, svc->env->loop, client, fd, in_progress,
-		    svc->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
-	return 0;
+	conn_queue_dispatch(&svc->queue, -1);
+	service_check_idle(svc); /* a refused connect leaves the service idle */
 }
 
-/* Relay waiting connections, oldest first, to the running instance. On a
- * transient error (out of fds, backend queue full) they keep waiting
- * (pending_timeout still applies): a retry follows when a connection ends
- * and frees its fds, or from a short timer. */
-static void service_dispatch_pending(struct service *svc, int probe_fd)
+/* START while stopped or failed. */
+static void spawn(struct service *svc, const struct event *e)
 {
-	while (svc->pending_head && svc->state == SVC_RUNNING) {
-		struct conn *c = svc->pending_head;
-		int r = conn_connect(c, probe_fd);
-		probe_fd = -1;
-		if (connect_error_transient(r)) {
-			if (!ev_is_active(&svc->fd_retry_timer)) {
-				log_warning(
-				    "%s: connect to backend %s: %s; %u connection%s waiting",
-				    svc->name, svc->inst_addr.text, strerror(-r), svc->n_pending,
-				    svc->n_pending == 1 ? "" : "s");
-				ev_timer_set(&svc->fd_retry_timer, FD_RETRY_SECONDS, 0);
-				ev_timer_start(svc->env->loop, &svc->fd_retry_timer);
-			}
-			for (struct conn *w = svc->pending_head; w; w = w->next)
-				pending_timer_start(w);
-			break;
-		}
-	}
-	if (probe_fd >= 0)
-		close(probe_fd);
+	service_start_instance(svc, e->reason);
 }
 
-static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
+/* START while stopping: once the old instance is gone. */
+static void defer(struct service *svc, const struct event *e)
 {
-	struct service *svc = w->data;
-	service_dispatch_pending(svc, -1);
-	service_check_idle(svc);
+	svc->start_requested = true;
 }
 
-/* --- instances ----------------------------------------------------------- */
-
-static void service_spawn(struct service *svc, const char *reason);
-
-static void service_free_inst(struct service *svc)
+/* STOP while starting or running. */
+static void stop_now(struct service *svc, const struct event *e)
 {
-	instance_free(svc->inst);
-	svc->inst = NULL;
-	if (svc->inst_cfg != svc->cfg)
-		service_config_free(svc->inst_cfg);
-	svc->inst_cfg = NULL;
+	service_enter_stopping(svc, LOG_INFO, "%s", e->reason);
 }
 
-/* Close the connections still waiting for the current instance: pending
- * ones, and (ready = socket) relayed ones the backend never answered — they
- * sit in the backend socket's queue of an instance that is gone. */
-static void refuse_waiting(struct service *svc, const char *why)
+/* IDLE (running, no connection since idle_timeout). */
+static void stop_idle(struct service *svc, const struct event *e)
 {
-	refuse_all_pending(svc, why);
-	for (struct conn *c = svc->active, *next; c; c = next) {
-		next = c->next;
-		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
-			conn_refuse(c, why);
-	}
+	char d[32];
+	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
+	if (svc->queue.n_active + svc->queue.n_pending)
+		return;
+	service_enter_stopping(svc, LOG_INFO, "idle %s", d);
 }
 
-/* Record a failed start: reason for status, back-off, waiting clients closed. */
-static void service_start_failed(struct service *svc, const char *reason)
+/* READY while starting. */
+static void run(struct service *svc, const struct event *e)
 {
-	free(svc->last_error);
-	svc->last_error = xasprintf("start failed: %s", reason);
-	svc->start_failed = true;
-	svc->failures++;
-	uint64_t backoff = BACKOFF_FIRST_USEC;
-	for (unsigned i = 1; i < svc->failures && backoff < BACKOFF_MAX_USEC; i++)
-		backoff *= 2;
-	if (backoff > BACKOFF_MAX_USEC)
-		backoff = BACKOFF_MAX_USEC;
-	svc->backoff_until_usec = now_usec() + backoff;
-	refuse_waiting(svc, "start failed");
-}
-
-static void inst_ready(struct instance *in, int probe_fd)
-{
-	struct service *svc = in->data;
+	struct instance *in = svc->inst;
 	svc->last_ready_usec = in->ready_usec - in->spawn_usec;
 	svc->has_ready = true;
 	/* The failure count is reset once the instance has served (or ended
@@ -359,129 +251,40 @@ static void inst_ready(struct instance *in, int probe_fd)
 			  (double)svc->last_ready_usec / 1000.0);
 	/* The probe connection is a working connection: give it to the first
 	 * waiting client instead of throwing it away. */
-	service_dispatch_pending(svc, probe_fd);
+	conn_queue_dispatch(&svc->queue, e->probe_fd);
 	service_check_idle(svc);
 }
 
-static void inst_failed(struct instance *in, const char *reason)
+/* FAILED while starting, or running (an exec failure read after a probe got
+ * through): the instance is being stopped already. */
+static void fail(struct service *svc, const struct event *e)
 {
-	struct service *svc = in->data;
-	service_start_failed(svc, reason);
-	/* A stop (command, shutdown, removal) may have come first. */
-	if (svc->state == SVC_STOPPING)
-		log_error("%s: start failed: %s", svc->name, reason);
-	else
-		service_set_state(svc, SVC_STOPPING, LOG_ERR, "start failed: %s", reason);
+	service_start_failed(svc, e->reason);
+	service_enter_stopping(svc, LOG_ERR, "start failed: %s", e->reason);
 }
 
-/* Whether connections wait in the queue of our ready=socket backend socket
- * (the previous instance exited before accepting them). */
-static bool backend_queue_waiting(const struct service *svc)
+/* FAILED while stopping: a stop (command, shutdown, removal) came first. */
+static void fail_late(struct service *svc, const struct event *e)
 {
-	if (svc->backend_listen_fd < 0)
-		return false;
-	struct pollfd p = {.fd = svc->backend_listen_fd, .events = POLLIN};
-	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+	service_start_failed(svc, e->reason);
+	log_error("%s: start failed: %s", svc->name, e->reason);
 }
 
-/* Whether clients wait for the current instance: pending, relayed but not
- * answered yet, or queued in its backend socket. */
-static bool clients_waiting(const struct service *svc)
-{
-	if (svc->n_pending || backend_queue_waiting(svc))
-		return true;
-	for (const struct conn *c = svc->active; c; c = c->next)
-		if (c->gen == svc->inst_gen && !c->relay->backend_spoke)
-			return true;
-	return false;
-}
-
-/* An instance that was ready and exited on its own (no stop asked for): a
- * failed start unless it proved itself. It has not when it sent no byte to
- * any client and either exited within START_GRACE_USEC of becoming ready or
- * left clients waiting for it. Without this rule a ready = socket backend
- * (ready at exec) that dies at once is respawned for its queued client
- * without end. A backend that served and then exited by itself (even at
- * once) is a normal exit; so is one that ran idle for a while and exited
- * with nobody waiting. */
-static bool exit_unproven(const struct service *svc, const struct instance *in)
-{
-	if (svc->inst_served)
-		return false;
-	return in->exit_usec - in->ready_usec < START_GRACE_USEC || clients_waiting(svc);
-}
-
-/* For an exit with status 0 that counts as a failed start: the usual cause. */
-static const char *daemon_hint(const struct instance *in)
-{
-	if (WIFEXITED(in->wait_status) && WEXITSTATUS(in->wait_status) == 0)
-		return ": it probably forked into the background; it must run in the foreground "
-		       "(see zeroproxy.conf(5))";
-	return "";
-}
-
-/* The instance is over (its main process and every other one): account for
- * it, free it, enter stopped or failed (logged at prio with reason), and
- * start the next instance if connections or a `zeroproxy start` wait. */
-static void service_end_instance(struct service *svc, int prio, const char *reason)
+/* EXITED while starting, running or stopping. */
+static void exited(struct service *svc, const struct event *e)
 {
 	struct instance *in = svc->inst;
-	uint64_t life = now_usec() - in->spawn_usec;
-	const struct rusage *ru = &in->rusage;
-	uint64_t cpu = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
-		       (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
-	uint64_t peak = (uint64_t)ru->ru_maxrss * 1024;
-	uint64_t cg_cpu, cg_peak;
-	/* The cgroup counts every descendant, waited for or not. */
-	if (in->cgroup && cgroup_read(in->cgroup, &cg_cpu, &cg_peak) == 0) {
-		cpu = cg_cpu > cpu ? cg_cpu : cpu;
-		peak = cg_peak > peak ? cg_peak : peak;
-	}
-	if (svc->inst_peak_bytes > peak)
-		peak = svc->inst_peak_bytes;
-	svc->inst_peak_bytes = 0;
-	svc->usage.billed_usec += life;
-	svc->usage.cpu_usec += cpu;
-	if (peak > svc->usage.peak_memory_bytes)
-		svc->usage.peak_memory_bytes = peak;
-	format_wait_status(in->wait_status, true, svc->usage.last_exit,
-			   sizeof(svc->usage.last_exit));
-
-	bool failed = svc->start_failed;
-	if (!failed)
-		svc->failures = 0;
-	service_free_inst(svc);
-	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
-	service_save_usage(svc);
-
-	if (svc->shutting_down) {
-		refuse_all_pending(svc, "zeroproxy is shutting down");
-	} else if (svc->start_requested) {
-		svc->start_requested = false;
-		service_spawn(svc, "zeroproxy start");
-	} else if (svc->pending_head) {
-		if (now_usec() < svc->backoff_until_usec)
-			refuse_all_pending(svc, "back-off after a failed start");
-		else
-			service_spawn(svc, "connection waiting");
-	} else if (!failed && backend_queue_waiting(svc)) {
-		service_spawn(svc, "connection waiting in the backend socket");
-	}
-	service_check_idle(svc);
-}
-
-static void inst_exited(struct instance *in, const char *how)
-{
-	struct service *svc = in->data;
+	const char *how = e->reason;
 	enum service_state was = svc->state;
 	char failure[512] = "";
 	if (!svc->start_failed && was == SVC_STARTING)
-		snprintf(failure, sizeof(failure), "%s before ready%s", how, daemon_hint(in));
-	else if (!svc->start_failed && was == SVC_RUNNING && exit_unproven(svc, in))
+		snprintf(failure, sizeof(failure), "%s before ready%s", how, service_exit_hint(in));
+	else if (!svc->start_failed && was == SVC_RUNNING && service_exit_unproven(svc, in))
 		snprintf(failure, sizeof(failure),
 			 "%s without serving a client (%.0f ms after the "
 			 "spawn)%s",
-			 how, (double)(in->exit_usec - in->spawn_usec) / 1000.0, daemon_hint(in));
+			 how, (double)(in->exit_usec - in->spawn_usec) / 1000.0,
+			 service_exit_hint(in));
 	if (failure[0])
 		service_start_failed(svc, failure);
 
@@ -497,9 +300,9 @@ static void inst_exited(struct instance *in, const char *how)
 	/* Workers of a multi-process server may outlive their master, still
 	 * holding its sockets: the next instance must not meet them. Until
 	 * they are gone the service is stopping and connections wait. */
-	if (instance_wait_gone(in) > 0) {
+	if (svc->drv->wait_gone(in) > 0) {
 		if (was != SVC_STOPPING)
-			service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+			service_enter_stopping(svc, prio, "%s", reason);
 		else /* how the main process ended must still reach the log */
 			zp_log(prio, "%s: %s", svc->name, reason);
 		return;
@@ -507,9 +310,10 @@ static void inst_exited(struct instance *in, const char *how)
 	service_end_instance(svc, prio, reason);
 }
 
-static void inst_gone(struct instance *in)
+/* GONE while stopping, after an EXITED that found processes left. */
+static void gone(struct service *svc, const struct event *e)
 {
-	struct service *svc = in->data;
+	struct instance *in = svc->inst;
 	char reason[128];
 	snprintf(reason, sizeof(reason),
 		 "the last process of the instance is gone, %.0f ms after "
@@ -518,47 +322,15 @@ static void inst_gone(struct instance *in)
 	service_end_instance(svc, LOG_INFO, reason);
 }
 
-static const struct instance_ops inst_ops = {
-    .ready = inst_ready,
-    .failed = inst_failed,
-    .exited = inst_exited,
-    .gone = inst_gone,
-};
+/* --- an instance's start and end --------------------------------------- */
 
-static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	service_save_usage(w->data);
-}
+static const struct instance_ops inst_ops;
 
-static void service_spawn(struct service *svc, const char *reason)
+/* Spawn an instance: starting, or failed when nothing could be spawned. */
+static void service_start_instance(struct service *svc, const char *reason)
 {
-	assert(!svc->inst);
-	svc->inst_cfg = svc->cfg;
-	svc->inst_addr = svc->backend_addr;
-	svc->start_failed = false;
-	svc->inst_gen++;
-	svc->inst_served = svc->inst_sampled = false;
-	struct spawn_env env = {
-	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
-	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
-	    .nofile = svc->env->backend_nofile,
-	};
-	char *cg = NULL;
-	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
-		cg = NULL;
-	env.cgroup_path = cg;
 	char why[256];
-	svc->usage.cold_starts++;
-	free(svc->backend_status);
-	svc->backend_status = NULL;
-	(void)instance_spawn(svc->env->loop, svc->cfg, &env, &inst_ops, svc, &svc->inst, why,
-			     sizeof(why)); /* svc->inst stays NULL on failure */
-	if (!svc->inst && cg)
-		cgroup_remove(cg);
-	free(cg);
-	if (!svc->inst) {
-		svc->inst_cfg = NULL;
-		service_start_failed(svc, why);
+	if (service_spawn(svc, &inst_ops, why, sizeof(why)) < 0) {
 		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
 		return;
 	}
@@ -568,17 +340,111 @@ static void service_spawn(struct service *svc, const char *reason)
 	ev_timer_start(svc->env->loop, &svc->checkpoint_timer);
 }
 
-/* --- idle ---------------------------------------------------------------- */
+/* The instance is over (its main process and every other one): account for
+ * it, free it, enter stopped or failed (logged at prio with reason), and
+ * start the next instance if connections or a `zeroproxy start` wait. */
+static void service_end_instance(struct service *svc, int prio, const char *reason)
+{
+	service_meter_end(svc);
+
+	bool failed = svc->start_failed;
+	if (!failed)
+		svc->failures = 0;
+	service_free_inst(svc);
+	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
+	service_save_usage(svc);
+
+	if (svc->shutting_down) {
+		conn_queue_refuse_pending(&svc->queue, "zeroproxy is shutting down");
+	} else if (svc->start_requested) {
+		svc->start_requested = false;
+		service_start_instance(svc, "zeroproxy start");
+	} else if (svc->queue.pending_head) {
+		if (now_usec() < svc->backoff_until_usec)
+			conn_queue_refuse_pending(&svc->queue, "back-off after a failed start");
+		else
+			service_start_instance(svc, "connection waiting");
+	} else if (!failed && service_backend_queue_waiting(svc)) {
+		service_start_instance(svc, "connection waiting in the backend socket");
+	}
+	service_check_idle(svc);
+}
+
+/* --- where events come from ---------------------------------------------- */
+
+/* What the instance reports, as events. */
+static void inst_ready(struct instance *in, int probe_fd)
+{
+	service_handle(in->data,
+		       &(struct event){.type = SE_READY, .probe_fd = probe_fd, .from = in});
+}
+
+static void inst_failed(struct instance *in, const char *reason)
+{
+	service_handle(in->data, &(struct event){.type = SE_FAILED, .reason = reason, .from = in});
+}
+
+static void inst_exited(struct instance *in, const char *how)
+{
+	service_handle(in->data, &(struct event){.type = SE_EXITED, .reason = how, .from = in});
+}
+
+static void inst_gone(struct instance *in)
+{
+	service_handle(in->data, &(struct event){.type = SE_GONE, .from = in});
+}
+
+static const struct instance_ops inst_ops = {
+    .ready = inst_ready,
+    .failed = inst_failed,
+    .exited = inst_exited,
+    .gone = inst_gone,
+};
+
+/* What the connection queue tells the service. */
+static void on_conn_closed(void *data)
+{
+	struct service *svc = data;
+	svc->env->conns_changed(svc->env->data);
+	budget_conn_closed(svc->env->budget);
+}
+
+static void on_queue_changed(void *data)
+{
+	service_check_idle(data);
+}
+
+/* The backend's first byte to c: the instance has served, and for the first
+ * client that waited for it, this is the cold start it felt. */
+static void on_first_byte(void *data, const struct conn *c)
+{
+	struct service *svc = data;
+	if (!svc->inst || c->gen != svc->inst_gen)
+		return;
+	if (!svc->inst_served) {
+		svc->inst_served = true;
+		svc->failures = 0;
+	}
+	if (c->waited && !svc->inst_sampled) {
+		svc->inst_sampled = true;
+		usage_record_start(&svc->usage, now_usec() - c->arrive_usec);
+	}
+}
+
+static const struct conn_queue_ops queue_ops = {
+    .conn_closed = on_conn_closed,
+    .changed = on_queue_changed,
+    .first_byte = on_first_byte,
+};
+
+static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	service_save_usage(w->data);
+}
 
 static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct service *svc = w->data;
-	char d[32];
-	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
-	if (svc->state != SVC_RUNNING || svc->n_active + svc->n_pending)
-		return;
-	service_set_state(svc, SVC_STOPPING, LOG_INFO, "idle %s", d);
-	instance_stop(svc->inst);
+	service_handle(w->data, &(struct event){.type = SE_IDLE});
 }
 
 /* After any change in connections or instance: arm or disarm the idle timer,
@@ -586,7 +452,7 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void service_check_idle(struct service *svc)
 {
 	struct ev_loop *loop = svc->env->loop;
-	if (svc->n_active + svc->n_pending) {
+	if (svc->queue.n_active + svc->queue.n_pending) {
 		svc->idle_since_usec = 0;
 		ev_timer_stop(loop, &svc->idle_timer);
 		return;
@@ -596,13 +462,10 @@ static void service_check_idle(struct service *svc)
 	if (!svc->idle_since_usec && svc->usage.connections_total)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {
-		if (svc->inst && svc->state != SVC_STOPPING) {
-			service_set_state(svc, SVC_STOPPING, LOG_INFO,
-					  "removed from the configuration");
-			instance_stop(svc->inst);
-		} else if (!svc->inst && svc->env->drained) {
+		service_handle(svc, &(struct event){.type = SE_STOP,
+						    .reason = "removed from the configuration"});
+		if (!svc->inst && svc->env->drained)
 			svc->env->drained(svc->env->data, svc);
-		}
 		return;
 	}
 	if (svc->state == SVC_RUNNING && svc->cfg->idle_timeout_ms != ZP_INFINITY &&
@@ -612,33 +475,14 @@ static void service_check_idle(struct service *svc)
 	}
 }
 
-/* --- accepting ----------------------------------------------------------- */
-
 static void accept_conn(struct service *svc, int fd, const char *peer)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
 	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
-	c->svc = svc;
-	c->fd = fd;
-	c->pending = true;
-	c->arrive_usec = now_usec();
-	c->waited = svc->state != SVC_RUNNING;
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	ev_init(&c->pending_timer, on_pending_timeout);
-	c->pending_timer.data = c;
-	svc->usage.connections_total++;
-
 	/* Queue it first so that refusing and counting go one way for all. */
-	if (svc->pending_tail)
-		svc->pending_tail->next = c;
-	c->prev = svc->pending_tail;
-	svc->pending_tail = c;
-	if (!svc->pending_head)
-		svc->pending_head = c;
-	svc->n_pending++;
+	struct conn *c = conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
 
-	if (svc->n_active + svc->n_pending > svc->cfg->max_connections) {
+	if (svc->queue.n_active + svc->queue.n_pending > svc->cfg->max_connections) {
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
@@ -648,29 +492,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	}
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	svc->idle_since_usec = 0;
-	if (svc->state == SVC_RUNNING && svc->pending_head == c) {
-		service_dispatch_pending(svc, -1);
-		service_check_idle(svc); /* a refused connect leaves the service idle */
-		return;
-	}
-	/* A connection to a stopped service starts it, even when it cannot
-	 * wait itself (max_pending = 0). */
-	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED) {
-		char reason[96];
-		snprintf(reason, sizeof(reason), "connection from %s", peer);
-		service_spawn(svc, reason);
-		if (!svc->inst)
-			return; /* the spawn failed and refused every pending connection */
-	}
-	/* Waiting: for a starting or stopping backend, or behind others that
-	 * wait for file descriptors. Served when ready; while stopping, by the
-	 * next instance. */
-	if (svc->n_pending > svc->cfg->max_pending) {
-		conn_refuse(c, "max_pending reached");
-		service_check_idle(svc);
-		return;
-	}
-	pending_timer_start(c);
+	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = peer, .conn = c});
 }
 
 static bool on_accept(struct listener *l, int fd, const char *peer)
@@ -688,26 +510,6 @@ static void listeners_start(struct service *svc)
 
 /* --- public -------------------------------------------------------------- */
 
-int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
-			 struct zp_addr *a)
-{
-	if (cfg->has_address) {
-		*a = cfg->address;
-		return 0;
-	}
-	memset(a, 0, sizeof(*a));
-	a->kind = ZP_ADDR_UNIX;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
-	sun->sun_family = AF_UNIX;
-	int len =
-	    snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s.sock", runtime_dir, cfg->name);
-	if (len < 0 || (size_t)len >= sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	a->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)len + 1);
-	snprintf(a->text, sizeof(a->text), "unix:%s", sun->sun_path);
-	return 0;
-}
-
 struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
 			    struct listener **listeners, int backend_listen_fd)
 {
@@ -715,17 +517,17 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->name = xstrdup(cfg->name);
 	svc->cfg = cfg;
 	svc->env = env;
+	svc->drv = service_instance_driver(env);
 	svc->state = SVC_STOPPED;
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
 	service_backend_addr(env->runtime_dir, cfg, &svc->backend_addr);
+	conn_queue_init(&svc->queue, env->loop, svc->name, cfg, &svc->usage, &queue_ops, svc);
 	ev_init(&svc->idle_timer, on_idle_timeout);
 	svc->idle_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
-	ev_init(&svc->fd_retry_timer, on_fd_retry);
-	svc->fd_retry_timer.data = svc;
 
 	char why[USAGE_WHY_MAX];
 	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, why,
@@ -754,6 +556,7 @@ void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
 	if (svc->cfg != svc->inst_cfg)
 		service_config_free(svc->cfg);
 	svc->cfg = cfg;
+	svc->queue.cfg = cfg;
 	svc->listeners = listeners;
 	svc->n_listeners = cfg->n_listen;
 	svc->backend_listen_fd = backend_listen_fd;
@@ -783,20 +586,14 @@ void service_start(struct service *svc, const char *reason)
 {
 	svc->backoff_until_usec = 0;
 	svc->failures = 0;
-	if (svc->state == SVC_STOPPED || svc->state == SVC_FAILED)
-		service_spawn(svc, reason);
-	else if (svc->state == SVC_STOPPING)
-		svc->start_requested = true; /* once the old instance is gone */
+	service_handle(svc, &(struct event){.type = SE_START, .reason = reason});
 }
 
 void service_stop(struct service *svc, const char *reason)
 {
 	svc->start_requested = false;
-	refuse_all_pending(svc, reason);
-	if (svc->inst && svc->state != SVC_STOPPING) {
-		service_set_state(svc, SVC_STOPPING, LOG_INFO, "%s", reason);
-		instance_stop(svc->inst);
-	}
+	conn_queue_refuse_pending(&svc->queue, reason);
+	service_handle(svc, &(struct event){.type = SE_STOP, .reason = reason});
 }
 
 void service_shutdown(struct service *svc)
@@ -810,7 +607,7 @@ void service_shutdown(struct service *svc)
 void service_kill(struct service *svc)
 {
 	if (svc->inst)
-		instance_kill(svc->inst);
+		svc->drv->kill(svc->inst);
 }
 
 bool service_has_instance(const struct service *svc)
@@ -820,139 +617,8 @@ bool service_has_instance(const struct service *svc)
 
 bool service_child_exited(struct service *svc, pid_t pid, int status, const struct rusage *ru)
 {
-	return svc->inst && !svc->inst->reaped && instance_child_exited(svc->inst, pid, status, ru);
-}
-
-bool service_notify(struct service *svc, pid_t pid, const char *msg)
-{
-	if (!svc->inst || svc->inst_cfg->ready != ZP_READY_NOTIFY)
-		return false;
-	/* Only the backend's own processes (its process group) may speak. */
-	if (pid != svc->inst->pid && getpgid(pid) != svc->inst->pid)
-		return false;
-	char buf[256];
-	if (notify_field(msg, "STATUS", buf, sizeof(buf))) {
-		free(svc->backend_status);
-		svc->backend_status = xstrdup(buf);
-	}
-	if (notify_field(msg, "READY", buf, sizeof(buf)) && strcmp(buf, "1") == 0)
-		instance_notify_ready(svc->inst);
-	return true;
-}
-
-static double usec_to_s(uint64_t us)
-{
-	return (double)us / 1e6;
-}
-
-/* CPU and peak memory of the running instance so far (0 when none). The
- * peak is remembered: what status showed once must not shrink at the exit,
- * where only wait4()'s (slightly different) ru_maxrss is left. */
-static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_bytes)
-{
-	*cpu_usec = *peak_bytes = 0;
-	if (!svc->inst)
-		return;
-	struct procstat ps;
-	if (svc->inst->cgroup && cgroup_read(svc->inst->cgroup, cpu_usec, peak_bytes) == 0 &&
-	    *peak_bytes) {
-		/* the cgroup's memory.peak covers every process */
-	} else if (procstat_read_group(svc->inst->pid, &ps) == 0) {
-		/* From /proc: the backend's process group, children included;
-		 * its CPU only when there is no cgroup to count it. */
-		if (!svc->inst->cgroup)
-			*cpu_usec = ps.cpu_usec;
-		*peak_bytes = ps.hwm_bytes;
-	}
-	if (*peak_bytes > svc->inst_peak_bytes)
-		svc->inst_peak_bytes = *peak_bytes;
-	*peak_bytes = svc->inst_peak_bytes;
-}
-
-void service_status(struct service *svc, struct service_status *st)
-{
-	uint64_t now = now_usec();
-	const struct zp_usage *u = &svc->usage;
-	memset(st, 0, sizeof(*st));
-	st->name = xstrdup(svc->name);
-	st->state = state_names[svc->state];
-	st->pid = svc->inst && !svc->inst->reaped ? (int)svc->inst->pid : 0;
-	for (size_t i = 0; i < svc->cfg->n_listen; i++)
-		strv_push(&st->listen, svc->cfg->listen[i].text);
-	if (!st->listen)
-		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->n_active;
-	st->connections_pending = svc->n_pending;
-	st->connections_total = u->connections_total;
-	st->connections_refused = u->connections_refused;
-	st->cold_starts = u->cold_starts;
-	st->has_start = u->start_count > 0;
-	st->last_start_ms = (double)u->last_start_usec / 1000.0;
-	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
-	st->start_ms_p99 = usage_start_percentile(u, 99) / 1000.0;
-	st->has_ready = svc->has_ready;
-	st->ready_ms = (double)svc->last_ready_usec / 1000.0;
-	st->has_idle = svc->idle_since_usec != 0;
-	st->idle_seconds = st->has_idle ? usec_to_s(now - svc->idle_since_usec) : 0;
-	st->has_stop_in = ev_is_active(&svc->idle_timer);
-	if (st->has_stop_in) {
-		double left = ev_timer_remaining(svc->env->loop, &svc->idle_timer);
-		st->stop_in_seconds = left > 0 ? left : 0;
-	}
-	uint64_t live = svc->inst ? now - svc->inst->spawn_usec : 0;
-	st->has_uptime = svc->inst != NULL;
-	st->uptime_seconds = usec_to_s(live);
-	st->billed_seconds = usec_to_s(u->billed_usec + live);
-	uint64_t live_cpu, live_peak;
-	inst_live(svc, &live_cpu, &live_peak);
-	st->cpu_seconds = usec_to_s(u->cpu_usec + live_cpu);
-	st->cpu_source = svc->env->cgroup ? "cgroup" : "rusage";
-	st->peak_memory_bytes = live_peak > u->peak_memory_bytes ? live_peak : u->peak_memory_bytes;
-	uint64_t wall = wall_usec();
-	double span = wall > u->first_seen_wall_usec ? (double)(wall - u->first_seen_wall_usec) : 0;
-	double ratio = span > 0 ? 1.0 - (double)(u->billed_usec + live) / span : 1.0;
-	st->time_at_zero_ratio = ratio < 0 ? 0 : ratio > 1 ? 1 : ratio;
-	st->bytes_in = u->bytes_in;
-	st->bytes_out = u->bytes_out;
-	st->last_exit = u->last_exit[0] ? xstrdup(u->last_exit) : NULL;
-	st->backend_status = svc->backend_status ? xstrdup(svc->backend_status) : NULL;
-	st->last_error = svc->last_error ? xstrdup(svc->last_error) : NULL;
-	uint64_t cum = 0;
-	for (int i = 0; i < ZP_START_BUCKETS; i++) {
-		cum += u->start_buckets[i];
-		st->start_buckets[i] = cum;
-	}
-	st->start_count = u->start_count;
-	st->start_sum_seconds = usec_to_s(u->start_sum_usec);
-}
-
-void service_save_usage(struct service *svc)
-{
-	const struct service_env *env = svc->env;
-	char why[USAGE_WHY_MAX];
-	/* A file that could not be read is read again first, and never
-	 * written over while it cannot be. */
-	(void)usage_store_retry(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage,
-				why, sizeof(why));
-	if (why[0])
-		log_warning("%s: usage file: %s", svc->name, why);
-	if (svc->usage.unread)
-		return;
-	struct zp_usage snap = svc->usage;
-	if (svc->inst) {
-		/* A checkpoint counts the running instance so far, so a kill -9
-		 * of zeroproxy loses at most one checkpoint interval. */
-		uint64_t cpu, peak;
-		inst_live(svc, &cpu, &peak);
-		snap.billed_usec += now_usec() - svc->inst->spawn_usec;
-		snap.cpu_usec += cpu;
-		if (peak > snap.peak_memory_bytes)
-			snap.peak_memory_bytes = peak;
-	}
-	int r = usage_store_save(env->usage, env->state_dir, svc->name, &snap);
-	if (r < 0)
-		log_warning("%s: cannot write usage to %s: %s", svc->name, svc->env->state_dir,
-			    strerror(-r));
+	return svc->inst && !svc->inst->reaped &&
+	       svc->drv->child_exited(svc->inst, pid, status, ru);
 }
 
 void service_free(struct service *svc)
@@ -960,16 +626,7 @@ void service_free(struct service *svc)
 	if (!svc)
 		return;
 	struct ev_loop *loop = svc->env->loop;
-	while (svc->pending_head) {
-		struct conn *c = svc->pending_head;
-		conn_unlink(c);
-		conn_free(c);
-	}
-	while (svc->active) {
-		struct conn *c = svc->active;
-		conn_unlink(c);
-		conn_free(c);
-	}
+	conn_queue_free(&svc->queue);
 	if (svc->inst)
 		service_free_inst(svc);
 	for (size_t i = 0; i < svc->n_listeners; i++)
@@ -982,7 +639,6 @@ void service_free(struct service *svc)
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
-	ev_timer_stop(loop, &svc->fd_retry_timer);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);
@@ -1009,7 +665,7 @@ bool service_is_running(const struct service *svc)
 
 uint32_t service_connections(const struct service *svc)
 {
-	return svc->n_active + svc->n_pending;
+	return svc->queue.n_active + svc->queue.n_pending;
 }
 
 struct listener *const *service_listeners(const struct service *svc, size_t *n)

@@ -12,7 +12,7 @@
  * instance outlive its main one, the service is stopping.
  * Connections that arrive while starting or stopping wait (pending) and are
  * served by the next ready instance; only limits and a failed start's back-off
- * refuse a connection.
+ * refuse a connection. service.c has the whole table of states × events.
  */
 #ifndef ZP_SERVICE_H
 #define ZP_SERVICE_H
@@ -25,23 +25,32 @@
 #include "budget.h"
 #include "config.h"
 #include "listener.h"
-#include "relay.h"
 #include "status.h"
 #include "instance.h"
 #include "usage.h"
 
-enum service_state {
-	SVC_STOPPED,
-	SVC_STARTING,
-	SVC_RUNNING,
-	SVC_STOPPING,
-	SVC_FAILED,
-	SVC__COUNT,
+/* One service; its fields are the service's own (service-internal.h). */
+struct service;
+struct cgroup_root;
+
+/* How a service drives its instances: NULL in service_env means the
+ * instance functions (instance.h); the unit test of the state
+ * machine plugs in a fake that records the calls and fires the instance_ops
+ * callbacks itself. Each entry is the instance_* function of the same name. */
+struct instance_driver {
+	/* 0 and *out, or -errno with a reason in why (nothing was spawned). */
+	int (*spawn)(struct ev_loop *loop, const struct zp_service_config *cfg,
+		     const struct spawn_env *env, const struct instance_ops *ops, void *data,
+		     struct instance **out, char *why, size_t why_len);
+	void (*stop)(struct instance *in);
+	void (*kill)(struct instance *in);
+	bool (*child_exited)(struct instance *in, pid_t pid, int status, const struct rusage *ru);
+	int (*wait_gone)(struct instance *in);
+	void (*notify_ready)(struct instance *in);
+	void (*free)(struct instance *in);
 };
 
 /* What every service shares, owned by the daemon. */
-struct service;
-
 struct service_env {
 	struct ev_loop *loop;
 	const char *notify_path;           /* NOTIFY_SOCKET for ready=notify backends */
@@ -54,50 +63,8 @@ struct service_env {
 	void (*drained)(void *data, struct service *svc); /* a retired service is done */
 	struct conn_budget *budget; /* counts every connection, pauses the listeners */
 	rlim_t backend_nofile;      /* RLIMIT_NOFILE soft limit for backends (0: ours) */
+	const struct instance_driver *instances; /* NULL: the instance_* functions */
 	void *data;
-};
-
-struct conn;
-
-struct service {
-	char *name;
-	struct zp_service_config *cfg; /* current configuration (owned) */
-	const struct service_env *env;
-	enum service_state state;
-	bool retired; /* removed by a reload: draining */
-
-	struct listener **listeners; /* one per cfg->listen */
-	size_t n_listeners;
-	struct zp_addr backend_addr; /* where new instances accept */
-	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
-
-	struct instance *inst;              /* the backend process, or NULL */
-	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
-	struct zp_addr inst_addr;           /* where inst accepts */
-	bool start_failed;                  /* the current instance's start failed */
-	bool start_requested;               /* `zeroproxy start` while stopping */
-	bool shutting_down;                 /* zeroproxy is exiting: never start again */
-	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
-	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
-	bool inst_served;         /* inst sent a byte to a client */
-	bool inst_sampled;        /* inst's cold start was recorded */
-	bool has_ready;           /* last_ready_usec is known */
-	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
-
-	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
-	struct conn *active;                      /* relayed connections */
-	uint32_t n_pending, n_active;
-
-	ev_timer idle_timer;         /* idle_timeout after the last connection */
-	ev_timer checkpoint_timer;   /* usage written once a minute while running */
-	ev_timer fd_retry_timer;     /* out of fds: retry the waiting connections */
-	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
-	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
-	unsigned failures;           /* consecutive failed starts */
-	char *last_error;
-	char *backend_status; /* last STATUS= from the backend */
-
-	struct zp_usage usage; /* the meter, persisted in state_dir */
 };
 
 /* Where instances of cfg accept: its address, or for ready = socket without

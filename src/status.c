@@ -11,6 +11,17 @@
 
 #include "status.h"
 #include "strbuf.h"
+#include "util.h"
+
+static const char *const state_names[SVC__COUNT] = {
+    [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
+    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
+};
+
+const char *service_state_to_string(enum service_state s)
+{
+	return (unsigned)s < ZP_ARRAY_SIZE(state_names) ? state_names[s] : "invalid";
+}
 
 void service_status_free(struct service_status *st)
 {

@@ -12,9 +12,24 @@
 #include "strbuf.h"
 #include "usage.h"
 
+/* The states of a service (see service.h for the picture), in the order the
+ * metrics list them. */
+enum service_state {
+	SVC_STOPPED,
+	SVC_STARTING,
+	SVC_RUNNING,
+	SVC_STOPPING,
+	SVC_FAILED,
+	SVC__COUNT,
+};
+
+/* "stopped", "starting", ...: the one name of each state, for logs, status
+ * and metrics. */
+const char *service_state_to_string(enum service_state s);
+
 struct service_status {
 	char *name;
-	const char *state; /* stopped | starting | running | stopping | failed */
+	const char *state; /* service_state_to_string() */
 	int pid;           /* 0: none (JSON null) */
 	char **listen;     /* as written, NULL-terminated */
 	uint64_t connections_active;

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "usage.h"
+#include "usage_store.h"
 
 #define NOW 1700000000000000ull
 

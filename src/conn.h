@@ -1,0 +1,111 @@
+/*
+ * conn — the client connections of one service: a FIFO of those that wait
+ * for a backend (pending) and a list of those relayed to one (active), with
+ * the hand-over from the first to the second.
+ *
+ * The queue hands connections over only while its owner has opened it to a
+ * running instance (conn_queue_open(); conn_queue_hold() closes it again).
+ * It decides no service policy: limits, back-off and when to start or stop
+ * an instance are the owner's, and the queue reaches its owner only through
+ * conn_queue_ops (as an instance reaches its service through instance_ops).
+ */
+#ifndef ZP_CONN_H
+#define ZP_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "config.h"
+#include "relay.h"
+#include "usage.h"
+
+struct conn_queue;
+
+/* One client connection. */
+struct conn {
+	struct conn_queue *q;
+	struct conn *prev, *next; /* on q's pending FIFO or its active list */
+	int fd;                   /* the client, while pending */
+	bool pending;
+	bool waited;            /* arrived while no instance was running: felt a cold start */
+	uint64_t arrive_usec;   /* monotonic, at accept */
+	unsigned gen;           /* the instance generation it was relayed to */
+	ev_timer pending_timer; /* pending_timeout */
+	char peer[64];
+	struct relay *relay; /* once relayed */
+};
+
+/* What the queue tells its owner (data is the owner's). */
+struct conn_queue_ops {
+	/* A connection closes: its two fds are about to be free. */
+	void (*conn_closed)(void *data);
+	/* The queue changed on its own (a relay ended, a pending_timeout, a
+	 * retry after running out of fds): the owner looks whether it is idle. */
+	void (*changed)(void *data);
+	/* The backend's first byte to c (once per connection). */
+	void (*first_byte)(void *data, const struct conn *c);
+};
+
+struct conn_queue {
+	uint32_t n_pending, n_active;             /* first: see struct service */
+	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
+	struct conn *active;                      /* relayed connections */
+	bool open;                                /* hand over to target (else hold) */
+	const struct zp_addr *target; /* where the instance accepts (the last one opened to) */
+	unsigned gen;                 /* the instance generation of target */
+	ev_timer fd_retry_timer;      /* out of fds: retry the waiting connections */
+
+	const char *name; /* the owner's, for logs */
+	struct ev_loop *loop;
+	const struct zp_service_config *cfg; /* pending_timeout, connection_idle_timeout;
+					      * the owner keeps it current */
+	struct zp_usage *usage;              /* connections and bytes are counted here */
+	const struct conn_queue_ops *ops;
+	void *data;
+};
+
+void conn_queue_init(struct conn_queue *q, struct ev_loop *loop, const char *name,
+		     const struct zp_service_config *cfg, struct zp_usage *usage,
+		     const struct conn_queue_ops *ops, void *data);
+
+/* Queue a new client connection (fd taken) at the end of the FIFO and count
+ * it. waited: no instance was running when it came. */
+struct conn *conn_queue_add(struct conn_queue *q, int fd, const char *peer, bool waited);
+
+/* c waits: its pending_timeout runs (once; never with infinity). */
+void conn_wait(struct conn *c);
+
+/* Close a connection that never reached a backend, logged with why, and
+ * counted as refused. */
+void conn_refuse(struct conn *c, const char *why);
+
+/* Refuse every pending connection. */
+void conn_queue_refuse_pending(struct conn_queue *q, const char *why);
+
+/* Refuse the connections that still wait for instance generation gen:
+ * pending ones, and relayed ones its backend never answered (ready = socket:
+ * they sit in the queue of a backend socket whose instance is gone). */
+void conn_queue_refuse_waiting(struct conn_queue *q, unsigned gen, const char *why);
+
+/* Whether relayed connections of generation gen have had no byte from the
+ * backend yet. */
+bool conn_queue_unanswered(const struct conn_queue *q, unsigned gen);
+
+/* Hand waiting connections over to the instance of generation gen that
+ * accepts at target (kept by the caller), from now on until
+ * conn_queue_hold(). */
+void conn_queue_open(struct conn_queue *q, const struct zp_addr *target, unsigned gen);
+void conn_queue_hold(struct conn_queue *q);
+
+/* Relay waiting connections, oldest first, while the queue is open; the
+ * first over probe_fd (a connection to the backend, taken; -1: none). On a
+ * transient error (out of fds, the backend's queue full) they keep waiting,
+ * and a retry follows when a connection ends or from a short timer. */
+void conn_queue_dispatch(struct conn_queue *q, int probe_fd);
+
+/* Close every connection and stop the queue's timers. */
+void conn_queue_free(struct conn_queue *q);
+
+#endif

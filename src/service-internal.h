@@ -1,0 +1,116 @@
+/*
+ * service-internal — the inside of a service, shared by its own files only:
+ * service.c (the state machine), service-instance.c (its instance's spawn and
+ * the verdict on its start), service-status.c (status snapshots and the
+ * meter) and the state machine's unit test. Everyone else goes through
+ * service.h, so that the state machine's invariants stay in its files.
+ */
+#ifndef ZP_SERVICE_INTERNAL_H
+#define ZP_SERVICE_INTERNAL_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "config.h"
+#include "conn.h"
+#include "service.h"
+#include "instance.h"
+#include "usage.h"
+
+struct service {
+	char *name;
+	struct zp_service_config *cfg; /* current configuration (owned) */
+	const struct service_env *env;
+	const struct instance_driver *drv; /* env->instances, or the instance_* functions */
+	enum service_state state;
+	/* Flags that qualify the state; service.c says why none is a state. */
+	bool start_failed;    /* the current instance's start failed */
+	bool inst_served;     /* the current instance sent a byte to a client */
+	bool start_requested; /* `zeroproxy start` while stopping */
+	bool shutting_down;   /* zeroproxy is exiting: never start again */
+	bool retired;         /* removed by a reload: draining */
+
+	struct listener **listeners; /* one per cfg->listen */
+	size_t n_listeners;
+	struct zp_addr backend_addr; /* where new instances accept */
+	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
+
+	struct instance *inst;              /* the backend process, or NULL */
+	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
+	struct zp_addr inst_addr;           /* where inst accepts */
+	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
+	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
+	bool inst_sampled;        /* inst's cold start was recorded */
+	bool has_ready;           /* last_ready_usec is known */
+	uint64_t last_ready_usec; /* spawn to ready of the latest instance */
+
+	struct conn_queue queue; /* the client connections */
+
+	ev_timer idle_timer;         /* idle_timeout after the last connection */
+	ev_timer checkpoint_timer;   /* usage written once a minute while running */
+	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
+	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
+	unsigned failures;           /* consecutive failed starts */
+	char *last_error;
+	char *backend_status; /* last STATUS= from the backend */
+
+	struct zp_usage usage; /* the meter, persisted in state_dir */
+};
+
+/* What happens to a service; service.c has the table of what each does in
+ * each state. */
+enum service_event {
+	SE_CONNECT, /* a client connection was queued, within the limits */
+	SE_START,   /* `zeroproxy start` */
+	SE_STOP,    /* `zeroproxy stop`, shutdown, the last connection of a removed service */
+	SE_IDLE,    /* idle_timeout after the last connection */
+	SE_READY,   /* the instance is ready */
+	SE_FAILED,  /* its start failed (exec, start_timeout); it is being stopped */
+	SE_EXITED,  /* its main process was reaped */
+	SE_GONE,    /* its last process is gone, after an EXITED that found some left */
+	SE__COUNT,
+};
+
+const char *service_event_to_string(enum service_event e);
+
+/* Whether e can happen in state s (its cell of the table is not empty). */
+bool service_event_possible(enum service_state s, enum service_event e);
+
+/* Whether the table moves from one state to another anywhere. */
+bool service_move_legal(enum service_state from, enum service_state to);
+
+/* service-instance.c: the instance side. */
+
+/* env->instances, or the instance_* functions. */
+const struct instance_driver *service_instance_driver(const struct service_env *env);
+
+/* Spawn an instance of the current config, reporting to ops; the caller
+ * moves the state. 0, or -errno with why (why_len bytes) after recording the
+ * failed start. */
+int service_spawn(struct service *svc, const struct instance_ops *ops, char *why, size_t why_len);
+
+/* Free the instance (reaped and done) and the config it kept. */
+void service_free_inst(struct service *svc);
+
+/* Record a failed start: the reason for status, the back-off, and the
+ * clients waiting for the instance refused. */
+void service_start_failed(struct service *svc, const char *reason);
+
+/* Whether connections wait in the queue of our ready = socket backend
+ * socket (the previous instance exited before accepting them). */
+bool service_backend_queue_waiting(const struct service *svc);
+
+/* Whether the instance, ready and exited on its own, has not proven its
+ * start (see there). */
+bool service_exit_unproven(const struct service *svc, const struct instance *in);
+
+/* For an exit that counts as a failed start: the usual cause, or "". */
+const char *service_exit_hint(const struct instance *in);
+
+/* service-status.c: the instance is over: add its life, CPU and peak memory
+ * to the meter, and its exit to last_exit. */
+void service_meter_end(struct service *svc);
+
+#endif
