@@ -85,6 +85,10 @@ git clone -q --no-hardlinks "$top" "$root/root/zeroproxy"
 git -C "$root/root/zeroproxy" checkout -q --detach "$head"
 say "clone of $head in /root/zeroproxy (/root mode $(stat -c %a "$root/root"))"
 
+# The root is a mount point of its own, as / is on a real machine (unshare
+# --mount, which the systemd box of t95 uses, cannot make a plain folder's
+# propagation private).
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
@@ -123,7 +127,7 @@ fcntl.ioctl(s, 0x8914, struct.pack(\"16sH22x\", b\"lo\", 0x1 | 0x8 | 0x40))  # S
 			fi
 			sleep 0.2
 		done
-		kill -TERM -- -$demo 2>/dev/null
+		env kill -TERM -- -$demo  # procps kill: a process group (not dash'"'"'s builtin)
 		wait $demo
 		cat demo.log
 		echo "--- answer:"
