@@ -34,7 +34,6 @@
 #include "strbuf.h"
 #include "util.h"
 
-#define CONTROL_MAX_REQUEST    4096        /* bytes of one request line, "\n" included */
 #define CONTROL_MAX_CLIENTS    32          /* clients served at once; more are turned away */
 #define CONTROL_TIMEOUT        5.0         /* s: silent client, or no write progress */
 #define CONTROL_ACCEPT_BACKOFF 1.0         /* s: pause accepting after EMFILE and the like */
@@ -127,7 +126,7 @@ static void append_errors(struct strbuf *sb, char *const *lines, size_t n)
 	}
 }
 
-static void handle_status(struct control_server *srv, char **args, size_t n, struct strbuf *out)
+static void handle_status(struct daemon *d, char **args, size_t n, struct strbuf *out)
 {
 	bool json = false;
 	size_t n_names = 0;
@@ -146,7 +145,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 	struct service_status *st = NULL;
 	size_t nst = 0;
 	const char *unknown = NULL;
-	int r = daemon_status(srv->d, args, n_names, &st, &nst, &unknown);
+	int r = daemon_status(d, args, n_names, &st, &nst, &unknown);
 	if (r == -ENOENT) {
 		sb_printf(out, "error unknown service %s\n", unknown ? unknown : "?");
 		return;
@@ -156,7 +155,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 		return;
 	}
 	sb_puts(out, "ok\n");
-	const char *reload_error = daemon_reload_error(srv->d);
+	const char *reload_error = daemon_reload_error(d);
 	if (json)
 		status_format_json_daemon(st, nst, reload_error, out);
 	else
@@ -166,7 +165,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 	free(st);
 }
 
-static void handle_start_stop(struct control_server *srv, const char *cmd, char **args, size_t n,
+static void handle_start_stop(struct daemon *d, const char *cmd, char **args, size_t n,
 			      struct strbuf *out)
 {
 	bool start = strcmp(cmd, "start") == 0;
@@ -175,8 +174,7 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		return;
 	}
 	log_info("control: %s %s requested", cmd, args[0]);
-	int r =
-	    start ? daemon_start_service(srv->d, args[0]) : daemon_stop_service(srv->d, args[0]);
+	int r = start ? daemon_start_service(d, args[0]) : daemon_stop_service(d, args[0]);
 	if (r == -ENOENT)
 		sb_printf(out, "error unknown service %s\n", args[0]);
 	else if (r < 0)
@@ -185,7 +183,7 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		sb_puts(out, "ok\n");
 }
 
-static void handle_reload(struct control_server *srv, size_t n, struct strbuf *out)
+static void handle_reload(struct daemon *d, size_t n, struct strbuf *out)
 {
 	if (n != 0) {
 		sb_puts(out, "error usage: reload\n");
@@ -193,7 +191,7 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 	}
 	log_info("control: reload requested");
 	struct zp_diag diag = {0};
-	int r = daemon_reload(srv->d, &diag);
+	int r = daemon_reload(d, &diag);
 	if (r == -EINVAL) {
 		sb_puts(out, "error configuration invalid\n");
 		append_errors(out, diag.errors, diag.n_errors);
@@ -207,25 +205,29 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 	diag_free(&diag);
 }
 
-/* Answer one request line (NUL-terminated, without its "\n"). */
-static void handle_request(struct control_server *srv, char *line, struct strbuf *out)
+void control_handle_request(struct daemon *d, char *line, struct strbuf *out)
 {
 	char *words[CONTROL_MAX_REQUEST / 2 + 1];
 	size_t n = 0;
 	char *save = NULL;
 
-	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save))
+	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+		if (n == ZP_ARRAY_SIZE(words)) { /* only a caller other than conn_read */
+			sb_puts(out, "error request too long\n");
+			return;
+		}
 		words[n++] = w;
+	}
 	if (n == 0) {
 		sb_puts(out, "error empty request\n");
 		return;
 	}
 	if (strcmp(words[0], "status") == 0)
-		handle_status(srv, words + 1, n - 1, out);
+		handle_status(d, words + 1, n - 1, out);
 	else if (strcmp(words[0], "start") == 0 || strcmp(words[0], "stop") == 0)
-		handle_start_stop(srv, words[0], words + 1, n - 1, out);
+		handle_start_stop(d, words[0], words + 1, n - 1, out);
 	else if (strcmp(words[0], "reload") == 0)
-		handle_reload(srv, n - 1, out);
+		handle_reload(d, n - 1, out);
 	else
 		sb_printf(out, "error unknown command %.64s\n", words[0]);
 }
@@ -291,7 +293,7 @@ static void conn_read(struct control_conn *c)
 	char line[CONTROL_MAX_REQUEST + 1];
 	memcpy(line, c->in, c->in_len);
 	line[c->in_len] = '\0';
-	handle_request(c->srv, line, &out);
+	control_handle_request(c->srv->d, line, &out);
 	conn_respond(c, &out);
 }
 

@@ -16,6 +16,8 @@
 struct daemon;
 struct control_server;
 
+#define CONTROL_MAX_REQUEST 4096 /* bytes of one request line, "\n" included */
+
 /* Listen on path (mode 0660, a stale socket replaced, its directory created).
  * 0 or -errno (logged). */
 int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
@@ -23,6 +25,13 @@ int control_server_new(struct ev_loop *loop, const char *path, struct daemon *d,
 
 /* Stop listening, close every client, remove the socket file. */
 void control_server_free(struct control_server *c);
+
+/* Answer one request line (NUL-terminated, without its "\n", so shorter than
+ * CONTROL_MAX_REQUEST; the words are split in place) with the first line and
+ * the body, appended to out. The server calls it for each request, and
+ * tests/fuzz/fuzz-control.c with whatever libFuzzer makes up. */
+struct strbuf;
+void control_handle_request(struct daemon *d, char *line, struct strbuf *out);
 
 /* The client side: send argv (the subcommand and its arguments) to the daemon at
  * socket_path, print the body to stdout (or the reason to stderr). Returns the
