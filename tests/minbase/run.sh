@@ -4,7 +4,7 @@
 # Run by hand, as root, from a clone (not part of `make check`: it downloads a
 # Debian root and the build dependencies, and takes several minutes):
 #
-#     sh tests/minbase/run.sh
+#     sh tests/minbase/run.sh [--ci]
 #
 # It makes a fresh `debootstrap --variant=minbase bookworm` root (what many
 # cloud and container images are: no compiler, no libc6-dev, no python3), puts
@@ -18,7 +18,10 @@
 #     machine), curl asks 127.0.0.1:8080 and the answer must come from a
 #     backend (its pid= line), then the demo is stopped;
 #  2. ./autogen.sh && ./configure --enable-werror && make -j2 check
-#     in the same clone, and prints the test suite's counts.
+#     in the same clone, and prints the test suite's counts;
+#  3. with --ci only: `bash .ci/run` in the same clone (CI=true), which must
+#     install what its other stages need (clang for the fuzz stage) on this
+#     fresh root too; its last line is its count. Takes half an hour or more.
 #
 # The downloaded root is kept in $ZP_MINBASE_CACHE (default /var/tmp/zp-minbase)
 # as pristine/, together with apt's downloaded .deb files (apt-archives/), so
@@ -162,6 +165,18 @@ if [ -f "$log" ]; then
 		tr '\n' ' ' | sed 's/ $/\n/' >&2
 	grep -E '^SKIP:' "$cache/check.log" >&2 || true
 fi
-[ "$status" = 0 ] && say "both README commands passed on a fresh minimal Debian 12" ||
+
+# --- 3. CI, on request --------------------------------------------------------------
+if [ "${1:-}" = --ci ]; then
+	say "3. bash .ci/run"
+	if inside 'CI=true bash .ci/run </dev/null' >"$cache/ci.log" 2>&1; then
+		say "   .ci/run OK: $(tail -n 1 "$cache/ci.log")"
+	else
+		status=1
+		grep -E '^(FAIL|ERROR|XPASS):' "$cache/ci.log" >&2 || tail -n 30 "$cache/ci.log" >&2
+		say "   .ci/run failed: $(tail -n 1 "$cache/ci.log") (log: $cache/ci.log)"
+	fi
+fi
+[ "$status" = 0 ] && say "all passed on a fresh minimal Debian 12" ||
 	say "FAILED"
 exit $status
