@@ -49,7 +49,7 @@ for t in $targets; do
 		"$bin" $limit $dict -seed="$seed" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$build/tests/fuzz/crash-$t-" \
 		"$work/$t" "$src/corpus-$t" >"$work/$t.log" 2>&1; then
-		tail -n 12 "$work/$t.log" | grep -E '^(#|Done|stat::(number_of_executed_units|peak_rss_mb|new_units_added))'
+		grep -E '^(#[0-9]+[[:space:]]+DONE|Done |stat::(new_units_added|peak_rss_mb))' "$work/$t.log"
 		echo "PASS: fuzz-$t"
 		pass=$((pass + 1))
 	else
