@@ -18,6 +18,9 @@ against real zp-testd backends on real sockets:
 
 What the harness gives every test (the spirit of hitch's lib.sh):
 - a private directory (tempfile.mkdtemp), removed at exit (kept with ZP_KEEP=1);
+- copies of the binaries that other users can run (shared_copy; zp-testd in
+  every exec = line of testd()), so that a backend or client run as nobody
+  works wherever the build is, a clone in /root (0700) too;
 - free ports chosen at run time (bind to port 0), never fixed ones;
 - zeroproxy.conf and services.d/NAME.conf written from keyword arguments;
 - the daemon started as `zeroproxy run -c CONF` with NOTIFY_SOCKET pointing at a
