@@ -1,12 +1,25 @@
 #!/bin/sh
 # Generate ./configure. As root on Debian, first install whatever the build
 # and the tests lack (a fresh Debian 12 may not even have a compiler).
+#
+# Every package is named, and installed without its Recommends: a minimal
+# Debian (debootstrap --variant=minbase, most container and cloud images) has
+# none of them, and gcc without its recommended libc6-dev cannot link a
+# program. tests/minbase/run.sh proves the list on such a root.
 set -e
 cd "$(dirname "$0")"
+# The build: compiler, C library headers, linker, autotools, libraries.
+zp_build="gcc libc6-dev linux-libc-dev binutils make autoconf automake m4 pkg-config
+	libev-dev libsystemd-dev libinih-dev"
+# The tests and `make demo`: python3 (the harness), curl, ps/pgrep (procps),
+# setpriv/prlimit/unshare/nsenter (util-linux), mount, systemd
+# (systemd-analyze, systemd-socket-activate, the systemd box), man-db and
+# mandoc (the man pages), promtool (prometheus), strace, clang-format.
+zp_test="python3 curl procps util-linux mount systemd man-db mandoc prometheus strace
+	clang-format"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	need=
-	for p in gcc make autoconf automake pkg-config libev-dev libsystemd-dev libinih-dev \
-		python3 systemd mandoc prometheus procps strace curl util-linux; do
+	for p in $zp_build $zp_test; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need="$need $p"
 	done
 	if [ -n "$need" ]; then

@@ -124,7 +124,8 @@ static void append_errors(struct strbuf *sb, char *const *lines, size_t n)
 	}
 }
 
-static void handle_status(struct control_server *srv, char **args, size_t n, struct strbuf *out)
+static void handle_status(const struct server_ops *ops, void *data, char **args, size_t n,
+			  struct strbuf *out)
 {
 	bool json = false;
 	size_t n_names = 0;
@@ -143,7 +144,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 	struct service_status *st = NULL;
 	size_t nst = 0;
 	const char *unknown = NULL;
-	int r = srv->ops->status(srv->data, args, n_names, &st, &nst, &unknown);
+	int r = ops->status(data, args, n_names, &st, &nst, &unknown);
 	if (r == -ENOENT) {
 		sb_printf(out, "error unknown service %s\n", unknown ? unknown : "?");
 		return;
@@ -153,7 +154,7 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 		return;
 	}
 	sb_puts(out, "ok\n");
-	const char *reload_error = srv->ops->reload_error(srv->data);
+	const char *reload_error = ops->reload_error(data);
 	if (json)
 		status_format_json_daemon(st, nst, reload_error, out);
 	else
@@ -163,8 +164,8 @@ static void handle_status(struct control_server *srv, char **args, size_t n, str
 	free(st);
 }
 
-static void handle_start_stop(struct control_server *srv, const char *cmd, char **args, size_t n,
-			      struct strbuf *out)
+static void handle_start_stop(const struct server_ops *ops, void *data, const char *cmd,
+			      char **args, size_t n, struct strbuf *out)
 {
 	bool start = strcmp(cmd, "start") == 0;
 	if (n != 1) {
@@ -172,7 +173,7 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		return;
 	}
 	log_info("control: %s %s requested", cmd, args[0]);
-	int r = start ? srv->ops->start(srv->data, args[0]) : srv->ops->stop(srv->data, args[0]);
+	int r = start ? ops->start(data, args[0]) : ops->stop(data, args[0]);
 	if (r == -ENOENT)
 		sb_printf(out, "error unknown service %s\n", args[0]);
 	else if (r < 0)
@@ -181,7 +182,7 @@ static void handle_start_stop(struct control_server *srv, const char *cmd, char 
 		sb_puts(out, "ok\n");
 }
 
-static void handle_reload(struct control_server *srv, size_t n, struct strbuf *out)
+static void handle_reload(const struct server_ops *ops, void *data, size_t n, struct strbuf *out)
 {
 	if (n != 0) {
 		sb_puts(out, "error usage: reload\n");
@@ -189,7 +190,7 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 	}
 	log_info("control: reload requested");
 	struct zp_diag diag = {0};
-	int r = srv->ops->reload(srv->data, &diag);
+	int r = ops->reload(data, &diag);
 	if (r == -EINVAL) {
 		sb_puts(out, "error configuration invalid\n");
 		append_errors(out, diag.errors, diag.n_errors);
@@ -203,25 +204,30 @@ static void handle_reload(struct control_server *srv, size_t n, struct strbuf *o
 	diag_free(&diag);
 }
 
-/* Answer one request line (NUL-terminated, without its "\n"). */
-static void handle_request(struct control_server *srv, char *line, struct strbuf *out)
+void control_handle_request(const struct server_ops *ops, void *data, char *line,
+			    struct strbuf *out)
 {
 	char *words[CONTROL_MAX_REQUEST / 2 + 1];
 	size_t n = 0;
 	char *save = NULL;
 
-	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save))
+	for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+		if (n == ZP_ARRAY_SIZE(words)) { /* only a caller other than the server */
+			sb_puts(out, "error request too long\n");
+			return;
+		}
 		words[n++] = w;
+	}
 	if (n == 0) {
 		sb_puts(out, "error empty request\n");
 		return;
 	}
 	if (strcmp(words[0], "status") == 0)
-		handle_status(srv, words + 1, n - 1, out);
+		handle_status(ops, data, words + 1, n - 1, out);
 	else if (strcmp(words[0], "start") == 0 || strcmp(words[0], "stop") == 0)
-		handle_start_stop(srv, words[0], words + 1, n - 1, out);
+		handle_start_stop(ops, data, words[0], words + 1, n - 1, out);
 	else if (strcmp(words[0], "reload") == 0)
-		handle_reload(srv, n - 1, out);
+		handle_reload(ops, data, n - 1, out);
 	else
 		sb_printf(out, "error unknown command %.64s\n", words[0]);
 }
@@ -287,7 +293,7 @@ static void control_conn_read(struct control_conn *c)
 	char line[CONTROL_MAX_REQUEST + 1];
 	memcpy(line, c->in, c->in_len);
 	line[c->in_len] = '\0';
-	handle_request(c->srv, line, &out);
+	control_handle_request(c->srv->ops, c->srv->data, line, &out);
 	control_conn_respond(c, &out);
 }
 

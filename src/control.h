@@ -28,4 +28,12 @@ int control_server_new(struct ev_loop *loop, const char *path, const struct serv
 /* Stop listening, close every client, remove the socket file. */
 void control_server_free(struct control_server *c);
 
+/* Answer one request line (NUL-terminated, without its "\n", so shorter than
+ * CONTROL_MAX_REQUEST; the words are split in place) through ops with data:
+ * the first line and the body, appended to out. The server calls it for each
+ * request, and tests/fuzz/fuzz-control.c with whatever libFuzzer makes up. */
+struct strbuf;
+void control_handle_request(const struct server_ops *ops, void *data, char *line,
+			    struct strbuf *out);
+
 #endif

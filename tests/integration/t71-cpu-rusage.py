@@ -27,7 +27,9 @@ def test(t):
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         zt.skip("no user nobody")
-    for b in (zt.ZEROPROXY, zt.ZP_TESTD):
+    # Copies nobody can reach wherever the build is (a clone in /root).
+    daemon = t.shared_copy(zt.ZEROPROXY)
+    for b in (daemon, t.shared_copy(zt.ZP_TESTD)):
         r = subprocess.run([setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
                                "--clear-groups", "test", "-x", b])
         if r.returncode != 0:
@@ -40,7 +42,7 @@ def test(t):
     for p in (t.dir, t.path("state"), t.notify.path):
         os.chmod(p, 0o777)
     wrapper = (setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups")
-    t.start(wrapper=wrapper)
+    t.start(wrapper=wrapper, binary=daemon)
     t.wait_log(r"cgroup: not used \(.*\); CPU and memory from rusage")
     s = t.service_status("burn")
     zt.expect_eq(s["cpu_source"], "rusage", "cpu_source without cgroups")

@@ -18,6 +18,9 @@ against real zp-testd backends on real sockets:
 
 What the harness gives every test (the spirit of hitch's lib.sh):
 - a private directory (tempfile.mkdtemp), removed at exit (kept with ZP_KEEP=1);
+- copies of the binaries that other users can run (shared_copy; zp-testd in
+  every exec = line of testd()), so that a backend or client run as nobody
+  works wherever the build is, a clone in /root (0700) too;
 - free ports chosen at run time (bind to port 0), never fixed ones;
 - zeroproxy.conf and services.d/NAME.conf written from keyword arguments;
 - the daemon started as `zeroproxy run -c CONF` with NOTIFY_SOCKET pointing at a
@@ -686,10 +689,28 @@ def _track_response(r):
         _current.track(r.pid)
 
 
+def _others_can_enter(path):
+    """Whether every folder from path up to / lets other users pass (o+x)."""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
 def _tmp_base():
-    # unix socket paths must stay under 108 bytes: prefer a short TMPDIR
-    base = os.environ.get("TMPDIR") or "/tmp"
-    return base if len(base) < 40 else "/tmp"
+    # unix socket paths must stay under 108 bytes: prefer a short TMPDIR; and
+    # what a test runs as another user (Test.shared_copy) must be reachable
+    # from there, so not a TMPDIR inside a private folder.
+    base = os.environ.get("TMPDIR")
+    if base and len(base) < 40 and _others_can_enter(base):
+        return base
+    return "/tmp"
 
 
 class Test:
@@ -736,9 +757,31 @@ class Test:
                 return p
         raise Error("no free port")
 
+    def shared_copy(self, binary):
+        """The path of a copy of the executable `binary` that every user can
+        run. The build may sit where only its owner gets in (a clone in /root,
+        mode 0700), and a backend with user = nobody or a client run as nobody
+        could not exec it there. The copy goes into bin/ of the test's folder,
+        which is opened for others to pass through (0711: not to list) with
+        bin/ 0755, and is removed with it."""
+        bindir = os.path.join(self.dir, "bin")
+        dst = os.path.join(bindir, os.path.basename(binary))
+        if not os.path.exists(dst):
+            os.makedirs(bindir, exist_ok=True)
+            os.chmod(self.dir, 0o711)
+            os.chmod(bindir, 0o755)
+            try:
+                shutil.copyfile(binary, dst + ".tmp")
+            except OSError as e:
+                raise Error(f"cannot copy {binary} for other users: {e}")
+            os.chmod(dst + ".tmp", 0o755)
+            os.rename(dst + ".tmp", dst)
+        return dst
+
     def testd(self, *args):
-        """The exec = line for zp-testd with args, quoted."""
-        return shlex.join([ZP_TESTD, *[str(a) for a in args]])
+        """The exec = line for zp-testd with args, quoted: a copy of zp-testd
+        that a backend run as another user can exec too (shared_copy)."""
+        return shlex.join([self.shared_copy(ZP_TESTD), *[str(a) for a in args]])
 
     def write_global(self, **settings):
         """Write zeroproxy.conf; keyword arguments override or add keys (None drops one)."""
@@ -798,9 +841,10 @@ class Test:
 
     # -- the daemon --------------------------------------------------------
 
-    def start(self, wait_ready=True, timeout=10.0, wrapper=(), env=None, args=()):
+    def start(self, wait_ready=True, timeout=10.0, wrapper=(), env=None, args=(), binary=None):
         """Start `zeroproxy run -c CONF` (behind an optional wrapper command such
-        as systemd-socket-activate) and, with wait_ready, wait for READY=1."""
+        as systemd-socket-activate) and, with wait_ready, wait for READY=1.
+        binary replaces the zeroproxy binary (e.g. a shared_copy of it)."""
         if self.daemon is not None:
             raise Error("daemon already started")
         if not os.access(ZEROPROXY, os.X_OK):
@@ -816,7 +860,7 @@ class Test:
                            "CONFIGURATION_DIRECTORY", "INVOCATION_ID")}
         e["NOTIFY_SOCKET"] = self.notify.path
         e.update(env or {})
-        cmd = [*wrapper, ZEROPROXY, "run", "-c", self.conf, *args]
+        cmd = [*wrapper, binary or ZEROPROXY, "run", "-c", self.conf, *args]
         # A restarted daemon must send a READY=1 of its own: the earlier
         # daemon's are still in the list.
         readies = self.notify.count("READY", "1")

@@ -127,6 +127,11 @@ box_init() {
 	done
 	# Check the overlay really is there before systemd gets anywhere near it.
 	grep -q " $dir/root overlay " /proc/self/mounts || box_die "init: overlay not mounted"
+	# The box's /tmp is the host's, seen through the overlay: systemd-tmpfiles
+	# would empty it at boot (Debian's tmp.conf: "D /tmp"), and a build or a
+	# clone under /tmp would vanish from the box. Keep it ("d": create only).
+	mkdir -p "$dir/root/etc/tmpfiles.d"
+	echo 'd /tmp 1777 root root -' >"$dir/root/etc/tmpfiles.d/tmp.conf"
 	mkdir -p "$dir/root/etc/systemd/system"
 	cat >"$dir/root/etc/systemd/system/box.target" <<-'EOF'
 		[Unit]

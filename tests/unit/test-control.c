@@ -678,6 +678,28 @@ static void test_socket_file(const char *dir, struct fake *d, struct control_ser
 	(void)srv;
 }
 
+/* control_handle_request() called directly (as tests/fuzz/fuzz-control does):
+ * a line with more words than the server's longest request can hold is
+ * refused, not written past the word array. */
+static void test_handle_request(struct fake *d)
+{
+	size_t n = 3 * CONTROL_MAX_REQUEST;
+	char *line = malloc(n + 1);
+	for (size_t i = 0; i < n; i += 2)
+		memcpy(line + i, "a ", 2);
+	line[n] = '\0';
+	struct strbuf out = {0};
+	control_handle_request(&fake_ops, d, line, &out);
+	is_str(out.data, "error request too long\n", "a line of %zu one-letter words", n / 2);
+	sb_free(&out);
+
+	char ok_line[] = "start\tweb\r";
+	control_handle_request(&fake_ops, d, ok_line, &out);
+	is_str(out.data, "ok\n", "a request handled directly");
+	sb_free(&out);
+	free(line);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -708,6 +730,7 @@ int main(void)
 	test_many(path);
 	test_client_errors(dir, path);
 	test_slow(path, &d);
+	test_handle_request(&d);
 
 	control_server_free(srv);
 	ok(access(path, F_OK) < 0, "socket file removed at the end");
