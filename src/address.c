@@ -40,7 +40,7 @@ static int parse_port(const char *s, in_port_t *port)
 	return 0;
 }
 
-static int parse_unix(const char *path, struct zp_addr *a, const char **err)
+static int parse_unix(const char *path, struct addr *a, const char **err)
 {
 	struct sockaddr_un *un = (struct sockaddr_un *)&a->sa;
 	size_t n = strlen(path);
@@ -71,7 +71,7 @@ static int parse_unix(const char *path, struct zp_addr *a, const char **err)
 }
 
 /* systemd's rule for FileDescriptorName=: printable ASCII without ':'. */
-static int parse_systemd(const char *name, struct zp_addr *a, const char **err)
+static int parse_systemd(const char *name, struct addr *a, const char **err)
 {
 	size_t n = strlen(name);
 
@@ -87,7 +87,7 @@ bad:
 	return -EINVAL;
 }
 
-static int parse_inet(const char *s, struct zp_addr *a, const char **err)
+static int parse_inet(const char *s, struct addr *a, const char **err)
 {
 	const char *colon;
 	char host[INET6_ADDRSTRLEN + 1];
@@ -149,8 +149,7 @@ static int parse_inet(const char *s, struct zp_addr *a, const char **err)
 	return 0;
 }
 
-int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr *a,
-	       const char **err)
+int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct addr *a, const char **err)
 {
 	const char *reason = NULL;
 	int r;
@@ -199,7 +198,7 @@ int addr_parse(const char *s, bool allow_systemd, bool allow_any, struct zp_addr
 	return 0;
 }
 
-bool addr_equal(const struct zp_addr *a, const struct zp_addr *b)
+bool addr_equal(const struct addr *a, const struct addr *b)
 {
 	if (a->kind != b->kind)
 		return false;
@@ -227,7 +226,7 @@ bool addr_equal(const struct zp_addr *a, const struct zp_addr *b)
 	return false;
 }
 
-bool addr_clash(const struct zp_addr *a, const struct zp_addr *b)
+bool addr_clash(const struct addr *a, const struct addr *b)
 {
 	if (addr_equal(a, b))
 		return true;
@@ -342,7 +341,7 @@ static int unix_remove_stale(const struct sockaddr_un *un, socklen_t salen)
 	return r == -ENOENT ? 0 : r;
 }
 
-int addr_listen(const struct zp_addr *a, int backlog)
+int addr_listen(const struct addr *a, int backlog)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&a->sa;
 
@@ -385,7 +384,7 @@ int addr_listen(const struct zp_addr *a, int backlog)
 	return -EINVAL;
 }
 
-int addr_connect(const struct zp_addr *a, bool *in_progress)
+int addr_connect(const struct addr *a, bool *in_progress)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&a->sa;
 	int fd, r;

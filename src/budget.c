@@ -51,7 +51,7 @@ static unsigned count_open_fds(uint64_t below)
 /* Otherwise libev aborts when it cannot make its eventfd, or a usage file
  * cannot be read. The limit that counts is the hard one (budget_nofile_raise()
  * raises the soft limit to it). */
-int budget_nofile_check(const struct zp_config *cfg)
+int budget_nofile_check(const struct config *cfg)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
@@ -60,7 +60,7 @@ int budget_nofile_check(const struct zp_config *cfg)
 	uint64_t sockets = 2 + (cfg->has_metrics ? 1 : 0); /* notify, control, metrics */
 	uint64_t listeners = 0;
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct zp_service_config *sc = cfg->services[i];
+		const struct service_config *sc = cfg->services[i];
 		for (size_t j = 0; j < sc->n_listen; j++)
 			listeners += sc->listen[j].kind != ZP_ADDR_SYSTEMD; /* those are open */
 		listeners += sc->ready == ZP_READY_SOCKET;

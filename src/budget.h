@@ -43,7 +43,7 @@ rlim_t budget_nofile_raise(void);
 
 /* Refuse to start with fewer fds than cfg needs to serve one connection at
  * all: 0, or -EMFILE after logging how many it needs. */
-int budget_nofile_check(const struct zp_config *cfg);
+int budget_nofile_check(const struct config *cfg);
 
 /* Size the budget from the fds open now (after a configuration was applied);
  * wanted: the services' max_connections added up, to say when the limit is

@@ -62,7 +62,7 @@ struct conf_section {
 struct conf_parser {
 	/* Set by the caller. */
 	const char *path; /* in every message */
-	struct zp_diag *d;
+	struct diag *d;
 	const struct conf_key *keys;
 	size_t n_keys;
 	const struct conf_section *sections;

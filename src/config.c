@@ -44,7 +44,7 @@
 static int parse_metrics(struct conf_parser *p, const struct conf_key *k, const char *v,
 			 void *field)
 {
-	struct zp_config *c = field;
+	struct config *c = field;
 	const char *err = NULL;
 	int r = addr_parse(v, false, false, &c->metrics_listen, &err);
 
@@ -63,7 +63,7 @@ static int parse_metrics(struct conf_parser *p, const struct conf_key *k, const 
 }
 
 /* The field of a row, as SVC() in config_service.c. */
-#define GLB(f)  .offset = offsetof(struct zp_config, f)
+#define GLB(f)  .offset = offsetof(struct config, f)
 #define GLB_ALL .offset = 0
 
 /* clang-format off */
@@ -80,7 +80,7 @@ static const struct conf_section global_sections[] = {
     {.name = "zeroproxy"},
 };
 
-void config_free(struct zp_config *c)
+void config_free(struct config *c)
 {
 	if (!c)
 		return;
@@ -101,8 +101,8 @@ static int cmp_str(const void *a, const void *b)
 
 static int cmp_service(const void *a, const void *b)
 {
-	return strcmp((*(struct zp_service_config *const *)a)->name,
-		      (*(struct zp_service_config *const *)b)->name);
+	return strcmp((*(struct service_config *const *)a)->name,
+		      (*(struct service_config *const *)b)->name);
 }
 
 /* The names of the *.conf files in dir, sorted; NULL with errno on failure. */
@@ -132,13 +132,13 @@ static char **list_service_files(const char *dir, size_t *n)
 
 /* Listen addresses are unique across services; a backend address and
  * metrics_listen must not be anyone's listen address. */
-static void check_across(struct zp_config *c, struct service_lines *lines, struct zp_diag *d,
+static void check_across(struct config *c, struct service_lines *lines, struct diag *d,
 			 unsigned metrics_line)
 {
 	for (size_t i = 0; i < c->n_services; i++) {
-		struct zp_service_config *s = c->services[i];
+		struct service_config *s = c->services[i];
 		for (size_t j = 0; j < c->n_services; j++) {
-			struct zp_service_config *o = c->services[j];
+			struct service_config *o = c->services[j];
 			if (j == i)
 				continue;
 			for (size_t li = 0; j < i && li < s->n_listen; li++)
@@ -192,7 +192,7 @@ static char *config_base_dir(const char *path)
 	return abs;
 }
 
-static void load_services(struct zp_config *c, struct zp_diag *d, unsigned services_dir_line,
+static void load_services(struct config *c, struct diag *d, unsigned services_dir_line,
 			  unsigned metrics_line)
 {
 	size_t n_files;
@@ -249,10 +249,10 @@ static void load_services(struct zp_config *c, struct zp_diag *d, unsigned servi
 
 /* Parse the global file into a new config with no services; *services_dir_line
  * and *metrics_line say where those keys were set (0: not set). */
-static struct zp_config *load_global(const char *path, bool explicit_path, struct zp_diag *d,
-				     unsigned *services_dir_line, unsigned *metrics_line)
+static struct config *load_global(const char *path, bool explicit_path, struct diag *d,
+				  unsigned *services_dir_line, unsigned *metrics_line)
 {
-	struct zp_config *c = xcalloc(1, sizeof(*c));
+	struct config *c = xcalloc(1, sizeof(*c));
 	char *base;
 
 	c->path = xstrdup(path ? path : DEFAULT_CONFIG_PATH);
@@ -287,13 +287,11 @@ static struct zp_config *load_global(const char *path, bool explicit_path, struc
 	return c;
 }
 
-int config_load_global(const char *path, bool explicit_path, struct zp_config **out,
-		       struct zp_diag *d)
+int config_load_global(const char *path, bool explicit_path, struct config **out, struct diag *d)
 {
 	size_t before = d->n_errors;
 	unsigned services_dir_line, metrics_line;
-	struct zp_config *c =
-	    load_global(path, explicit_path, d, &services_dir_line, &metrics_line);
+	struct config *c = load_global(path, explicit_path, d, &services_dir_line, &metrics_line);
 
 	*out = NULL;
 	if (d->n_errors > before) {
@@ -304,12 +302,11 @@ int config_load_global(const char *path, bool explicit_path, struct zp_config **
 	return 0;
 }
 
-int config_load(const char *path, bool explicit_path, struct zp_config **out, struct zp_diag *d)
+int config_load(const char *path, bool explicit_path, struct config **out, struct diag *d)
 {
 	size_t before = d->n_errors;
 	unsigned services_dir_line, metrics_line;
-	struct zp_config *c =
-	    load_global(path, explicit_path, d, &services_dir_line, &metrics_line);
+	struct config *c = load_global(path, explicit_path, d, &services_dir_line, &metrics_line);
 
 	*out = NULL;
 	load_services(c, d, services_dir_line, metrics_line);
@@ -321,7 +318,7 @@ int config_load(const char *path, bool explicit_path, struct zp_config **out, st
 	return 0;
 }
 
-struct zp_service_config *config_find(const struct zp_config *c, const char *name)
+struct service_config *config_find(const struct config *c, const char *name)
 {
 	size_t lo = 0, hi = c->n_services;
 
@@ -338,14 +335,14 @@ struct zp_service_config *config_find(const struct zp_config *c, const char *nam
 	return NULL;
 }
 
-void config_print_summary(const struct zp_config *c, FILE *f)
+void config_print_summary(const struct config *c, FILE *f)
 {
 	if (c->n_services == 0) {
 		fprintf(f, "no services in %s\n", c->services_dir);
 		return;
 	}
 	for (size_t i = 0; i < c->n_services; i++) {
-		const struct zp_service_config *s = c->services[i];
+		const struct service_config *s = c->services[i];
 		char idle[64];
 
 		fprintf(f, "%s: listen ", s->name);

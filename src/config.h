@@ -1,7 +1,7 @@
 /*
  * config — the whole configuration: zeroproxy.conf and one services.d/NAME.conf
  * per service, parsed with inih and validated completely before anything uses
- * it. A struct zp_config is immutable once loaded; a reload builds a new one.
+ * it. A struct config is immutable once loaded; a reload builds a new one.
  */
 #ifndef ZP_CONFIG_H
 #define ZP_CONFIG_H
@@ -11,24 +11,24 @@
 #include <stdio.h>
 
 #include "address.h"
-#include "diag.h" /* struct zp_diag, diag_error() & co. */
+#include "diag.h" /* struct diag, diag_error() & co. */
 
-enum zp_ready {
+enum ready_mode {
 	ZP_READY_CONNECT, /* poll-connect to address until it accepts */
 	ZP_READY_NOTIFY,  /* wait for READY=1 on our NOTIFY_SOCKET */
 	ZP_READY_SOCKET,  /* we listen on address and pass the socket as fd 3 */
 	ZP_READY_COMMAND, /* run ready_command until it exits 0 */
 };
 
-const char *ready_name(enum zp_ready r);
+const char *ready_name(enum ready_mode r);
 
 /* How stop_signal reaches the instance (systemd's KillMode names). */
-enum zp_kill_mode {
+enum kill_mode {
 	ZP_KILL_MIXED,         /* the main process only; SIGKILL to the rest at stop_timeout */
 	ZP_KILL_CONTROL_GROUP, /* every process of the instance at once */
 };
 
-const char *kill_mode_name(enum zp_kill_mode m);
+const char *kill_mode_name(enum kill_mode m);
 
 /* Defaults, as zeroproxy.conf(5) lists them. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
@@ -39,12 +39,12 @@ const char *kill_mode_name(enum zp_kill_mode m);
 #define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
 
-struct zp_service_config {
+struct service_config {
 	char *name; /* file name without .conf */
 	char *path; /* the file it came from */
 
 	/* [service] */
-	struct zp_addr *listen; /* every listen =, in order */
+	struct addr *listen; /* every listen =, in order */
 	size_t n_listen;
 	uint64_t idle_timeout_ms;            /* ZP_INFINITY: never stop */
 	uint32_t max_connections;            /* active + pending */
@@ -53,32 +53,32 @@ struct zp_service_config {
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
 
 	/* [backend] */
-	char *exec;             /* as written */
-	char **argv;            /* exec split, NULL-terminated */
-	bool has_address;       /* address = given */
-	struct zp_addr address; /* where the backend accepts */
-	enum zp_ready ready;
+	char *exec;          /* as written */
+	char **argv;         /* exec split, NULL-terminated */
+	bool has_address;    /* address = given */
+	struct addr address; /* where the backend accepts */
+	enum ready_mode ready;
 	char **ready_argv; /* ready_command split, NULL-terminated; NULL unless ready = command */
 	uint64_t start_timeout_ms;
 	int stop_signal;
 	uint64_t stop_timeout_ms;
-	enum zp_kill_mode kill_mode;
+	enum kill_mode kill_mode;
 	char *user;              /* NULL: do not change */
 	char *group;             /* NULL: user's primary group, or unchanged */
 	char *working_directory; /* NULL: inherit */
 	char **environment;      /* KEY=VALUE, NULL-terminated, may be NULL */
 };
 
-struct zp_config {
+struct config {
 	char *path;           /* zeroproxy.conf (may not exist when not explicit) */
 	char *services_dir;   /* resolved */
 	char *control_socket; /* resolved */
 	char *state_dir;      /* resolved */
 	int log_level;        /* LOG_* */
 	bool has_metrics;     /* metrics_listen set */
-	struct zp_addr metrics_listen;
+	struct addr metrics_listen;
 
-	struct zp_service_config **services; /* sorted by name */
+	struct service_config **services; /* sorted by name */
 	size_t n_services;
 };
 
@@ -86,28 +86,26 @@ struct zp_config {
  * every service file in its services_dir. Returns 0 and *out on success; on any
  * error returns -EINVAL with every error found in d and *out NULL. Warnings
  * (e.g. an exec program not found in PATH) are added to d either way. */
-int config_load(const char *path, bool explicit_path, struct zp_config **out, struct zp_diag *d);
+int config_load(const char *path, bool explicit_path, struct config **out, struct diag *d);
 
 /* Load only the global file (the client commands need no more than the
  * control socket's path, even when a service file is broken). *out has no
  * services. 0 or -EINVAL with the errors in d. */
-int config_load_global(const char *path, bool explicit_path, struct zp_config **out,
-		       struct zp_diag *d);
+int config_load_global(const char *path, bool explicit_path, struct config **out, struct diag *d);
 
 /* Parse a single service file (used by config_load and by the unit tests). */
-struct zp_service_config *service_config_load(const char *path, const char *name,
-					      struct zp_diag *d);
+struct service_config *service_config_load(const char *path, const char *name, struct diag *d);
 
-void config_free(struct zp_config *c);
-void service_config_free(struct zp_service_config *s);
+void config_free(struct config *c);
+void service_config_free(struct service_config *s);
 
 /* Find a service by name, or NULL. */
-struct zp_service_config *config_find(const struct zp_config *c, const char *name);
+struct service_config *config_find(const struct config *c, const char *name);
 
 /* Whether two service configs are equal in every setting (reload uses it). */
-bool service_config_equal(const struct zp_service_config *a, const struct zp_service_config *b);
+bool service_config_equal(const struct service_config *a, const struct service_config *b);
 
 /* Print one line per service for `zeroproxy check`. */
-void config_print_summary(const struct zp_config *c, FILE *f);
+void config_print_summary(const struct config *c, FILE *f);
 
 #endif

@@ -26,8 +26,8 @@
 #include "util.h"
 
 /* conf_parse_enum stores an int. */
-_Static_assert(sizeof(enum zp_ready) == sizeof(int), "enum zp_ready is an int");
-_Static_assert(sizeof(enum zp_kill_mode) == sizeof(int), "enum zp_kill_mode is an int");
+_Static_assert(sizeof(enum ready_mode) == sizeof(int), "enum ready_mode is an int");
+_Static_assert(sizeof(enum kill_mode) == sizeof(int), "enum kill_mode is an int");
 
 static const char *const ready_names[] = {
     [ZP_READY_CONNECT] = "connect",
@@ -43,14 +43,14 @@ static const char *const kill_mode_names[] = {
     NULL,
 };
 
-const char *ready_name(enum zp_ready r)
+const char *ready_name(enum ready_mode r)
 {
 	if ((size_t)r < ZP_ARRAY_SIZE(ready_names) - 1)
 		return ready_names[r];
 	return "?";
 }
 
-const char *kill_mode_name(enum zp_kill_mode m)
+const char *kill_mode_name(enum kill_mode m)
 {
 	if ((size_t)m < ZP_ARRAY_SIZE(kill_mode_names) - 1)
 		return kill_mode_names[m];
@@ -61,7 +61,7 @@ const char *kill_mode_name(enum zp_kill_mode m)
 
 /* What the service parsers get: offset 0, the service whole. The lines of
  * the listen addresses go to p->userdata, a struct service_lines. */
-#define SERVICE(field) ((struct zp_service_config *)(field))
+#define SERVICE(field) ((struct service_config *)(field))
 
 /* A command line split into argv, and kept as written in text unless that is
  * NULL. */
@@ -99,10 +99,10 @@ static int parse_ready_command(struct conf_parser *p, const struct conf_key *k, 
 /* One more listen address, unless it clashes with an earlier one. */
 static int parse_listen(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
 {
-	struct zp_service_config *s = SERVICE(field);
+	struct service_config *s = SERVICE(field);
 	struct service_lines *lines = p->userdata;
 	const char *err = NULL;
-	struct zp_addr a;
+	struct addr a;
 
 	if (addr_parse(v, true, true, &a, &err) < 0) {
 		conf_error(p, "%s, got %s", err, p->quoted);
@@ -126,7 +126,7 @@ static int parse_listen(struct conf_parser *p, const struct conf_key *k, const c
 static int parse_address(struct conf_parser *p, const struct conf_key *k, const char *v,
 			 void *field)
 {
-	struct zp_service_config *s = SERVICE(field);
+	struct service_config *s = SERVICE(field);
 	const char *err = NULL;
 
 	if (addr_parse(v, false, false, &s->address, &err) < 0) {
@@ -176,9 +176,9 @@ static int parse_environment(struct conf_parser *p, const struct conf_key *k, co
 
 /* ---- the keys ---- */
 
-/* The field of a row: SVC(f) for a field of struct zp_service_config, SVC_ALL
+/* The field of a row: SVC(f) for a field of struct service_config, SVC_ALL
  * for the parsers above that take the service whole. */
-#define SVC(f)  .offset = offsetof(struct zp_service_config, f)
+#define SVC(f)  .offset = offsetof(struct service_config, f)
 #define SVC_ALL .offset = 0
 
 /* clang-format off */
@@ -212,7 +212,7 @@ static const struct conf_section service_sections[] = {
 };
 
 /* The defaults, as zeroproxy.conf(5) lists them. */
-static void service_defaults(struct zp_service_config *s)
+static void service_defaults(struct service_config *s)
 {
 	s->idle_timeout_ms = ZP_DEFAULT_IDLE_TIMEOUT_MS;
 	s->max_connections = ZP_DEFAULT_MAX_CONNECTIONS;
@@ -226,7 +226,7 @@ static void service_defaults(struct zp_service_config *s)
 	s->kill_mode = ZP_KILL_MIXED;
 }
 
-void service_config_free(struct zp_service_config *s)
+void service_config_free(struct service_config *s)
 {
 	if (!s)
 		return;
@@ -246,7 +246,7 @@ void service_config_free(struct zp_service_config *s)
 /* ---- warnings: what may still change before the backend starts ---- */
 
 /* The value of PATH for the backend: its own environment = PATH=..., else ours. */
-static const char *exec_search_path(const struct zp_service_config *s)
+static const char *exec_search_path(const struct service_config *s)
 {
 	for (size_t i = 0; s->environment && s->environment[i]; i++)
 		if (strncmp(s->environment[i], "PATH=", 5) == 0)
@@ -271,7 +271,7 @@ static int check_executable(const char *path)
 
 /* Warnings only: the program is looked up again at each start, where a missing
  * one is a start failure; `zeroproxy check` tells early. */
-static void warn_exec(struct conf_parser *p, const struct zp_service_config *s)
+static void warn_exec(struct conf_parser *p, const struct service_config *s)
 {
 	unsigned line = conf_key_line(p, "exec");
 	const char *prog = s->argv[0];
@@ -317,7 +317,7 @@ static void warn_exec(struct conf_parser *p, const struct zp_service_config *s)
 	free(copy);
 }
 
-static void warn_working_directory(struct conf_parser *p, const struct zp_service_config *s)
+static void warn_working_directory(struct conf_parser *p, const struct service_config *s)
 {
 	unsigned line = conf_key_line(p, "working_directory");
 	struct stat st;
@@ -332,7 +332,7 @@ static void warn_working_directory(struct conf_parser *p, const struct zp_servic
 
 /* Warnings only, like warn_exec: the user and group are looked up again at
  * each start, where a missing one fails the start. */
-static void warn_credentials(struct conf_parser *p, const struct zp_service_config *s)
+static void warn_credentials(struct conf_parser *p, const struct service_config *s)
 {
 	static const char *const keys[] = {"user", "group"};
 
@@ -370,7 +370,7 @@ static void required(struct conf_parser *p, const char *name, const char *what)
 
 /* ready = command needs ready_command, and ready_command needs ready =
  * command; the second of the two keys is the one in error. */
-static void ready_command_check(struct conf_parser *p, const struct zp_service_config *s)
+static void ready_command_check(struct conf_parser *p, const struct service_config *s)
 {
 	if (conf_key_bad(p, "ready") || conf_key_bad(p, "ready_command"))
 		return;
@@ -390,7 +390,7 @@ static void ready_command_check(struct conf_parser *p, const struct zp_service_c
 	}
 }
 
-static void service_finish(struct conf_parser *p, struct zp_service_config *s)
+static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
 
@@ -432,10 +432,10 @@ static void service_finish(struct conf_parser *p, struct zp_service_config *s)
 	warn_credentials(p, s);
 }
 
-struct zp_service_config *service_parse(const char *path, const char *name, struct zp_diag *d,
-					struct service_lines *lines, size_t *n_errors)
+struct service_config *service_parse(const char *path, const char *name, struct diag *d,
+				     struct service_lines *lines, size_t *n_errors)
 {
-	struct zp_service_config *s = xcalloc(1, sizeof(*s));
+	struct service_config *s = xcalloc(1, sizeof(*s));
 	struct conf_parser p = {
 	    .path = path,
 	    .d = d,
@@ -470,11 +470,11 @@ struct zp_service_config *service_parse(const char *path, const char *name, stru
 	return s;
 }
 
-struct zp_service_config *service_config_load(const char *path, const char *name, struct zp_diag *d)
+struct service_config *service_config_load(const char *path, const char *name, struct diag *d)
 {
 	struct service_lines lines;
 	size_t n_errors;
-	struct zp_service_config *s = service_parse(path, name, d, &lines, &n_errors);
+	struct service_config *s = service_parse(path, name, d, &lines, &n_errors);
 
 	free(lines.listen);
 	if (n_errors) {
@@ -503,12 +503,12 @@ static bool strv_equal(char *const *a, char *const *b)
 	return true;
 }
 
-static bool addr_same(const struct zp_addr *a, const struct zp_addr *b)
+static bool addr_same(const struct addr *a, const struct addr *b)
 {
 	return addr_equal(a, b) && strcmp(a->text, b->text) == 0;
 }
 
-bool service_config_equal(const struct zp_service_config *a, const struct zp_service_config *b)
+bool service_config_equal(const struct service_config *a, const struct service_config *b)
 {
 	if (!str_equal(a->name, b->name) || a->n_listen != b->n_listen)
 		return false;

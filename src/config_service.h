@@ -20,7 +20,7 @@ struct service_lines {
 /* Parse one service file, reporting every error to d. Always returns the
  * struct (with what was valid) so that config_load can check the listen
  * addresses of every file; *n_errors says how many errors it added. */
-struct zp_service_config *service_parse(const char *path, const char *name, struct zp_diag *d,
-					struct service_lines *lines, size_t *n_errors);
+struct service_config *service_parse(const char *path, const char *name, struct diag *d,
+				     struct service_lines *lines, size_t *n_errors);
 
 #endif

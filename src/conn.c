@@ -16,7 +16,7 @@
 static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents);
 
 void conn_queue_init(struct conn_queue *q, struct ev_loop *loop, const char *name,
-		     const struct zp_service_config *cfg, struct zp_usage *usage,
+		     const struct service_config *cfg, struct usage *usage,
 		     const struct conn_queue_ops *ops, void *data)
 {
 	memset(q, 0, sizeof(*q));
@@ -232,7 +232,7 @@ static int conn_connect(struct conn *c, int probe_fd)
 	return 0;
 }
 
-void conn_queue_open(struct conn_queue *q, const struct zp_addr *target, unsigned gen)
+void conn_queue_open(struct conn_queue *q, const struct addr *target, unsigned gen)
 {
 	q->open = true;
 	q->target = target;

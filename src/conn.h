@@ -53,21 +53,21 @@ struct conn_queue {
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                      /* relayed connections */
 	bool open;                                /* hand over to target (else hold) */
-	const struct zp_addr *target; /* where the instance accepts (the last one opened to) */
-	unsigned gen;                 /* the instance generation of target */
-	ev_timer fd_retry_timer;      /* out of fds: retry the waiting connections */
+	const struct addr *target; /* where the instance accepts (the last one opened to) */
+	unsigned gen;              /* the instance generation of target */
+	ev_timer fd_retry_timer;   /* out of fds: retry the waiting connections */
 
 	const char *name; /* the owner's, for logs */
 	struct ev_loop *loop;
-	const struct zp_service_config *cfg; /* pending_timeout, connection_idle_timeout;
-					      * the owner keeps it current */
-	struct zp_usage *usage;              /* connections and bytes are counted here */
+	const struct service_config *cfg; /* pending_timeout, connection_idle_timeout;
+					   * the owner keeps it current */
+	struct usage *usage;              /* connections and bytes are counted here */
 	const struct conn_queue_ops *ops;
 	void *data;
 };
 
 void conn_queue_init(struct conn_queue *q, struct ev_loop *loop, const char *name,
-		     const struct zp_service_config *cfg, struct zp_usage *usage,
+		     const struct service_config *cfg, struct usage *usage,
 		     const struct conn_queue_ops *ops, void *data);
 
 /* Queue a new client connection (fd taken) at the end of the FIFO and count
@@ -96,7 +96,7 @@ bool conn_queue_unanswered(const struct conn_queue *q, unsigned gen);
 /* Hand waiting connections over to the instance of generation gen that
  * accepts at target (kept by the caller), from now on until
  * conn_queue_hold(). */
-void conn_queue_open(struct conn_queue *q, const struct zp_addr *target, unsigned gen);
+void conn_queue_open(struct conn_queue *q, const struct addr *target, unsigned gen);
 void conn_queue_hold(struct conn_queue *q);
 
 /* Relay waiting connections, oldest first, while the queue is open; the

@@ -189,7 +189,7 @@ static void handle_reload(const struct server_ops *ops, void *data, size_t n, st
 		return;
 	}
 	log_info("control: reload requested");
-	struct zp_diag diag = {0};
+	struct diag diag = {0};
 	int r = ops->reload(data, &diag);
 	if (r == -EINVAL) {
 		sb_puts(out, "error configuration invalid\n");

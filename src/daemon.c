@@ -223,14 +223,14 @@ static int daemon_stop_service(void *data, const char *name)
 }
 
 /* Re-read the configuration (reload.c), then the STATUS= summary. */
-static int daemon_reload(struct daemon *d, struct zp_diag *diag)
+static int daemon_reload(struct daemon *d, struct diag *diag)
 {
 	int r = reload_run(&d->core, diag);
 	daemon_send_status(d);
 	return r;
 }
 
-static int daemon_reload_op(void *data, struct zp_diag *diag)
+static int daemon_reload_op(void *data, struct diag *diag)
 {
 	return daemon_reload(data, diag);
 }
@@ -256,7 +256,7 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	struct daemon *d = w->data;
 	if (d->shutting_down)
 		return;
-	struct zp_diag diag = {0};
+	struct diag diag = {0};
 	daemon_reload(d, &diag);
 	diag_free(&diag);
 }
@@ -334,8 +334,8 @@ static void daemon_free(struct daemon *d)
 
 int daemon_run(const char *config_path, bool explicit_path)
 {
-	struct zp_diag diag = {0};
-	struct zp_config *cfg = NULL;
+	struct diag diag = {0};
+	struct config *cfg = NULL;
 	if (config_load(config_path, explicit_path, &cfg, &diag) < 0) {
 		reload_log_diag(&diag);
 		log_error("%s: configuration invalid, not starting", config_path);

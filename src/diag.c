@@ -22,7 +22,7 @@ static void diag_push(char ***v, size_t *n, const char *fmt, va_list ap)
 	*v = nv;
 }
 
-void diag_error(struct zp_diag *d, const char *fmt, ...)
+void diag_error(struct diag *d, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -31,7 +31,7 @@ void diag_error(struct zp_diag *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-void diag_warning(struct zp_diag *d, const char *fmt, ...)
+void diag_warning(struct diag *d, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -40,7 +40,7 @@ void diag_warning(struct zp_diag *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-void diag_free(struct zp_diag *d)
+void diag_free(struct diag *d)
 {
 	for (size_t i = 0; i < d->n_errors; i++)
 		free(d->errors[i]);

@@ -11,15 +11,15 @@
 
 /* Error and warning messages collected while loading, each a full line
  * without newline ("PATH:LINE: [section] key: reason"). */
-struct zp_diag {
+struct diag {
 	char **errors;
 	size_t n_errors;
 	char **warnings;
 	size_t n_warnings;
 };
 
-void diag_error(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void diag_warning(struct zp_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void diag_free(struct zp_diag *d);
+void diag_error(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_free(struct diag *d);
 
 #endif

@@ -148,7 +148,7 @@ static void on_stop_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	instance_kill(in);
 }
 
-int instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 		   const struct spawn_env *env, const struct instance_ops *ops, void *data,
 		   struct instance **out, char *why, size_t why_len)
 {

@@ -43,7 +43,7 @@ struct instance_ops {
 };
 
 struct instance {
-	const struct zp_service_config *cfg; /* the config it was started with */
+	const struct service_config *cfg; /* the config it was started with */
 	struct ev_loop *loop;
 	pid_t pid;                /* also its process group id */
 	uint64_t spawn_usec;      /* monotonic, at fork */
@@ -80,7 +80,7 @@ struct instance {
  * (why_len bytes) when nothing could be spawned (fork failure, unknown user;
  * *out is left alone). The failure is not logged: the owner does, with its
  * context. */
-int instance_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 		   const struct spawn_env *env, const struct instance_ops *ops, void *data,
 		   struct instance **out, char *why, size_t why_len);
 

@@ -65,7 +65,7 @@ static void on_pause_end(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &l->io);
 }
 
-int listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, struct listener **out)
+int listener_new(struct ev_loop *loop, const struct addr *addr, int fd, struct listener **out)
 {
 	bool from_systemd = fd >= 0;
 	if (from_systemd) {

@@ -20,7 +20,7 @@ struct listener;
 typedef bool (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
 
 struct listener {
-	struct zp_addr addr;  /* as configured */
+	struct addr addr;     /* as configured */
 	int fd;               /* the listening socket */
 	bool from_systemd;    /* adopted: never unlink or re-bind */
 	bool unlink_on_close; /* a unix socket file we created */
@@ -36,7 +36,7 @@ struct listener {
 /* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound
  * now (fd < 0). Not yet accepting. 0 with it in *out, or -errno (not logged:
  * the caller knows which service it is for). */
-int listener_new(struct ev_loop *loop, const struct zp_addr *addr, int fd, struct listener **out);
+int listener_new(struct ev_loop *loop, const struct addr *addr, int fd, struct listener **out);
 
 /* Start/stop accepting. */
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);

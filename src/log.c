@@ -38,7 +38,7 @@ void log_set_level(int level)
 	log_level = level;
 }
 
-void zp_log(int prio, const char *fmt, ...)
+void log_write(int prio, const char *fmt, ...)
 {
 	if (prio > log_level)
 		return;

@@ -13,12 +13,12 @@ int log_parse_level(const char *s, int *level);
 void log_set_level(int level);
 
 /* Log at a LOG_* priority; a trailing newline is added. */
-void zp_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_write(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_error(...)   zp_log(LOG_ERR, __VA_ARGS__)
-#define log_warning(...) zp_log(LOG_WARNING, __VA_ARGS__)
-#define log_notice(...)  zp_log(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...)    zp_log(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)   zp_log(LOG_DEBUG, __VA_ARGS__)
+#define log_error(...)   log_write(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_write(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...)  log_write(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)    log_write(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)   log_write(LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -43,8 +43,8 @@ static void usage(FILE *f)
 
 static int cmd_check(const char *path, bool explicit_path)
 {
-	struct zp_diag diag = {0};
-	struct zp_config *cfg = NULL;
+	struct diag diag = {0};
+	struct config *cfg = NULL;
 	int r = config_load(path, explicit_path, &cfg, &diag);
 	for (size_t i = 0; i < diag.n_warnings; i++)
 		fprintf(stderr, "warning: %s\n", diag.warnings[i]);
@@ -67,8 +67,8 @@ static char *client_socket(const char *path, bool explicit_path, const char *giv
 {
 	if (given)
 		return strdup(given);
-	struct zp_diag diag = {0};
-	struct zp_config *cfg = NULL;
+	struct diag diag = {0};
+	struct config *cfg = NULL;
 	if (config_load_global(path, explicit_path, &cfg, &diag) < 0) {
 		for (size_t i = 0; i < diag.n_errors; i++)
 			fprintf(stderr, "%s\n", diag.errors[i]);

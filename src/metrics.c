@@ -463,8 +463,8 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_io_start(loop, &m->accept_io);
 }
 
-int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr,
-		       const struct server_ops *ops, void *data, struct metrics_server **out)
+int metrics_server_new(struct ev_loop *loop, const struct addr *addr, const struct server_ops *ops,
+		       void *data, struct metrics_server **out)
 {
 	*out = NULL;
 	int fd = addr_listen(addr, 64);

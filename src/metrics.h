@@ -15,8 +15,8 @@ struct metrics_server;
 
 /* Listen on addr (HOST:PORT); snapshots come from ops->status, called with
  * data. 0 or -errno (logged). */
-int metrics_server_new(struct ev_loop *loop, const struct zp_addr *addr,
-		       const struct server_ops *ops, void *data, struct metrics_server **out);
+int metrics_server_new(struct ev_loop *loop, const struct addr *addr, const struct server_ops *ops,
+		       void *data, struct metrics_server **out);
 void metrics_server_free(struct metrics_server *m);
 
 /* The exposition text for these services (HELP, TYPE, `service` label). */

@@ -187,7 +187,7 @@ static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
 	probe_ready(p, fd);
 }
 
-void probe_init(struct probe *p, struct ev_loop *loop, const struct zp_service_config *cfg,
+void probe_init(struct probe *p, struct ev_loop *loop, const struct service_config *cfg,
 		const struct spawn_creds *creds, rlim_t nofile, const struct probe_ops *ops,
 		void *data)
 {

@@ -34,15 +34,15 @@ struct probe_ops {
 
 struct probe {
 	struct ev_loop *loop;
-	const struct zp_service_config *cfg; /* ready mode, address, ready_command */
-	struct spawn_creds creds;            /* who ready_command runs as */
-	rlim_t nofile;                       /* its RLIMIT_NOFILE soft limit, or 0 */
-	bool active;                         /* started, not yet ended or cancelled */
-	int tfd;                             /* the back-off timer (a timerfd), or -1 */
-	ev_io tick;                          /* tfd expired */
-	ev_io io;                            /* the connect() in progress */
-	int fd;                              /* its socket, or -1 */
-	double delay;                        /* the next back-off, seconds */
+	const struct service_config *cfg; /* ready mode, address, ready_command */
+	struct spawn_creds creds;         /* who ready_command runs as */
+	rlim_t nofile;                    /* its RLIMIT_NOFILE soft limit, or 0 */
+	bool active;                      /* started, not yet ended or cancelled */
+	int tfd;                          /* the back-off timer (a timerfd), or -1 */
+	ev_io tick;                       /* tfd expired */
+	ev_io io;                         /* the connect() in progress */
+	int fd;                           /* its socket, or -1 */
+	double delay;                     /* the next back-off, seconds */
 	pid_t pid;   /* the ready_command running (its own process group), or 0 */
 	int pipe;    /* its exec report pipe (read end), or -1 */
 	int status;  /* wait status of the last ready_command, -1: none yet */
@@ -53,7 +53,7 @@ struct probe {
 
 /* Set p up, inert: probe_cancel() and probe_close() are safe, nothing runs
  * until probe_start(). */
-void probe_init(struct probe *p, struct ev_loop *loop, const struct zp_service_config *cfg,
+void probe_init(struct probe *p, struct ev_loop *loop, const struct service_config *cfg,
 		const struct spawn_creds *creds, rlim_t nofile, const struct probe_ops *ops,
 		void *data);
 

@@ -103,11 +103,11 @@ struct plan {
 	bool *reused;                /* per listener: taken from an old service */
 	int backend_fd;              /* ready=socket, or -1 */
 	bool backend_reused;
-	struct zp_addr backend_addr; /* where backend_fd is bound */
+	struct addr backend_addr; /* where backend_fd is bound */
 };
 
 /* A listener of the running services on the same address, or NULL. */
-static struct listener *find_listener(struct daemon_core *c, const struct zp_addr *a)
+static struct listener *find_listener(struct daemon_core *c, const struct addr *a)
 {
 	for (size_t i = 0; i < c->n_svcs; i++) {
 		size_t n;
@@ -138,13 +138,13 @@ static struct service *find_service_any(struct daemon_core *c, const char *name)
 }
 
 /* The file of a unix socket bound to a path, or NULL (TCP, abstract). */
-static const char *sock_file(const struct zp_addr *a)
+static const char *sock_file(const struct addr *a)
 {
 	const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
 	return a->kind == ZP_ADDR_UNIX && path[0] == '/' ? path : NULL;
 }
 
-static bool sock_file_is(const struct zp_addr *a, const char *path)
+static bool sock_file_is(const struct addr *a, const char *path)
 {
 	const char *f = sock_file(a);
 	return f && strcmp(f, path) == 0;
@@ -165,18 +165,18 @@ static void plan_undo(struct plan *p, size_t n_listen)
 }
 
 /* Reuse or bind every socket of cfg. Errors go to diag. */
-static int plan_make(struct daemon_core *c, struct zp_config *cfg, struct plan *plans,
-		     struct zp_diag *diag)
+static int plan_make(struct daemon_core *c, struct config *cfg, struct plan *plans,
+		     struct diag *diag)
 {
 	int err = 0;
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		struct zp_service_config *sc = cfg->services[i];
+		struct service_config *sc = cfg->services[i];
 		struct plan *p = &plans[i];
 		p->listeners = xcalloc(sc->n_listen + 1, sizeof(*p->listeners));
 		p->reused = xcalloc(sc->n_listen + 1, sizeof(*p->reused));
 		p->backend_fd = -1;
 		for (size_t j = 0; j < sc->n_listen; j++) {
-			const struct zp_addr *a = &sc->listen[j];
+			const struct addr *a = &sc->listen[j];
 			struct listener *l = find_listener(c, a);
 			if (l) {
 				p->listeners[j] = l;
@@ -215,7 +215,7 @@ static int plan_make(struct daemon_core *c, struct zp_config *cfg, struct plan *
 		if (sc->ready != ZP_READY_SOCKET)
 			continue;
 		struct service *old = find_service_any(c, sc->name);
-		const struct zp_service_config *oc = old ? service_config(old) : NULL;
+		const struct service_config *oc = old ? service_config(old) : NULL;
 		if (old && service_backend_listen_fd(old) >= 0 && oc->ready == ZP_READY_SOCKET &&
 		    oc->has_address == sc->has_address &&
 		    (!sc->has_address || addr_equal(&oc->address, &sc->address))) {
@@ -223,7 +223,7 @@ static int plan_make(struct daemon_core *c, struct zp_config *cfg, struct plan *
 			p->backend_reused = true;
 			continue;
 		}
-		struct zp_addr ba;
+		struct addr ba;
 		if (service_backend_addr(c->runtime_dir, sc, &ba) < 0) {
 			diag_error(diag, "%s: [backend] ready = socket: socket path in %s too long",
 				   sc->path, c->runtime_dir);
@@ -273,7 +273,7 @@ static enum sock_use stale_sock_use(struct daemon_core *c, const char *path,
 		if (i < c->n_svcs && service_backend_listen_fd(svc) >= 0 &&
 		    sock_file_is(service_backend_bound_addr(svc), path))
 			return SOCK_OURS;
-		const struct zp_addr *ia = service_instance_addr(svc);
+		const struct addr *ia = service_instance_addr(svc);
 		if (ia && svc != gone && sock_file_is(ia, path))
 			use = SOCK_BUSY;
 	}
@@ -336,10 +336,10 @@ struct servers {
 	struct metrics_server *metrics; /* NULL: metrics off */
 };
 
-static int servers_prepare(struct daemon_core *c, const struct zp_config *cfg, struct servers *sv,
-			   struct zp_diag *diag)
+static int servers_prepare(struct daemon_core *c, const struct config *cfg, struct servers *sv,
+			   struct diag *diag)
 {
-	const struct zp_config *old = c->cfg;
+	const struct config *old = c->cfg;
 	memset(sv, 0, sizeof(*sv));
 	if (!old || strcmp(old->control_socket, cfg->control_socket) != 0) {
 		int r = control_server_new(c->loop, cfg->control_socket, c->ops, c->ops_data,
@@ -371,8 +371,8 @@ static int servers_prepare(struct daemon_core *c, const struct zp_config *cfg, s
 /* Everything a configuration needs before it can be committed: its sockets
  * (*plans, allocated) and its servers. On failure nothing is left bound or
  * allocated and the errors are in diag. */
-static int reload_prepare(struct daemon_core *c, struct zp_config *cfg, struct plan **plans,
-			  struct servers *sv, struct zp_diag *diag)
+static int reload_prepare(struct daemon_core *c, struct config *cfg, struct plan **plans,
+			  struct servers *sv, struct diag *diag)
 {
 	*plans = xcalloc(cfg->n_services + 1, sizeof(**plans));
 	int r = plan_make(c, cfg, *plans, diag);
@@ -414,7 +414,7 @@ static void servers_commit(struct daemon_core *c, struct servers *sv)
 }
 
 /* Apply a loaded configuration whose sockets are planned. */
-static void reload_commit(struct daemon_core *c, struct zp_config *cfg, struct plan *plans,
+static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan *plans,
 			  struct servers *sv)
 {
 	/* Every old socket comes back to us; the plans hold the ones reused. */
@@ -459,7 +459,7 @@ static void reload_commit(struct daemon_core *c, struct zp_config *cfg, struct p
 
 	struct service **svcs = xcalloc(cfg->n_services + 1, sizeof(*svcs));
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		struct zp_service_config *sc = cfg->services[i];
+		struct service_config *sc = cfg->services[i];
 		cfg->services[i] = NULL; /* the service owns it now */
 		struct service *old = reload_find_service(c, sc->name);
 		if (!old && (old = find_service_any(c, sc->name)) != NULL) {
@@ -505,7 +505,7 @@ static void reload_commit(struct daemon_core *c, struct zp_config *cfg, struct p
 	}
 	free(old_svcs);
 
-	struct zp_config *old_cfg = c->cfg;
+	struct config *old_cfg = c->cfg;
 	c->cfg = cfg;
 	if (!c->state_dir || strcmp(c->state_dir, cfg->state_dir) != 0) {
 		int r = mkdir_p(cfg->state_dir, 0755);
@@ -521,7 +521,7 @@ static void reload_commit(struct daemon_core *c, struct zp_config *cfg, struct p
 	reload_sweep_stale(c, NULL);
 }
 
-void reload_log_diag(const struct zp_diag *diag)
+void reload_log_diag(const struct diag *diag)
 {
 	for (size_t i = 0; i < diag->n_warnings; i++)
 		log_warning("%s", diag->warnings[i]);
@@ -529,7 +529,7 @@ void reload_log_diag(const struct zp_diag *diag)
 		log_error("%s", diag->errors[i]);
 }
 
-int reload_first(struct daemon_core *c, struct zp_config *cfg, struct zp_diag *diag)
+int reload_first(struct daemon_core *c, struct config *cfg, struct diag *diag)
 {
 	ev_init(&c->reap, on_reap);
 	c->reap.data = c;
@@ -551,11 +551,11 @@ int reload_first(struct daemon_core *c, struct zp_config *cfg, struct zp_diag *d
 	return 0;
 }
 
-int reload_run(struct daemon_core *c, struct zp_diag *diag)
+int reload_run(struct daemon_core *c, struct diag *diag)
 {
 	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	log_info("reloading %s", c->config_path);
-	struct zp_config *cfg = NULL;
+	struct config *cfg = NULL;
 	int r = config_load(c->config_path, c->explicit_path, &cfg, diag);
 	struct plan *plans = NULL;
 	struct servers sv;

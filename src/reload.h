@@ -44,7 +44,7 @@ struct daemon_core {
 	struct conn_budget budget;           /* reload sizes it after each configuration */
 	const struct server_ops *ops;        /* for the control and metrics servers */
 	void *ops_data;                      /* their data */
-	struct zp_config *cfg;               /* reload: current; its services moved into svcs */
+	struct config *cfg;                  /* reload: current; its services moved into svcs */
 	struct service **svcs;               /* reload: in config order */
 	size_t n_svcs;                       /* reload */
 	struct service **retired;            /* reload: removed by a reload, draining */
@@ -72,12 +72,12 @@ void reload_passed_fds_close(struct daemon_core *c);
 /* Apply the first configuration (ownership taken, freed on failure): 0, or
  * -EINVAL with the errors in diag and logged. Warns of passed sockets that no
  * service uses. */
-int reload_first(struct daemon_core *c, struct zp_config *cfg, struct zp_diag *diag);
+int reload_first(struct daemon_core *c, struct config *cfg, struct diag *diag);
 
 /* Re-read the configuration and apply it, telling systemd (RELOADING=1,
  * READY=1). 0, or -EINVAL with every error in diag (the old configuration
  * stays in force, c->reload_error says why). */
-int reload_run(struct daemon_core *c, struct zp_diag *diag);
+int reload_run(struct daemon_core *c, struct diag *diag);
 
 /* A service of the running configuration by name, or NULL. */
 struct service *reload_find_service(const struct daemon_core *c, const char *name);
@@ -91,6 +91,6 @@ void reload_sweep_stale(struct daemon_core *c, const struct service *gone);
 void reload_stale_free(struct daemon_core *c);
 
 /* Log a configuration's warnings and errors. */
-void reload_log_diag(const struct zp_diag *diag);
+void reload_log_diag(const struct diag *diag);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "status.h"
 
-struct zp_diag;
+struct diag;
 
 struct server_ops {
 	/* Snapshots of the named services, or of all when n == 0, in
@@ -24,7 +24,7 @@ struct server_ops {
 	int (*stop)(void *data, const char *name);
 	/* Re-read the configuration: 0, or -errno with the errors in diag (the
 	 * running configuration then stays in force). */
-	int (*reload)(void *data, struct zp_diag *diag);
+	int (*reload)(void *data, struct diag *diag);
 	/* Why the last reload failed, or NULL after a good one. */
 	const char *(*reload_error)(void *data);
 };

@@ -39,8 +39,7 @@ static const struct instance_driver real_driver = {
     .free = instance_free,
 };
 
-int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
-			 struct zp_addr *a)
+int service_backend_addr(const char *runtime_dir, const struct service_config *cfg, struct addr *a)
 {
 	if (cfg->has_address) {
 		*a = cfg->address;

@@ -21,7 +21,7 @@
 
 struct service {
 	char *name;
-	struct zp_service_config *cfg; /* current configuration (owned) */
+	struct service_config *cfg; /* current configuration (owned) */
 	const struct service_env *env;
 	const struct instance_driver *drv; /* env->instances, or the instance_* functions */
 	enum service_state state;
@@ -34,13 +34,13 @@ struct service {
 
 	struct listener **listeners; /* one per cfg->listen */
 	size_t n_listeners;
-	struct zp_addr backend_addr; /* where new instances accept */
-	int backend_listen_fd;       /* ready=socket: our socket on backend_addr, else -1 */
+	struct addr backend_addr; /* where new instances accept */
+	int backend_listen_fd;    /* ready=socket: our socket on backend_addr, else -1 */
 
-	struct instance *inst;              /* the backend process, or NULL */
-	struct zp_service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
-	struct zp_addr inst_addr;           /* where inst accepts */
-	uint64_t inst_peak_bytes;           /* largest memory seen of inst so far */
+	struct instance *inst;           /* the backend process, or NULL */
+	struct service_config *inst_cfg; /* the config inst was started with (owned if != cfg) */
+	struct addr inst_addr;           /* where inst accepts */
+	uint64_t inst_peak_bytes;        /* largest memory seen of inst so far */
 	unsigned inst_gen;        /* counts spawns; a connection keeps the one it was relayed to */
 	bool inst_sampled;        /* inst's cold start was recorded */
 	bool has_ready;           /* last_ready_usec is known */
@@ -56,7 +56,7 @@ struct service {
 	char *last_error;
 	char *backend_status; /* last STATUS= from the backend */
 
-	struct zp_usage usage; /* the meter, persisted in state_dir */
+	struct usage usage; /* the meter, persisted in state_dir */
 };
 
 /* What happens to a service; service.c has the table of what each does in

@@ -45,7 +45,7 @@ static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_by
 void service_status(struct service *svc, struct service_status *st)
 {
 	uint64_t now = now_usec();
-	const struct zp_usage *u = &svc->usage;
+	const struct usage *u = &svc->usage;
 	memset(st, 0, sizeof(*st));
 	st->name = xstrdup(svc->name);
 	st->state = service_state_to_string(svc->state);
@@ -111,7 +111,7 @@ void service_save_usage(struct service *svc)
 		log_warning("%s: usage file: %s", svc->name, why);
 	if (svc->usage.unread)
 		return;
-	struct zp_usage snap = svc->usage;
+	struct usage snap = svc->usage;
 	if (svc->inst) {
 		/* A checkpoint counts the running instance so far, so a kill -9
 		 * of zeroproxy loses at most one checkpoint interval. */

@@ -128,8 +128,8 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	assert(legal[svc->state][to]);
-	zp_log(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
-	       service_state_to_string(to), reason);
+	log_write(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
+		  service_state_to_string(to), reason);
 	svc->state = to;
 	/* What the new state does not use goes here, in one place, so that no
 	 * timer outlives its state (a crash while idle must not leave the idle
@@ -304,7 +304,7 @@ static void exited(struct service *svc, const struct event *e)
 		if (was != SVC_STOPPING)
 			service_enter_stopping(svc, prio, "%s", reason);
 		else /* how the main process ended must still reach the log */
-			zp_log(prio, "%s: %s", svc->name, reason);
+			log_write(prio, "%s: %s", svc->name, reason);
 		return;
 	}
 	service_end_instance(svc, prio, reason);
@@ -510,7 +510,7 @@ static void listeners_start(struct service *svc)
 
 /* --- public -------------------------------------------------------------- */
 
-struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
+struct service *service_new(const struct service_env *env, struct service_config *cfg,
 			    struct listener **listeners, int backend_listen_fd)
 {
 	struct service *svc = xcalloc(1, sizeof(*svc));
@@ -550,7 +550,7 @@ void service_take_sockets(struct service *svc, struct listener ***listeners, siz
 	svc->backend_listen_fd = -1;
 }
 
-void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
+void service_reconfigure(struct service *svc, struct service_config *cfg,
 			 struct listener **listeners, int backend_listen_fd)
 {
 	if (svc->cfg != svc->inst_cfg)
@@ -653,7 +653,7 @@ const char *service_name(const struct service *svc)
 	return svc->name;
 }
 
-const struct zp_service_config *service_config(const struct service *svc)
+const struct service_config *service_config(const struct service *svc)
 {
 	return svc->cfg;
 }
@@ -679,12 +679,12 @@ int service_backend_listen_fd(const struct service *svc)
 	return svc->backend_listen_fd;
 }
 
-const struct zp_addr *service_backend_bound_addr(const struct service *svc)
+const struct addr *service_backend_bound_addr(const struct service *svc)
 {
 	return &svc->backend_addr;
 }
 
-const struct zp_addr *service_instance_addr(const struct service *svc)
+const struct addr *service_instance_addr(const struct service *svc)
 {
 	return svc->inst ? &svc->inst_addr : NULL;
 }

@@ -39,7 +39,7 @@ struct cgroup_root;
  * callbacks itself. Each entry is the instance_* function of the same name. */
 struct instance_driver {
 	/* 0 and *out, or -errno with a reason in why (nothing was spawned). */
-	int (*spawn)(struct ev_loop *loop, const struct zp_service_config *cfg,
+	int (*spawn)(struct ev_loop *loop, const struct service_config *cfg,
 		     const struct spawn_env *env, const struct instance_ops *ops, void *data,
 		     struct instance **out, char *why, size_t why_len);
 	void (*stop)(struct instance *in);
@@ -69,12 +69,11 @@ struct service_env {
 
 /* Where instances of cfg accept: its address, or for ready = socket without
  * one, RUNTIME_DIR/NAME.sock. 0 or -ENAMETOOLONG. */
-int service_backend_addr(const char *runtime_dir, const struct zp_service_config *cfg,
-			 struct zp_addr *a);
+int service_backend_addr(const char *runtime_dir, const struct service_config *cfg, struct addr *a);
 
 /* A service for cfg (ownership taken) with its listeners already bound
  * (ownership taken; n == cfg->n_listen). Loads its usage. Starts accepting. */
-struct service *service_new(const struct service_env *env, struct zp_service_config *cfg,
+struct service *service_new(const struct service_env *env, struct service_config *cfg,
 			    struct listener **listeners, int backend_listen_fd);
 
 /* Hand the listeners and the ready=socket backend socket over to the caller
@@ -85,7 +84,7 @@ void service_take_sockets(struct service *svc, struct listener ***listeners, siz
 /* Take a new configuration (reload) with its listeners (ownership taken) and
  * start accepting again. Clears the back-off. A running backend keeps running
  * with the settings it was started with. */
-void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
+void service_reconfigure(struct service *svc, struct service_config *cfg,
 			 struct listener **listeners, int backend_listen_fd);
 
 /* Removed by a reload: close the listeners now, let connections finish, then
@@ -125,7 +124,7 @@ void service_free(struct service *svc);
 /* The service's name, and its current configuration (the one new instances
  * start with). */
 const char *service_name(const struct service *svc);
-const struct zp_service_config *service_config(const struct service *svc);
+const struct service_config *service_config(const struct service *svc);
 
 /* In state running (for the STATUS= summary). */
 bool service_is_running(const struct service *svc);
@@ -140,10 +139,10 @@ struct listener *const *service_listeners(const struct service *svc, size_t *n);
  * or handed over by service_take_sockets()), and the address it is (or was
  * last) bound to. */
 int service_backend_listen_fd(const struct service *svc);
-const struct zp_addr *service_backend_bound_addr(const struct service *svc);
+const struct addr *service_backend_bound_addr(const struct service *svc);
 
 /* The running instance's address, or NULL without an instance. */
-const struct zp_addr *service_instance_addr(const struct service *svc);
+const struct addr *service_instance_addr(const struct service *svc);
 
 /* The running instance's main pid, or 0 without an instance. */
 pid_t service_instance_pid(const struct service *svc);

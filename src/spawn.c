@@ -30,7 +30,7 @@
 
 extern char **environ;
 
-char **spawn_build_env(const struct zp_service_config *cfg, const struct spawn_env *env)
+char **spawn_build_env(const struct service_config *cfg, const struct spawn_env *env)
 {
 	static const char *const drop[] = {"NOTIFY_SOCKET=",  "LISTEN_FDS=",    "LISTEN_PID=",
 					   "LISTEN_FDNAMES=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
@@ -65,7 +65,7 @@ char **spawn_build_env(const struct zp_service_config *cfg, const struct spawn_e
 	return v;
 }
 
-int spawn_creds_resolve(const struct zp_service_config *cfg, struct spawn_creds *cr, char *why,
+int spawn_creds_resolve(const struct service_config *cfg, struct spawn_creds *cr, char *why,
 			size_t why_len)
 {
 	cr->uid = (uid_t)-1;

@@ -57,14 +57,14 @@ struct spawn_report {
 /* The uid and gid of cfg's user and group, looked up in the parent so that a
  * bad name is reported as such. 0, or -errno (-EPERM: not root, -ENOENT: no
  * such user or group) with the reason in why. */
-int spawn_creds_resolve(const struct zp_service_config *cfg, struct spawn_creds *cr, char *why,
+int spawn_creds_resolve(const struct service_config *cfg, struct spawn_creds *cr, char *why,
 			size_t why_len);
 
 /* The environment of a backend: ours without what systemd gave zeroproxy
  * itself (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), then the service's own
  * variables, then the activation variables env asks for. Free with
  * strv_free(). */
-char **spawn_build_env(const struct zp_service_config *cfg, const struct spawn_env *env);
+char **spawn_build_env(const struct service_config *cfg, const struct spawn_env *env);
 
 /* fork() with every signal blocked until the child has reset zeroproxy's
  * handlers, into the cgroup at cgroup_path (when not NULL) with clone3()

@@ -66,13 +66,13 @@ static const uint64_t bucket_le_usec[ZP_START_BUCKETS - 1] = {
     250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
-void usage_init(struct zp_usage *u, uint64_t wall_now_usec)
+void usage_init(struct usage *u, uint64_t wall_now_usec)
 {
 	memset(u, 0, sizeof(*u));
 	u->first_seen_wall_usec = wall_now_usec;
 }
 
-static void sample_push(struct zp_usage *u, uint32_t v)
+static void sample_push(struct usage *u, uint32_t v)
 {
 	u->start_samples[u->sample_pos % ZP_START_SAMPLES] = v;
 	u->sample_pos = (u->sample_pos + 1) % ZP_START_SAMPLES;
@@ -80,19 +80,19 @@ static void sample_push(struct zp_usage *u, uint32_t v)
 		u->n_samples++;
 }
 
-static uint32_t sample_count(const struct zp_usage *u)
+static uint32_t sample_count(const struct usage *u)
 {
 	return u->n_samples > ZP_START_SAMPLES ? ZP_START_SAMPLES : u->n_samples;
 }
 
 /* The i-th oldest of the recent samples (i < sample_count()). */
-static uint32_t sample_at(const struct zp_usage *u, uint32_t i)
+static uint32_t sample_at(const struct usage *u, uint32_t i)
 {
 	uint32_t first = sample_count(u) < ZP_START_SAMPLES ? 0 : u->sample_pos % ZP_START_SAMPLES;
 	return u->start_samples[(first + i) % ZP_START_SAMPLES];
 }
 
-void usage_record_start(struct zp_usage *u, uint64_t latency_usec)
+void usage_record_start(struct usage *u, uint64_t latency_usec)
 {
 	size_t i = 0;
 	while (i < ZP_START_BUCKETS - 1 && latency_usec > bucket_le_usec[i])
@@ -104,7 +104,7 @@ void usage_record_start(struct zp_usage *u, uint64_t latency_usec)
 	sample_push(u, latency_usec > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_usec);
 }
 
-void usage_add(struct zp_usage *u, const struct zp_usage *since)
+void usage_add(struct usage *u, const struct usage *since)
 {
 	u->connections_total += since->connections_total;
 	u->connections_refused += since->connections_refused;
@@ -136,7 +136,7 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double usage_start_percentile(const struct zp_usage *u, double p)
+double usage_start_percentile(const struct usage *u, double p)
 {
 	uint32_t sorted[ZP_START_SAMPLES];
 	size_t n = sample_count(u);
@@ -174,7 +174,7 @@ static uint32_t fnv1a(const char *p, size_t n)
 /* --- writing --- */
 
 /* The samples oldest first, so that a reload keeps their order in the ring. */
-static void format_samples(const struct zp_usage *u, struct strbuf *sb)
+static void format_samples(const struct usage *u, struct strbuf *sb)
 {
 	uint32_t n = sample_count(u);
 
@@ -184,7 +184,7 @@ static void format_samples(const struct zp_usage *u, struct strbuf *sb)
 	sb_puts(sb, "\n");
 }
 
-static void format_usage(const struct zp_usage *u, struct strbuf *sb)
+static void format_usage(const struct usage *u, struct strbuf *sb)
 {
 	sb_printf(sb, "%s %d\n", USAGE_MAGIC, USAGE_VERSION);
 	sb_printf(sb, "connections_total %" PRIu64 "\n", u->connections_total);
@@ -283,8 +283,8 @@ int usage_file_write(const char *dir, const char *path, const char *tmp, const c
 
 /* What a save of u needs: the paths (4096 bytes each) and the text in sb. 0,
  * or -errno with nothing to free. */
-int usage_file_prepare(const char *state_dir, const char *name, const struct zp_usage *u,
-		       char *path, char *tmp, struct strbuf *sb)
+int usage_file_prepare(const char *state_dir, const char *name, const struct usage *u, char *path,
+		       char *tmp, struct strbuf *sb)
 {
 	int r = usage_file_paths(state_dir, name, path, tmp, 4096);
 	if (r < 0)
@@ -295,7 +295,7 @@ int usage_file_prepare(const char *state_dir, const char *name, const struct zp_
 	return 0;
 }
 
-int usage_save(const char *state_dir, const char *name, const struct zp_usage *u)
+int usage_save(const char *state_dir, const char *name, const struct usage *u)
 {
 	char path[4096], tmp[4096];
 	struct strbuf sb = {0};
@@ -412,25 +412,25 @@ struct u64_key {
 };
 
 static const struct u64_key u64_keys[] = {
-    {"connections_total", offsetof(struct zp_usage, connections_total)},
-    {"connections_refused", offsetof(struct zp_usage, connections_refused)},
-    {"cold_starts", offsetof(struct zp_usage, cold_starts)},
-    {"billed_usec", offsetof(struct zp_usage, billed_usec)},
-    {"cpu_usec", offsetof(struct zp_usage, cpu_usec)},
-    {"peak_memory_bytes", offsetof(struct zp_usage, peak_memory_bytes)},
-    {"bytes_in", offsetof(struct zp_usage, bytes_in)},
-    {"bytes_out", offsetof(struct zp_usage, bytes_out)},
-    {"first_seen_wall_usec", offsetof(struct zp_usage, first_seen_wall_usec)},
-    {"start_count", offsetof(struct zp_usage, start_count)},
-    {"start_sum_usec", offsetof(struct zp_usage, start_sum_usec)},
-    {"last_start_usec", offsetof(struct zp_usage, last_start_usec)},
+    {"connections_total", offsetof(struct usage, connections_total)},
+    {"connections_refused", offsetof(struct usage, connections_refused)},
+    {"cold_starts", offsetof(struct usage, cold_starts)},
+    {"billed_usec", offsetof(struct usage, billed_usec)},
+    {"cpu_usec", offsetof(struct usage, cpu_usec)},
+    {"peak_memory_bytes", offsetof(struct usage, peak_memory_bytes)},
+    {"bytes_in", offsetof(struct usage, bytes_in)},
+    {"bytes_out", offsetof(struct usage, bytes_out)},
+    {"first_seen_wall_usec", offsetof(struct usage, first_seen_wall_usec)},
+    {"start_count", offsetof(struct usage, start_count)},
+    {"start_sum_usec", offsetof(struct usage, start_sum_usec)},
+    {"last_start_usec", offsetof(struct usage, last_start_usec)},
 };
 
 /* Apply one "key value" line (value may be empty). 0, or -EBADMSG when it
  * is malformed, with the reason in why. Unknown keys are accepted and
  * ignored: a newer zeroproxy may have written them. */
-static int parse_line(struct zp_usage *u, const char *key, const char *val, unsigned line,
-		      char *why, size_t why_len)
+static int parse_line(struct usage *u, const char *key, const char *val, unsigned line, char *why,
+		      size_t why_len)
 {
 	for (size_t i = 0; i < sizeof(u64_keys) / sizeof(u64_keys[0]); i++) {
 		if (strcmp(key, u64_keys[i].key))
@@ -486,7 +486,7 @@ static int parse_line(struct zp_usage *u, const char *key, const char *val, unsi
 
 /* Check and parse the text of a usage file into u (already fresh). 0, or
  * -EBADMSG with the reason in why. */
-static int parse_usage(char *buf, size_t len, struct zp_usage *u, char *why, size_t why_len)
+static int parse_usage(char *buf, size_t len, struct usage *u, char *why, size_t why_len)
 {
 	if (len == 0) {
 		snprintf(why, why_len, "empty file");
@@ -562,7 +562,7 @@ static int parse_usage(char *buf, size_t len, struct zp_usage *u, char *why, siz
 /* Read and check the file at path into u (fresh from wall_now_usec), as
  * usage_load() says; on a move aside, tail ends the reason in why. *missing
  * says whether there was no file (then 0). */
-int usage_file_load(const char *path, uint64_t wall_now_usec, struct zp_usage *u, const char *tail,
+int usage_file_load(const char *path, uint64_t wall_now_usec, struct usage *u, const char *tail,
 		    char *why, size_t why_len, bool *missing)
 {
 	char *buf = NULL, reason[256];
@@ -609,7 +609,7 @@ int usage_file_load(const char *path, uint64_t wall_now_usec, struct zp_usage *u
 	return -EBADMSG;
 }
 
-int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
+int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct usage *u,
 	       char *why, size_t why_len)
 {
 	char path[4096];

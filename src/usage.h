@@ -16,7 +16,7 @@ extern const double usage_start_bucket_le[ZP_START_BUCKETS];
 /* How many recent start latencies are kept for p50/p99. */
 #define ZP_START_SAMPLES 256
 
-struct zp_usage {
+struct usage {
 	uint64_t connections_total;    /* every accepted client connection */
 	uint64_t connections_refused;  /* closed without reaching a backend */
 	uint64_t cold_starts;          /* every instance start */
@@ -40,18 +40,18 @@ struct zp_usage {
 };
 
 /* A fresh meter for a service first configured now. */
-void usage_init(struct zp_usage *u, uint64_t wall_now_usec);
+void usage_init(struct usage *u, uint64_t wall_now_usec);
 
 /* Record one start latency. */
-void usage_record_start(struct zp_usage *u, uint64_t latency_usec);
+void usage_record_start(struct usage *u, uint64_t latency_usec);
 
 /* The p-th percentile (0..100) of the recent start latencies in usec; 0 if none. */
-double usage_start_percentile(const struct zp_usage *u, double p);
+double usage_start_percentile(const struct usage *u, double p);
 
 /* Add what since counted to u (counts and sums added, peak the larger, the
  * samples of since after u's, first_seen the earlier, the latest start and
  * exit from since when it has them). */
-void usage_add(struct zp_usage *u, const struct zp_usage *since);
+void usage_add(struct usage *u, const struct usage *since);
 
 /* Room for any reason the loads below give (two paths and some words). */
 #define USAGE_WHY_MAX (2 * 4096 + 512)
@@ -63,13 +63,13 @@ void usage_add(struct zp_usage *u, const struct zp_usage *since);
  * -EIO...) and is left as it is; -EBADMSG, its content failed its checks
  * and it was renamed to NAME.usage.corrupt-TIMESTAMP; -EINVAL or
  * -ENAMETOOLONG, no file name can be made of state_dir and name. */
-int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct zp_usage *u,
+int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct usage *u,
 	       char *why, size_t why_len);
 
 /* Write u to STATE_DIR/NAME.usage atomically (temp file, fsync, rename,
  * fsync of the directory), on the calling thread. 0 or -errno; -EAGAIN when
  * u->unread (the file must not be replaced). */
-int usage_save(const char *state_dir, const char *name, const struct zp_usage *u);
+int usage_save(const char *state_dir, const char *name, const struct usage *u);
 
 /* The file primitives the writer (usage_store.c) shares with the above. */
 
@@ -84,8 +84,8 @@ int usage_file_paths(const char *state_dir, const char *name, char *path, char *
  * ready for usage_file_write(). 0, -EAGAIN when u->unread, or as
  * usage_file_paths(). */
 struct strbuf;
-int usage_file_prepare(const char *state_dir, const char *name, const struct zp_usage *u,
-		       char *path, char *tmp, struct strbuf *text);
+int usage_file_prepare(const char *state_dir, const char *name, const struct usage *u, char *path,
+		       char *tmp, struct strbuf *text);
 
 /* Write text to tmp, fsync, rename over path, fsync dir. System calls only
  * (safe on a thread in a process that forks). 0 or -errno. */
@@ -94,7 +94,7 @@ int usage_file_write(const char *dir, const char *path, const char *tmp, const c
 
 /* Load path into u, as usage_load() does; tail ends the log line of a file
  * moved aside, *missing says the file did not exist. */
-int usage_file_load(const char *path, uint64_t wall_now_usec, struct zp_usage *u, const char *tail,
+int usage_file_load(const char *path, uint64_t wall_now_usec, struct usage *u, const char *tail,
 		    char *why, size_t why_len, bool *missing);
 
 #endif

@@ -63,7 +63,7 @@ struct usage_slot {
 	char *dir;                 /* STATE_DIR */
 	char *path;                /* STATE_DIR/NAME.usage */
 	char *tmp;                 /* STATE_DIR/NAME.usage.tmp */
-	struct zp_usage snap;      /* the newest snapshot: the file's content once written */
+	struct usage snap;         /* the newest snapshot: the file's content once written */
 	char text[USAGE_TEXT_MAX]; /* snap, formatted */
 	size_t len;
 	bool dirty; /* text not yet taken by the writer */
@@ -222,7 +222,7 @@ void usage_store_free(struct usage_store *st)
 }
 
 /* The pending snapshot of path into u: true if there is one. */
-static bool store_pending(struct usage_store *st, const char *path, struct zp_usage *u)
+static bool store_pending(struct usage_store *st, const char *path, struct usage *u)
 {
 	if (!st)
 		return false;
@@ -237,7 +237,7 @@ static bool store_pending(struct usage_store *st, const char *path, struct zp_us
 }
 
 int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
-		     uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len)
+		     uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len)
 {
 	char path[4096];
 
@@ -249,10 +249,10 @@ int usage_store_load(struct usage_store *st, const char *state_dir, const char *
 }
 
 int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
-		      uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len)
+		      uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len)
 {
 	char path[4096];
-	struct zp_usage file;
+	struct usage file;
 	bool missing = false;
 	int r;
 
@@ -287,7 +287,7 @@ int usage_store_retry(struct usage_store *st, const char *state_dir, const char 
 }
 
 int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,
-		     const struct zp_usage *u)
+		     const struct usage *u)
 {
 	if (!st)
 		return usage_save(state_dir, name, u);

@@ -23,7 +23,7 @@ void usage_store_free(struct usage_store *st);
 /* usage_load(), but a snapshot still waiting for (or in) its write is the
  * file's content: it is newer than what the disk holds. */
 int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
-		     uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
+		     uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len);
 
 /* When u->unread, read the file again: once it can be, its figures and what u
  * counted since are added up in u and u->unread is clear (a file moved aside
@@ -31,12 +31,12 @@ int usage_store_load(struct usage_store *st, const char *state_dir, const char *
  * read found, as usage_load() does (0 when u was not unread), and in why what
  * happened for the log, also on success ("" when nothing did). */
 int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
-		      uint64_t wall_now_usec, struct zp_usage *u, char *why, size_t why_len);
+		      uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len);
 
 /* Queue u for writing to STATE_DIR/NAME.usage (replacing a snapshot of the
  * same file not yet written); the writer logs a failure. 0, -EAGAIN when
  * u->unread, -EINVAL/-ENAMETOOLONG for a bad name. */
 int usage_store_save(struct usage_store *st, const char *state_dir, const char *name,
-		     const struct zp_usage *u);
+		     const struct usage *u);
 
 #endif

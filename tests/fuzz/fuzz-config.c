@@ -47,7 +47,7 @@ static void check_lines(char *const *lines, size_t n, const char *prefix)
 		}
 }
 
-static void check_diag(const struct zp_diag *d, bool loaded, const char *prefix)
+static void check_diag(const struct diag *d, bool loaded, const char *prefix)
 {
 	if (loaded != (d->n_errors == 0)) {
 		fprintf(stderr, "fuzz-config: %s with %zu errors\n", loaded ? "loaded" : "refused",
@@ -124,8 +124,8 @@ static void load_split(const uint8_t *data, size_t size)
 		data = cut + 4;
 	}
 
-	struct zp_diag d = {0};
-	struct zp_config *c = NULL;
+	struct diag d = {0};
+	struct config *c = NULL;
 	int r = config_load(global, true, &c, &d);
 	check_diag(&d, r == 0, dir);
 	if (r == 0 && c->n_services != n)
@@ -147,14 +147,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	struct zp_diag d = {0};
-	struct zp_service_config *s = service_config_load(path, "fuzz", &d);
+	struct diag d = {0};
+	struct service_config *s = service_config_load(path, "fuzz", &d);
 	check_diag(&d, s != NULL, path);
 	service_config_free(s);
 	diag_free(&d);
 
-	struct zp_diag g = {0};
-	struct zp_config *c = NULL;
+	struct diag g = {0};
+	struct config *c = NULL;
 	int r = config_load_global(path, true, &c, &g);
 	check_diag(&g, r == 0, path);
 	if ((r == 0) != (c != NULL))

@@ -82,7 +82,7 @@ static int start_stop(void *data, const char *name)
 	return d->variant == 1 ? -EBUSY : 0;
 }
 
-static int fake_reload(void *data, struct zp_diag *diag)
+static int fake_reload(void *data, struct diag *diag)
 {
 	const struct fake *d = data;
 	if (d->variant == 0) {

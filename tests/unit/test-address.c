@@ -17,9 +17,9 @@
 #include "tap.h"
 #include "util.h"
 
-static void parse_ok(const char *s, bool sd, bool any, enum zp_addr_kind kind, const char *fmt)
+static void parse_ok(const char *s, bool sd, bool any, enum addr_kind kind, const char *fmt)
 {
-	struct zp_addr a;
+	struct addr a;
 	const char *err = NULL;
 	char buf[160];
 
@@ -37,7 +37,7 @@ static void parse_ok(const char *s, bool sd, bool any, enum zp_addr_kind kind, c
 
 static void parse_bad(const char *s, bool sd, bool any, const char *want)
 {
-	struct zp_addr a;
+	struct addr a;
 	const char *err = NULL;
 
 	int r = addr_parse(s, sd, any, &a, &err);
@@ -47,7 +47,7 @@ static void parse_bad(const char *s, bool sd, bool any, const char *want)
 
 static void test_parse(void)
 {
-	struct zp_addr a;
+	struct addr a;
 	const char *err;
 
 	parse_ok("127.0.0.1:8080", true, true, ZP_ADDR_INET, "127.0.0.1:8080");
@@ -145,7 +145,7 @@ static void test_parse(void)
 
 static bool eq(const char *x, const char *y)
 {
-	struct zp_addr a, b;
+	struct addr a, b;
 	const char *err;
 
 	if (addr_parse(x, true, true, &a, &err) < 0 || addr_parse(y, true, true, &b, &err) < 0)
@@ -219,7 +219,7 @@ static int free_port(void)
 
 static void test_tcp(void)
 {
-	struct zp_addr a;
+	struct addr a;
 	const char *err;
 	char text[64];
 	int port = free_port();
@@ -280,7 +280,7 @@ static void test_tcp(void)
 		} else {
 			ok(ss.ss_family == AF_INET, "*:PORT fell back to IPv4");
 		}
-		struct zp_addr v4;
+		struct addr v4;
 		snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(lfd));
 		addr_parse(text, false, false, &v4, &err);
 		int c = addr_connect(&v4, &in_progress);
@@ -313,7 +313,7 @@ static void test_unix(void)
 {
 	char dir[] = "/tmp/zp-test-address-XXXXXX";
 	char text[160], path[100];
-	struct zp_addr a;
+	struct addr a;
 	const char *err;
 	bool in_progress;
 

@@ -52,7 +52,7 @@ int main(void)
 	for (size_t i = 0; i < N_LISTENERS; i++) {
 		char text[128];
 		const char *why = NULL;
-		struct zp_addr a;
+		struct addr a;
 		snprintf(text, sizeof(text), "unix:%s/l%zu.sock", dir, i);
 		if (addr_parse(text, false, false, &a, &why) < 0 ||
 		    listener_new(loop, &a, -1, &listeners[i]) < 0)

@@ -57,7 +57,7 @@ static void parse_text(struct conf_parser *p, const char *text)
 }
 
 static struct conf_parser parser_for(const struct conf_key *k, size_t n, struct thing *t,
-				     struct zp_diag *d)
+				     struct diag *d)
 {
 	return (struct conf_parser){
 	    .path = "t.conf",
@@ -83,7 +83,7 @@ static const char by_name_text[] = "[main]\n"
  * name and every message the same. */
 static void test_by_name(void)
 {
-	struct zp_diag d1 = {0}, d2 = {0};
+	struct diag d1 = {0}, d2 = {0};
 	struct thing t1 = {0}, t2 = {0};
 	struct conf_parser p1 = parser_for(keys, ZP_ARRAY_SIZE(keys), &t1, &d1);
 	struct conf_parser p2 = parser_for(keys_reversed, ZP_ARRAY_SIZE(keys), &t2, &d2);
@@ -145,7 +145,7 @@ static void test_by_name(void)
 /* The enum's message lists its names; an empty value keeps the default. */
 static void test_enum_and_empty(void)
 {
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	struct thing t = {.mode = 2, .count = 7};
 	struct conf_parser p = parser_for(keys, ZP_ARRAY_SIZE(keys), &t, &d);
 
@@ -171,7 +171,7 @@ static void test_big_table(void)
 	enum { N = 40 };
 	struct conf_key big[N];
 	char names[N][16];
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	struct thing t = {0};
 	struct conf_parser p = parser_for(big, N, &t, &d);
 	char *text = xstrdup("[main]\n");
@@ -248,7 +248,7 @@ static const struct conf_section item_sections[] = {
 
 static void test_named_section(void)
 {
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	struct thing t = {0};
 	struct items it = {0};
 	struct conf_parser p = {
@@ -328,7 +328,7 @@ static void parse_duplicate_table(void)
 	    {"main", "count", conf_parse_u32, T(count)},
 	    {"main", "count", conf_parse_u32, T(extra)},
 	};
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	struct thing t = {0};
 	struct conf_parser p = parser_for(dup, ZP_ARRAY_SIZE(dup), &t, &d);
 
@@ -337,7 +337,7 @@ static void parse_duplicate_table(void)
 
 static void ask_unknown_key(void)
 {
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	struct thing t = {0};
 	struct conf_parser p = parser_for(keys, ZP_ARRAY_SIZE(keys), &t, &d);
 

@@ -417,8 +417,8 @@ static void run_bad_case(size_t i, const struct bad_case *bc)
 	char *name = xasprintf("bad-%02zu", i);
 	char *dir = case_dir(name);
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
-	struct zp_config *c = (struct zp_config *)0x1;
-	struct zp_diag d = {0};
+	struct config *c = (struct config *)0x1;
+	struct diag d = {0};
 	size_t n_want = 0;
 
 	write_file(conf, bc->global ? bc->global : default_global);
@@ -470,8 +470,8 @@ static void run_bad_case(size_t i, const struct bad_case *bc)
 /* Errors that need something a string table cannot say. */
 static void test_bad_special(void)
 {
-	struct zp_config *c;
-	struct zp_diag d = {0};
+	struct config *c;
+	struct diag d = {0};
 
 	/* -c pointing at nothing. */
 	char *dir = case_dir("missing");
@@ -540,10 +540,10 @@ static void test_bad_special(void)
 /* ---- valid configurations ---- */
 
 /* Load dir/zeroproxy.conf and expect success without errors. */
-static struct zp_config *load_ok(const char *dir, const char *what, struct zp_diag *d)
+static struct config *load_ok(const char *dir, const char *what, struct diag *d)
 {
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
-	struct zp_config *c = NULL;
+	struct config *c = NULL;
 	int r = config_load(conf, true, &c, d);
 	if (!ok(r == 0 && c, "%s loads", what))
 		for (size_t i = 0; i < d->n_errors; i++)
@@ -557,11 +557,11 @@ static void test_defaults(void)
 	char *dir = case_dir("defaults");
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
 	char *svc = xasprintf("%s/services.d/web.conf", dir);
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(conf, default_global);
 	write_file(svc, VALID_SERVICE);
-	struct zp_config *c = load_ok(dir, "minimal service", &d);
+	struct config *c = load_ok(dir, "minimal service", &d);
 	is_int((long long)d.n_warnings, 0, "no warnings");
 	if (c) {
 		char *want = xasprintf("%s/services.d", dir);
@@ -573,7 +573,7 @@ static void test_defaults(void)
 		is_int(c->log_level, LOG_INFO, "log_level default");
 		ok(!c->has_metrics, "no metrics by default");
 		is_int((long long)c->n_services, 1, "one service");
-		struct zp_service_config *s = config_find(c, "web");
+		struct service_config *s = config_find(c, "web");
 		ok(s != NULL, "config_find(web)");
 		ok(config_find(c, "api") == NULL, "config_find(api) is NULL");
 		if (s) {
@@ -646,7 +646,7 @@ static void test_every_key(void)
 	char *dir = case_dir("every-key");
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
 	char *svc = xasprintf("%s/services.d/api-2.conf", dir);
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(conf, "\xef\xbb\xbf; global settings\n"
 			 "[zeroproxy]\n"
@@ -683,7 +683,7 @@ static void test_every_key(void)
 			"environment = A=3\n"
 			"environment = EMPTY=\n"
 			"environment =\n");
-	struct zp_config *c = load_ok(dir, "a file with every key", &d);
+	struct config *c = load_ok(dir, "a file with every key", &d);
 	if (c) {
 		char *want = xasprintf("%s/run/control.sock", dir);
 		is_str(c->control_socket, want,
@@ -693,7 +693,7 @@ static void test_every_key(void)
 		is_int(c->log_level, LOG_DEBUG, "log_level debug");
 		ok(c->has_metrics && strcmp(c->metrics_listen.text, "[::1]:9100") == 0,
 		   "metrics_listen");
-		struct zp_service_config *s = config_find(c, "api-2");
+		struct service_config *s = config_find(c, "api-2");
 		ok(s != NULL, "service api-2");
 		if (s) {
 			static const char *const listen[] = {
@@ -752,7 +752,7 @@ static void test_more_valid(void)
 	char *dir = case_dir("more-valid");
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
 	char *path;
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(conf, "[zeroproxy]\nservices_dir = ./services.d/\nlog_level =\n"
 			 "metrics_listen = ; off\ncontrol_socket = ; default\n");
@@ -817,8 +817,7 @@ static void test_more_valid(void)
 	write_file(path, "not a config\n");
 	free(path);
 
-	struct zp_config *c =
-	    load_ok(dir, "DESIGN.md example, socket without address, long line", &d);
+	struct config *c = load_ok(dir, "DESIGN.md example, socket without address, long line", &d);
 	if (c) {
 		char *want = xasprintf("%s/services.d", dir);
 		is_str(c->services_dir, want, "./services.d/ resolved");
@@ -832,7 +831,7 @@ static void test_more_valid(void)
 		       strcmp(c->services[1]->name, "sock") == 0 &&
 		       strcmp(c->services[2]->name, "web") == 0,
 		   "services sorted by name");
-		struct zp_service_config *w = config_find(c, "web");
+		struct service_config *w = config_find(c, "web");
 		if (w) {
 			is_str(w->exec, "/bin/true -m http.server --bind 127.0.0.1 18080",
 			       "inline comment cut from exec");
@@ -842,14 +841,14 @@ static void test_more_valid(void)
 			       strcmp(w->environment[0], "KEY=VALUE") == 0,
 			   "environment from the example");
 		}
-		struct zp_service_config *s = config_find(c, "sock");
+		struct service_config *s = config_find(c, "sock");
 		if (s) {
 			ok(!s->has_address && s->ready == ZP_READY_SOCKET,
 			   "ready = socket without address");
 			is_int(s->max_pending, 8, "max_pending follows a lower max_connections");
 			is_int((long long)s->idle_timeout_ms, 0, "idle_timeout 0");
 		}
-		struct zp_service_config *l = config_find(c, "long");
+		struct service_config *l = config_find(c, "long");
 		if (l) {
 			is_int((long long)strv_length(l->argv), 101, "long exec line kept whole");
 			is_str(l->argv[100], "arg-word", "last word of the long line");
@@ -882,14 +881,14 @@ static void test_warnings_and_empty(void)
 	char *dir = case_dir("warnings");
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
 	char *svc = xasprintf("%s/services.d/w.conf", dir);
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(conf, default_global);
 	write_file(svc,
 		   "[service]\nlisten = [::1]:8080\n[backend]\n"
 		   "exec = zp-no-such-program --flag\naddress = [::1]:18080\n"
 		   "working_directory = /nonexistent/zp\nenvironment = PATH=/nonexistent/bin\n");
-	struct zp_config *c = load_ok(dir, "missing program and folder are warnings", &d);
+	struct config *c = load_ok(dir, "missing program and folder are warnings", &d);
 	is_int((long long)d.n_warnings, 2, "two warnings");
 	if (d.n_warnings == 2) {
 		char *w0 = xasprintf("%s:4: [backend] exec: program zp-no-such-program not found "
@@ -948,8 +947,8 @@ static void test_relative_config_path(void)
 	char *conf = xasprintf("%s/zeroproxy.conf", dir);
 	char *svc = xasprintf("%s/services.d/web.conf", dir);
 	char cwd[PATH_MAX];
-	struct zp_diag d = {0};
-	struct zp_config *c = NULL;
+	struct diag d = {0};
+	struct config *c = NULL;
 
 	write_file(conf, "[zeroproxy]\nservices_dir = services.d\nstate_dir = ../state\n");
 	write_file(svc, VALID_SERVICE "ready = sokcet\n");
@@ -992,7 +991,7 @@ static void test_services_dir_default(void)
 	char *svc = xasprintf("%s/services.d/web.conf", dir);
 	char *want = xasprintf("%s/services.d", dir);
 	char cwd[PATH_MAX];
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(svc, VALID_SERVICE);
 	static const char *const globals[][2] = {
@@ -1002,7 +1001,7 @@ static void test_services_dir_default(void)
 	};
 	for (size_t i = 0; i < ZP_ARRAY_SIZE(globals); i++) {
 		write_file(conf, globals[i][0]);
-		struct zp_config *c = load_ok(dir, globals[i][1], &d);
+		struct config *c = load_ok(dir, globals[i][1], &d);
 		if (c) {
 			is_str(c->services_dir, want,
 			       "services_dir defaults to services.d beside -c");
@@ -1022,7 +1021,7 @@ static void test_services_dir_default(void)
 	/* -c relative to the working directory: resolved to an absolute folder. */
 	write_file(conf, "[zeroproxy]\n");
 	if (getcwd(cwd, sizeof(cwd)) && chdir(root) == 0) {
-		struct zp_config *c = NULL;
+		struct config *c = NULL;
 		int r = config_load("beside/zeroproxy.conf", true, &c, &d);
 		if (ok(r == 0, "relative -c without services_dir loads")) {
 			is_str(c->services_dir, want, "services_dir made absolute");
@@ -1046,13 +1045,13 @@ static void test_ready_command_kill_mode(void)
 	char *dir = case_dir("ready-command");
 	char *a = xasprintf("%s/services.d/a.conf", dir);
 	char *b = xasprintf("%s/services.d/b.conf", dir);
-	struct zp_diag d = {0};
+	struct diag d = {0};
 
 	write_file(a,
 		   VALID_SERVICE "ready = command\n"
 				 "ready_command = /usr/bin/pg_isready -q -h 127.0.0.1 -p '5432'\n"
 				 "kill_mode = control-group\n");
-	struct zp_service_config *x = service_config_load(a, "web", &d);
+	struct service_config *x = service_config_load(a, "web", &d);
 	ok(x && d.n_errors == 0 && d.n_warnings == 0, "ready = command with ready_command");
 	if (x) {
 		is_int(x->ready, ZP_READY_COMMAND, "ready command");
@@ -1073,7 +1072,7 @@ static void test_ready_command_kill_mode(void)
 	for (size_t i = 0; i < ZP_ARRAY_SIZE(other); i++) {
 		char *content = xasprintf("%s%s", VALID_SERVICE, other[i]);
 		write_file(b, content);
-		struct zp_service_config *y = service_config_load(b, "web", &d);
+		struct service_config *y = service_config_load(b, "web", &d);
 		ok(x && y && !service_config_equal(x, y), "a change of %s is seen",
 		   i == 0 ? "ready_command" : "kill_mode");
 		service_config_free(y);
@@ -1082,7 +1081,7 @@ static void test_ready_command_kill_mode(void)
 	write_file(b, VALID_SERVICE "ready = command\n"
 				    "ready_command = /usr/bin/pg_isready -q -h 127.0.0.1 -p 5432\n"
 				    "kill_mode = control-group\n");
-	struct zp_service_config *y = service_config_load(b, "web", &d);
+	struct service_config *y = service_config_load(b, "web", &d);
 	ok(x && y && service_config_equal(x, y), "the same ready_command and kill_mode are equal");
 	service_config_free(y);
 	service_config_free(x);
@@ -1097,13 +1096,13 @@ static void test_service_equal(void)
 	char *dir = case_dir("equal");
 	char *a = xasprintf("%s/services.d/a.conf", dir);
 	char *b = xasprintf("%s/services.d/b.conf", dir);
-	struct zp_diag d = {0};
+	struct diag d = {0};
 	const char *base = VALID_SERVICE "environment = A=1\n";
 
 	write_file(a, base);
 	write_file(b, base);
-	struct zp_service_config *x = service_config_load(a, "web", &d);
-	struct zp_service_config *y = service_config_load(b, "web", &d);
+	struct service_config *x = service_config_load(a, "web", &d);
+	struct service_config *y = service_config_load(b, "web", &d);
 	ok(x && y && d.n_errors == 0, "service_config_load");
 	ok(x && y && service_config_equal(x, y), "same settings are equal (path aside)");
 	service_config_free(y);

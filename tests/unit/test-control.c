@@ -109,7 +109,7 @@ static int fake_stop(void *data, const char *name)
 	return 0;
 }
 
-static int fake_reload(void *data, struct zp_diag *diag)
+static int fake_reload(void *data, struct diag *diag)
 {
 	struct fake *d = data;
 	d->n_reloads++;

@@ -80,9 +80,9 @@ static void run(struct ev_loop *loop)
 
 static char name[] = "web", sh[] = "/bin/sh", dash_c[] = "-c";
 
-static struct zp_service_config config(char **argv, enum zp_ready ready)
+static struct service_config config(char **argv, enum ready_mode ready)
 {
-	return (struct zp_service_config){
+	return (struct service_config){
 	    .name = name,
 	    .argv = argv,
 	    .ready = ready,
@@ -97,7 +97,7 @@ static void test_cannot_spawn(struct ev_loop *loop)
 {
 	char user[] = "zp-no-such-user", script[] = "exit 0";
 	char *argv[] = {sh, dash_c, script, NULL};
-	struct zp_service_config cfg = config(argv, ZP_READY_NOTIFY);
+	struct service_config cfg = config(argv, ZP_READY_NOTIFY);
 	cfg.user = user;
 	struct spawn_env env = {.listen_fd = -1};
 	struct instance *sentinel = (struct instance *)&own, *out = sentinel;
@@ -118,7 +118,7 @@ static void test_exec_fails(struct ev_loop *loop)
 {
 	char prog[] = "/nonexistent/zp-backend";
 	char *argv[] = {prog, NULL};
-	struct zp_service_config cfg = config(argv, ZP_READY_NOTIFY);
+	struct service_config cfg = config(argv, ZP_READY_NOTIFY);
 	struct spawn_env env = {.listen_fd = -1};
 	char why[256] = "";
 	memset(&own, 0, sizeof(own));
@@ -143,7 +143,7 @@ static void test_socket_ready_stop(struct ev_loop *loop)
 {
 	char script[] = "exec sleep 30";
 	char *argv[] = {sh, dash_c, script, NULL};
-	struct zp_service_config cfg = config(argv, ZP_READY_SOCKET);
+	struct service_config cfg = config(argv, ZP_READY_SOCKET);
 	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct spawn_env env = {.listen_fd = sock};
 	char why[256] = "";

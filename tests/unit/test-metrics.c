@@ -293,7 +293,7 @@ static const char *body_of(const char *resp)
 static void test_server(void)
 {
 	struct metrics_server *m = NULL;
-	struct zp_addr addr;
+	struct addr addr;
 	const char *err = NULL;
 	char text[64];
 

@@ -81,7 +81,7 @@ static void test_connect(struct ev_loop *loop)
 {
 	char text[256], name[] = "web";
 	snprintf(text, sizeof(text), "unix:%s/backend.sock", dir);
-	struct zp_service_config cfg = {.name = name, .ready = ZP_READY_CONNECT};
+	struct service_config cfg = {.name = name, .ready = ZP_READY_CONNECT};
 	const char *err = NULL;
 	if (addr_parse(text, false, false, &cfg.address, &err) < 0) {
 		ok(false, "parse %s: %s", text, err);
@@ -109,11 +109,10 @@ static void test_connect(struct ev_loop *loop)
 }
 
 /* ready = command with this shell script as ready_command. */
-static void command_start(struct ev_loop *loop, struct zp_service_config *cfg, char **argv)
+static void command_start(struct ev_loop *loop, struct service_config *cfg, char **argv)
 {
 	static char name[] = "web";
-	*cfg =
-	    (struct zp_service_config){.name = name, .ready = ZP_READY_COMMAND, .ready_argv = argv};
+	*cfg = (struct service_config){.name = name, .ready = ZP_READY_COMMAND, .ready_argv = argv};
 	memset(&res, 0, sizeof(res));
 	probe_init(&probe, loop, cfg, &creds, 0, &ops, NULL);
 	probe_start(&probe);
@@ -128,7 +127,7 @@ static void test_command(struct ev_loop *loop)
 		 "[ $n -ge 3 ]",
 		 dir);
 	char *argv[] = {sh, c, script, NULL};
-	struct zp_service_config cfg;
+	struct service_config cfg;
 	command_start(loop, &cfg, argv);
 	is_int(res.ready, 0, "command: nothing reported from inside probe_start()");
 	run(loop, 10);
@@ -150,7 +149,7 @@ static void test_command_missing(struct ev_loop *loop)
 {
 	char prog[] = "/nonexistent/zp-ready";
 	char *argv[] = {prog, NULL};
-	struct zp_service_config cfg;
+	struct service_config cfg;
 	command_start(loop, &cfg, argv);
 	run(loop, 10);
 	is_int(res.failed, 1, "a ready_command that does not exist: failed()");
@@ -165,7 +164,7 @@ static void test_cancel(struct ev_loop *loop)
 {
 	char sh[] = "/bin/sh", c[] = "-c", script[] = "exec sleep 30";
 	char *argv[] = {sh, c, script, NULL};
-	struct zp_service_config cfg;
+	struct service_config cfg;
 	command_start(loop, &cfg, argv);
 	/* Let it start: the first try is on the next loop iteration. */
 	ev_timer guard;

@@ -69,7 +69,7 @@ static struct {
 
 /* --- the fake instance driver ------------------------------------------ */
 
-static int fake_spawn(struct ev_loop *loop, const struct zp_service_config *cfg,
+static int fake_spawn(struct ev_loop *loop, const struct service_config *cfg,
 		      const struct spawn_env *env, const struct instance_ops *ops, void *data,
 		      struct instance **out, char *why, size_t why_len)
 {
@@ -356,7 +356,7 @@ static bool trace_is(const char *want, const char *what)
 	return r;
 }
 
-static struct zp_service_config *write_config(const char *idle_timeout, const char *extra)
+static struct service_config *write_config(const char *idle_timeout, const char *extra)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "%s/web.conf", T.dir);
@@ -366,15 +366,15 @@ static struct zp_service_config *write_config(const char *idle_timeout, const ch
 		"[backend]\nexec = /bin/true\naddress = unix:%s\n",
 		T.front, idle_timeout, extra ? extra : "", T.back);
 	fclose(f);
-	struct zp_diag d = {0};
-	struct zp_service_config *cfg = service_config_load(path, "web", &d);
+	struct diag d = {0};
+	struct service_config *cfg = service_config_load(path, "web", &d);
 	for (size_t i = 0; i < d.n_errors; i++)
 		note("config: %s", d.errors[i]);
 	diag_free(&d);
 	return cfg;
 }
 
-static struct listener **listeners_for(const struct zp_service_config *cfg)
+static struct listener **listeners_for(const struct service_config *cfg)
 {
 	struct listener **ls = xcalloc(cfg->n_listen, sizeof(*ls));
 	for (size_t i = 0; i < cfg->n_listen; i++) {
@@ -387,7 +387,7 @@ static struct listener **listeners_for(const struct zp_service_config *cfg)
 
 static void setup(const char *idle_timeout, const char *extra)
 {
-	struct zp_service_config *cfg = write_config(idle_timeout, extra);
+	struct service_config *cfg = write_config(idle_timeout, extra);
 	T.spawns = T.stops = T.kills = T.frees = T.drained = T.violations = 0;
 	T.spawn_fails = false;
 	T.leftovers = 0;
@@ -710,12 +710,12 @@ static void scenario_reload_while_starting(void)
 {
 	setup("1h", NULL);
 	cmd_start();
-	const struct zp_service_config *old = T.svc->cfg;
+	const struct service_config *old = T.svc->cfg;
 	struct listener **ls;
 	size_t n;
 	int bfd;
 	service_take_sockets(T.svc, &ls, &n, &bfd);
-	struct zp_service_config *cfg = write_config("200ms", NULL);
+	struct service_config *cfg = write_config("200ms", NULL);
 	service_reconfigure(T.svc, cfg, ls, bfd);
 	check_invariants("reload while starting");
 	ok(T.svc->state == SVC_STARTING && T.svc->cfg == cfg && T.svc->inst_cfg == old,
@@ -842,7 +842,7 @@ static void scenario_probe_handover(void)
 	setup(IDLE_SHORT, NULL);
 	int c1 = client_connect();
 	bool in_progress;
-	struct zp_addr a;
+	struct addr a;
 	const char *err;
 	char text[160];
 	snprintf(text, sizeof(text), "unix:%s", T.back);
@@ -1035,7 +1035,7 @@ int main(void)
 	}
 	snprintf(T.front, sizeof(T.front), "%s/front.sock", T.dir);
 	snprintf(T.back, sizeof(T.back), "%s/back.sock", T.dir);
-	struct zp_addr back;
+	struct addr back;
 	const char *err;
 	char text[160];
 	snprintf(text, sizeof(text), "unix:%s", T.back);

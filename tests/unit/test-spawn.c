@@ -124,7 +124,7 @@ static void test_backend_child(const struct spawn_creds *cr)
 	char var[] = "ZP_TEST_VAR=from-config", name[] = "web", bin_sh[] = "/bin/sh",
 	     dash_c[] = "-c";
 	char *environment[] = {var, NULL};
-	struct zp_service_config cfg = {.name = name, .environment = environment};
+	struct service_config cfg = {.name = name, .environment = environment};
 	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* An fd of ours that is not close-on-exec must not reach the child. */
 	int stray = dup(STDIN_FILENO);
@@ -158,7 +158,7 @@ static void test_backend_child(const struct spawn_creds *cr)
 static void test_creds(void)
 {
 	char name[] = "web", user[] = "zp-no-such-user", group[] = "zp-no-such-group";
-	struct zp_service_config cfg = {.name = name};
+	struct service_config cfg = {.name = name};
 	struct spawn_creds cr;
 	char why[256] = "";
 

@@ -146,7 +146,7 @@ static int count_corrupt(const char *name)
 	return n;
 }
 
-static void fill(struct zp_usage *u)
+static void fill(struct usage *u)
 {
 	usage_init(u, NOW - 5000000);
 	u->connections_total = 1284;
@@ -165,7 +165,7 @@ static void fill(struct zp_usage *u)
 
 static void test_record(void)
 {
-	struct zp_usage u;
+	struct usage u;
 	usage_init(&u, NOW);
 	is_int((long long)u.first_seen_wall_usec, (long long)NOW, "init sets first_seen");
 	ok(usage_start_percentile(&u, 50) == 0, "no samples: percentile 0");
@@ -214,7 +214,7 @@ static void test_record(void)
 
 static void test_round_trip(void)
 {
-	struct zp_usage a, b;
+	struct usage a, b;
 	char why[USAGE_WHY_MAX] = "unset";
 
 	usage_init(&b, 1);
@@ -231,7 +231,7 @@ static void test_round_trip(void)
 	memset(&b, 0xaa, sizeof(b));
 	is_int(usage_load(dir, "web", NOW, &b, why, sizeof(why)), 0, "load");
 	ok(!why[0], "no reason on success");
-	ok(!memcmp(&a, &b, offsetof(struct zp_usage, start_samples)),
+	ok(!memcmp(&a, &b, offsetof(struct usage, start_samples)),
 	   "every counter, bucket and sum survives");
 	is_int(b.n_samples, a.n_samples, "n_samples survives");
 	bool same = true;
@@ -277,7 +277,7 @@ static void test_round_trip(void)
 static void expect_corrupt(const char *name, const char *data, size_t len, const char *what)
 {
 	char path[512];
-	struct zp_usage u;
+	struct usage u;
 	char why[USAGE_WHY_MAX];
 	int before = count_corrupt(name);
 
@@ -307,7 +307,7 @@ static char *with_checksum(const char *body, size_t *len)
 
 static void test_corrupt(void)
 {
-	struct zp_usage a, b;
+	struct usage a, b;
 	char path[512];
 	size_t len;
 	char why[USAGE_WHY_MAX];
@@ -466,7 +466,7 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 			      void (*off)(void))
 {
 	char path[512];
-	struct zp_usage a, u, b;
+	struct usage a, u, b;
 	char why[USAGE_WHY_MAX];
 	size_t len0;
 
@@ -524,9 +524,9 @@ static void expect_unreadable(const char *name, int err, const char *what, void 
 }
 
 /* A good file NAME, loaded into u with the injected fault. */
-static void load_unread(const char *name, struct zp_usage *u)
+static void load_unread(const char *name, struct usage *u)
 {
-	struct zp_usage a;
+	struct usage a;
 	char why[USAGE_WHY_MAX];
 	fill(&a);
 	usage_save(dir, name, &a);
@@ -555,7 +555,7 @@ static void test_unreadable(void)
 
 	/* A directory and a symbolic link where the file should be: not a
 	 * content that failed its check either. */
-	struct zp_usage u;
+	struct usage u;
 	char why[USAGE_WHY_MAX];
 	char path[512];
 	struct stat st;
@@ -609,7 +609,7 @@ static void test_unreadable(void)
 
 static void test_add(void)
 {
-	struct zp_usage a, b;
+	struct usage a, b;
 	usage_init(&a, NOW - 10);
 	usage_init(&b, NOW);
 	a.connections_total = 3;
@@ -642,7 +642,7 @@ static void test_store(void)
 {
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	struct usage_store *st = NULL;
-	struct zp_usage u, b;
+	struct usage u, b;
 	char path[512];
 	char why[USAGE_WHY_MAX];
 
