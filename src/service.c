@@ -458,7 +458,7 @@ static void service_check_idle(struct service *svc)
 		return;
 	}
 	/* idle_seconds counts from the last connection; before the first one
-	 * there is nothing to count from (DESIGN.md: null). */
+	 * there is nothing to count from (status: null, zeroproxy(8)). */
 	if (!svc->idle_since_usec && svc->usage.connections_total)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {

@@ -1,7 +1,7 @@
 /*
  * status — a snapshot of one service's state and figures, taken by the service
  * module and rendered by `zeroproxy status` (table and JSON) and by /metrics.
- * Field names follow DESIGN.md's JSON names.
+ * Field names are the JSON names of zeroproxy(8), section STATUS.
  */
 #ifndef ZP_STATUS_H
 #define ZP_STATUS_H
@@ -69,7 +69,7 @@ void service_status_free(struct service_status *st);
 
 /* {"services": [...]} with every field, and a trailing newline. */
 void status_format_json(const struct service_status *st, size_t n, struct strbuf *out);
-/* The aligned table of DESIGN.md with a header row. */
+/* The aligned table of zeroproxy(8) with a header row. */
 void status_format_table(const struct service_status *st, size_t n, struct strbuf *out);
 
 /* Human units for the table (also used by the tests): a duration as "45s",

@@ -45,7 +45,7 @@ def test(t):
         left = re.findall(r"@[a-z_]+@", text)
         zt.expect(not left, f"{name}: unsubstituted {left}")
 
-    # What DESIGN.md and the brief fix about the units.
+    # What zeroproxy(8) says of the units.
     m = re.search(r"^ExecStart=(\S+) run$", svc_text, re.M)
     zt.expect(m and os.path.isabs(m.group(1)) and m.group(1).endswith("/zeroproxy"),
               "ExecStart= is BINDIR/zeroproxy run")

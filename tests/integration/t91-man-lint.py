@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """t91 — the man pages are clean under `mandoc -Tlint -Wwarning`, and they
-(and the shipped example configuration) mention every key of DESIGN.md."""
+(and the shipped example configuration) mention every key of the configuration."""
 
 import os
 import re

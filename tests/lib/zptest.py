@@ -83,7 +83,7 @@ def _find_binary(env, rel, name):
 ZEROPROXY = _find_binary("ZEROPROXY", "zeroproxy", "zeroproxy")
 ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd"), "zp-testd")
 
-# Keys of services.d/NAME.conf, by section (DESIGN.md).
+# Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",

@@ -756,7 +756,7 @@ static void test_more_valid(void)
 
 	write_file(conf, "[zeroproxy]\nservices_dir = ./services.d/\nlog_level =\n"
 			 "metrics_listen = ; off\ncontrol_socket = ; default\n");
-	/* The example from DESIGN.md, comments and empty values included. */
+	/* The example of zeroproxy.conf(5), comments and empty values included. */
 	path = xasprintf("%s/services.d/web.conf", dir);
 	write_file(
 	    path,
@@ -817,7 +817,8 @@ static void test_more_valid(void)
 	write_file(path, "not a config\n");
 	free(path);
 
-	struct config *c = load_ok(dir, "DESIGN.md example, socket without address, long line", &d);
+	struct config *c =
+	    load_ok(dir, "the man page's example, socket without address, long line", &d);
 	if (c) {
 		char *want = xasprintf("%s/services.d", dir);
 		is_str(c->services_dir, want, "./services.d/ resolved");

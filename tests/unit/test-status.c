@@ -2,7 +2,7 @@
  * test-status — the rendering of `zeroproxy status`: human units, the aligned
  * table for a known snapshot, and the JSON (exact text for a known snapshot,
  * a grammar check by a small JSON parser, null handling, escaping of odd
- * strings, every key of DESIGN.md present).
+ * strings, every key of zeroproxy(8) present).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ static char **strv(const char *a, const char *b)
 	return v;
 }
 
-/* The two rows of DESIGN.md's example. */
+/* The two rows of zeroproxy(8)'s example. */
 static void example(struct service_status st[2])
 {
 	memset(st, 0, 2 * sizeof(*st));
@@ -122,7 +122,7 @@ static void test_table(void)
 	       "2m1s  1h02m   31.2s  91.3%\n"
 	       "api      stopped  -     0      0        12     2     180.0ms     3h    -        -  "
 	       "   4m10s   2.0s   99.7%\n",
-	       "table of DESIGN.md's example");
+	       "table of zeroproxy(8)'s example");
 	sb_free(&sb);
 
 	/* Widths follow the content; stop-in, a long name, big numbers. */
@@ -298,7 +298,7 @@ static void test_json(void)
 	       "\"bytes_in\": 0, \"bytes_out\": 0, \"last_exit\": \"killed by SIGKILL\", "
 	       "\"backend_status\": \"serving\", \"last_error\": null}\n"
 	       "]}\n",
-	       "JSON of DESIGN.md's example");
+	       "JSON of zeroproxy(8)'s example");
 	ok(json_valid(sb.data), "that JSON parses");
 
 	static const char *const keys[] = {
@@ -341,7 +341,7 @@ static void test_json(void)
 			all = false;
 		}
 	}
-	ok(all, "every DESIGN.md key present in every service");
+	ok(all, "every documented key present in every service");
 	sb_free(&sb);
 	for (int i = 0; i < 2; i++)
 		service_status_free(&st[i]);
