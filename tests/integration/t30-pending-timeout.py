@@ -22,7 +22,10 @@ def test(t):
     took = time.monotonic() - t0
     zt._note(f"closed after {took:.3f}s (pending_timeout 0.4s)")
     zt.expect(took >= 0.3, f"closed after {took:.3f}s, before pending_timeout")
-    zt.expect(took < 2.0, f"closed only after {took:.3f}s")
+    # Closed without a byte (expect_closed), so not served by the backend that
+    # is ready after 2.5 s, and not by start_timeout (20 s): the bound only says
+    # "about pending_timeout", loose enough for a loaded machine.
+    zt.expect(took < 5.0, f"closed only after {took:.3f}s")
     zt.expect(t.daemon_alive(), "daemon alive")
     # whether the start goes on or a new one begins, the service serves again
     r = zt.wait_until(lambda: zt.try_http_get(listen, timeout=10), 15, interval=0.05,
