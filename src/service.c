@@ -116,6 +116,8 @@ static void service_handle(struct service *svc, const struct event *e)
 	h(svc, e);
 }
 
+static void handoff_watch(struct service *svc);
+
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
 			      ...) __attribute__((format(printf, 4, 5)));
 
@@ -143,6 +145,7 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	}
 	if (to == SVC_STOPPED || to == SVC_FAILED)
 		ev_timer_stop(loop, &svc->checkpoint_timer);
+	handoff_watch(svc);
 	if (svc->env->changed)
 		svc->env->changed(svc->env->data);
 }
@@ -502,8 +505,62 @@ static bool on_accept(struct listener *l, int fd, const char *peer)
 	return budget_accept_more(svc->env->budget);
 }
 
+/* --- relay = no: hand-off ------------------------------------------------
+ *
+ * The backend accepts on the service's own listening sockets. zeroproxy
+ * accepts nothing: while no instance runs it watches the listeners, and a
+ * connection queued in one is a START (the table's cell: spawn while
+ * stopped or failed); while an instance runs, or during the back-off after
+ * a failed start, it does not watch them, so a queued connection costs no
+ * wake-up. When the instance ends (stopped or failed) the watch resumes,
+ * and a connection that came while it stopped starts the next one. */
+
+static void on_handoff_queued(struct listener *l);
+
+/* Watch the listeners when nothing else will serve their queue, else not. */
+static void handoff_watch(struct service *svc)
+{
+	if (svc->cfg->relay)
+		return;
+	bool watch = !svc->inst && !svc->shutting_down && !svc->retired &&
+		     !ev_is_active(&svc->handoff_timer);
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		if (watch)
+			listener_watch(svc->listeners[i], on_handoff_queued, svc);
+		else
+			listener_stop(svc->listeners[i]);
+}
+
+static void on_handoff_queued(struct listener *l)
+{
+	struct service *svc = l->data;
+	uint64_t now = now_usec();
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_stop(svc->listeners[i]);
+	if (now < svc->backoff_until_usec) {
+		/* The connection waits in the kernel until the back-off ends. */
+		ev_timer_set(&svc->handoff_timer, (double)(svc->backoff_until_usec - now) / 1e6, 0);
+		ev_timer_start(svc->env->loop, &svc->handoff_timer);
+		log_info("%s: connection queued on %s: starting after the back-off (%.1f s)",
+			 svc->name, l->addr.text, (double)(svc->backoff_until_usec - now) / 1e6);
+		return;
+	}
+	char reason[160];
+	snprintf(reason, sizeof(reason), "connection queued on %s", l->addr.text);
+	service_handle(svc, &(struct event){.type = SE_START, .reason = reason});
+}
+
+static void on_handoff_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	handoff_watch(w->data); /* a connection still queued fires at once */
+}
+
 static void listeners_start(struct service *svc)
 {
+	if (!svc->cfg->relay) {
+		handoff_watch(svc);
+		return;
+	}
 	for (size_t i = 0; i < svc->n_listeners; i++)
 		listener_start(svc->listeners[i], on_accept, svc);
 }
@@ -528,6 +585,8 @@ struct service *service_new(const struct service_env *env, struct zp_service_con
 	svc->idle_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
+	ev_init(&svc->handoff_timer, on_handoff_timer);
+	svc->handoff_timer.data = svc;
 
 	char why[USAGE_WHY_MAX];
 	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, why,
@@ -564,6 +623,18 @@ void service_reconfigure(struct service *svc, struct zp_service_config *cfg,
 	svc->retired = false; /* a removed service may come back while draining */
 	svc->backoff_until_usec = 0;
 	svc->failures = 0;
+	ev_timer_stop(svc->env->loop, &svc->handoff_timer);
+	if (svc->inst && svc->inst_cfg->relay != cfg->relay) {
+		/* Relayed and handed-off clients cannot share the listeners: the
+		 * instance of the other mode stops (its clients are served to the
+		 * end of its stop), and the next one starts in the new mode. */
+		if (!cfg->relay)
+			conn_queue_refuse_pending(&svc->queue, "relay = no by a reload");
+		service_handle(svc,
+			       &(struct event){.type = SE_STOP,
+					       .reason = cfg->relay ? "relay = yes by a reload"
+								    : "relay = no by a reload"});
+	}
 	/* A new idle_timeout applies from now. */
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	listeners_start(svc);
@@ -639,6 +710,7 @@ void service_free(struct service *svc)
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
+	ev_timer_stop(loop, &svc->handoff_timer);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);

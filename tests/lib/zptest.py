@@ -85,7 +85,7 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 
 # Keys of services.d/NAME.conf, by section (DESIGN.md).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
-                "connection_idle_timeout")
+                "connection_idle_timeout", "relay")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode")
