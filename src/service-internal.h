@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "service.h"
 #include "instance.h"
+#include "sockdiag.h"
 #include "usage.h"
 
 struct service {
@@ -48,10 +49,15 @@ struct service {
 
 	struct conn_queue queue; /* the client connections */
 
-	ev_timer idle_timer;       /* idle_timeout after the last connection */
-	ev_timer handoff_timer;    /* relay = no: the back-off before a queued connection starts */
-	ev_timer checkpoint_timer; /* usage written once a minute while running */
-	uint64_t idle_since_usec;  /* monotonic; 0: connections open or none yet */
+	ev_timer idle_timer;        /* idle_timeout after the last connection */
+	ev_timer handoff_timer;     /* relay = no: the back-off before a queued connection starts */
+	ev_timer diag_timer;        /* relay = no: polls the kernel's connections while running */
+	uint32_t handoff_active;    /* relay = no: open connections the last poll saw */
+	struct sockdiag_conn *seen; /* relay = no: those, sorted by cookie */
+	size_t n_seen;
+	bool diag_warned;            /* a failed poll was logged */
+	ev_timer checkpoint_timer;   /* usage written once a minute while running */
+	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
 	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
 	unsigned failures;           /* consecutive failed starts */
 	char *last_error;

@@ -54,7 +54,7 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->queue.n_active;
+	st->connections_active = svc->queue.n_active + svc->handoff_active;
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;

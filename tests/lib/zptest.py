@@ -1029,6 +1029,25 @@ class Test:
         except ValueError as e:
             raise Fail(f"zeroproxy status --json: not JSON ({e}): {r.stdout[:200]!r}")
 
+    def syscalls_over(self, secs, what):
+        """The daemon's system calls over secs seconds, as strace -p sees them
+        (skips the test when strace cannot attach), without strace's own
+        attach and detach lines."""
+        out = self.path(f"strace-{what}.txt")
+        p = subprocess.Popen(["strace", "-f", "-qq", "-o", out, "-p", str(self.daemon_pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(secs)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+        if "attach" in err.decode() or not os.path.exists(out):
+            skip(f"strace cannot attach here: {err.decode().strip()}")
+        with open(out) as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        # attaching and detaching interrupt the wait the daemon sleeps in: those
+        # lines are strace's own
+        return [ln for ln in lines
+                if not any(x in ln for x in ("restart_syscall", "resumed>", "<detached"))]
+
     def service_status(self, name):
         """The status object of one service."""
         for s in self.status_json(name).get("services", []):
