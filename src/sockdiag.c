@@ -178,6 +178,8 @@ static int dump_tcp(int nl, struct dump *d)
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = 1U << ST_ESTABLISHED | 1U << ST_SYN_RECV | 1U << ST_CLOSE_WAIT;
 	req.r.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+	/* Kernels that look at it skip other ports before anything else. */
+	req.r.id.idiag_sport = htons(port);
 	/* The kernel's filter: source port == port; yes goes on to the end
 	 * (accept), no jumps past it (reject). */
 	req.bc.nla_type = INET_DIAG_REQ_BYTECODE;
