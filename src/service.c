@@ -649,8 +649,10 @@ static void handoff_diag(struct service *svc, bool on)
 		every = (double)svc->inst_cfg->idle_timeout_ms / 10000.0;
 	if (every < DIAG_MIN_INTERVAL)
 		every = DIAG_MIN_INTERVAL;
-	/* The first look at once: the connection that started it is queued. */
-	ev_timer_set(&svc->diag_timer, 0, every);
+	/* The first look after one interval, not at once: the backend is
+	 * starting and needs the CPU more (a poll walks every TCP socket of the
+	 * host), and the idle timer, a tenth of the way, cannot fire before. */
+	ev_timer_set(&svc->diag_timer, every, every);
 	ev_timer_start(svc->env->loop, &svc->diag_timer);
 }
 
