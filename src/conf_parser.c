@@ -649,6 +649,20 @@ int conf_parse_log_level(struct conf_parser *p, const struct conf_key *k, const 
 	return 0;
 }
 
+int conf_parse_bool(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(yes); i++)
+		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+			*(bool *)field = strcmp(v, yes[i]) == 0;
+			return 0;
+		}
+	conf_error(p, "expected yes or no, got %s", p->quoted);
+	return -EINVAL;
+}
+
 int conf_parse_enum(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
 {
 	const char *const *names = k->arg;

@@ -151,6 +151,8 @@ int conf_parse_signal(struct conf_parser *p, const struct conf_key *k, const cha
 		      void *field); /* int, SIGTERM, TERM or a number */
 int conf_parse_log_level(struct conf_parser *p, const struct conf_key *k, const char *v,
 			 void *field); /* int LOG_* */
+int conf_parse_bool(struct conf_parser *p, const struct conf_key *k, const char *v,
+		    void *field); /* bool: yes/no, true/false, on/off, 1/0 */
 int conf_parse_enum(struct conf_parser *p, const struct conf_key *k, const char *v,
 		    void *field); /* int: the index of v in k->arg, NULL-terminated names */
 

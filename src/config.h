@@ -51,6 +51,7 @@ struct service_config {
 	uint32_t max_pending;                /* waiting for the backend */
 	uint64_t pending_timeout_ms;         /* a waiting connection is closed after this */
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
+	bool relay; /* false: hand-off, the backend accepts on our listeners */
 
 	/* [backend] */
 	char *exec;          /* as written */

@@ -190,6 +190,7 @@ static const struct conf_key service_keys[] = {
 	{ "service", "pending_timeout",         conf_parse_duration, SVC(pending_timeout_ms), .min = 1 },
 	{ "service", "connection_idle_timeout", conf_parse_duration, SVC(connection_idle_timeout_ms),
 	  .min = 1 },
+	{ "service", "relay",                   conf_parse_bool,     SVC(relay) },
 	{ "backend", "exec",                    parse_exec,          SVC_ALL },
 	{ "backend", "address",                 parse_address,       SVC_ALL },
 	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
@@ -224,6 +225,7 @@ static void service_defaults(struct service_config *s)
 	s->stop_signal = SIGTERM;
 	s->stop_timeout_ms = ZP_DEFAULT_STOP_TIMEOUT_MS;
 	s->kill_mode = ZP_KILL_MIXED;
+	s->relay = true;
 }
 
 void service_config_free(struct service_config *s)
@@ -390,6 +392,34 @@ static void ready_command_check(struct conf_parser *p, const struct service_conf
 	}
 }
 
+/* relay = no hands the listeners to the backend: nothing of the relay
+ * applies. The second of the two keys is the one in error. */
+static void relay_check(struct conf_parser *p, const struct service_config *s)
+{
+	static const char *const relay_only[] = {"address", "ready", "max_pending",
+						 "pending_timeout"};
+
+	if (s->relay || conf_key_bad(p, "relay"))
+		return;
+	unsigned relay_line = conf_key_line(p, "relay");
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(relay_only); i++) {
+		const char *key = relay_only[i];
+		unsigned line = conf_key_line(p, key);
+		if (!conf_key_set(p, key) || conf_key_bad(p, key))
+			continue;
+		if (line > relay_line)
+			conf_key_error(p, key, line,
+				       "not with relay = no (line %u): the backend accepts on the "
+				       "listen sockets itself",
+				       relay_line);
+		else
+			conf_key_error(p, "relay", relay_line,
+				       "no cannot be used with %s (line %u): the backend accepts "
+				       "on the listen sockets itself",
+				       key, line);
+	}
+}
+
 static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
@@ -418,12 +448,14 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 			required(p, "listen", "required");
 		if (!s->exec && !conf_key_bad(p, "exec"))
 			required(p, "exec", "required");
-		if (!s->has_address && s->ready != ZP_READY_SOCKET && !conf_key_bad(p, "address") &&
+		if (!s->has_address && s->ready != ZP_READY_SOCKET && s->relay &&
+		    !conf_key_bad(p, "relay") && !conf_key_bad(p, "address") &&
 		    !conf_key_bad(p, "ready"))
 			required(p, "address", "required unless ready = socket");
 	}
 
 	ready_command_check(p, s);
+	relay_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s);
@@ -522,9 +554,10 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       a->max_connections == b->max_connections && a->max_pending == b->max_pending &&
 	       a->pending_timeout_ms == b->pending_timeout_ms &&
 	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&
-	       str_equal(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
-	       a->ready == b->ready && a->start_timeout_ms == b->start_timeout_ms &&
-	       a->stop_signal == b->stop_signal && a->stop_timeout_ms == b->stop_timeout_ms &&
+	       a->relay == b->relay && str_equal(a->exec, b->exec) &&
+	       strv_equal(a->argv, b->argv) && a->ready == b->ready &&
+	       a->start_timeout_ms == b->start_timeout_ms && a->stop_signal == b->stop_signal &&
+	       a->stop_timeout_ms == b->stop_timeout_ms &&
 	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&

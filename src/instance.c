@@ -98,7 +98,7 @@ static void exec_pipe_drain(struct instance *in)
 	}
 	/* exec succeeded. A socket-activated backend is ready now: connections
 	 * wait in the kernel's queue until it accepts. */
-	if (in->cfg->ready == ZP_READY_SOCKET)
+	if (in->cfg->ready == ZP_READY_SOCKET || !in->cfg->relay)
 		instance_set_ready(in, -1);
 }
 
@@ -181,7 +181,8 @@ int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 		    .working_directory = cfg->working_directory,
 		    .creds = &cr,
 		    .nofile = env->nofile,
-		    .listen_fd = env->listen_fd,
+		    .listen_fds = env->listen_fds,
+		    .n_listen_fds = env->n_listen_fds,
 		    .cgroup_path = in_cgroup ? NULL : env->cgroup_path,
 		};
 		spawn_child_exec(&c, p[1]);
@@ -221,7 +222,7 @@ int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 	 * backend may already listen, and the owner must not hear "ready"
 	 * before instance_spawn() has even returned. Without a timer there is
 	 * no probing: the start times out. */
-	if (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND)
+	if (cfg->relay && (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND))
 		(void)probe_start(&in->probe);
 	*out = in;
 	return 0;

@@ -100,8 +100,30 @@ int listener_new(struct ev_loop *loop, const struct addr *addr, int fd, struct l
 	return 0;
 }
 
+static void on_queued(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = w->data;
+	listener_queued_cb cb = l->on_queued;
+	listener_stop(l);
+	cb(l);
+}
+
+void listener_watch(struct listener *l, listener_queued_cb cb, void *data)
+{
+	if (l->on_queued && ev_is_active(&l->io))
+		return;
+	listener_stop(l);
+	l->on_queued = cb;
+	l->data = data;
+	ev_set_cb(&l->io, on_queued);
+	ev_io_start(l->loop, &l->io);
+}
+
 void listener_start(struct listener *l, listener_accept_cb cb, void *data)
 {
+	/* A backend it was handed to (relay = no) got it blocking: accept4()
+	 * on it must not wait. */
+	(void)fd_set_nonblock(l->fd, true);
 	l->on_accept = cb;
 	l->data = data;
 	if (!ev_is_active(&l->pause))
@@ -112,12 +134,16 @@ void listener_stop(struct listener *l)
 {
 	ev_io_stop(l->loop, &l->io);
 	ev_timer_stop(l->loop, &l->pause);
+	ev_set_cb(&l->io, on_readable);
 	l->on_accept = NULL;
+	l->on_queued = NULL;
 	l->throttled = false;
 }
 
 void listener_throttle(struct listener *l)
 {
+	if (l->on_queued)
+		return; /* nothing is accepted: no fd to budget */
 	l->throttled = true;
 	ev_io_stop(l->loop, &l->io);
 }

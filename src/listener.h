@@ -19,6 +19,10 @@ struct listener;
  * (the listener is then throttled until listener_resume()). */
 typedef bool (*listener_accept_cb)(struct listener *l, int fd, const char *peer);
 
+/* A connection waits in the queue of a watched listener (not accepted). The
+ * watch has ended: watch again to hear of the next one. */
+typedef void (*listener_queued_cb)(struct listener *l);
+
 struct listener {
 	struct addr addr;     /* as configured */
 	int fd;               /* the listening socket */
@@ -30,7 +34,8 @@ struct listener {
 	bool throttled;       /* the owner asked to stop accepting */
 	struct ev_loop *loop;
 	listener_accept_cb on_accept;
-	void *data; /* the owning service */
+	listener_queued_cb on_queued; /* watched, not accepting (relay = no) */
+	void *data;                   /* the owning service */
 };
 
 /* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound
@@ -41,6 +46,10 @@ int listener_new(struct ev_loop *loop, const struct addr *addr, int fd, struct l
 /* Start/stop accepting. */
 void listener_start(struct listener *l, listener_accept_cb cb, void *data);
 void listener_stop(struct listener *l);
+
+/* Watch instead of accepting: cb once when a connection is queued; the
+ * owner's backend accepts it. listener_stop() ends the watch. */
+void listener_watch(struct listener *l, listener_queued_cb cb, void *data);
 
 /* Stop accepting until listener_resume(), as when the callback returned
  * false (the owner's budget is used up). */

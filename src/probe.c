@@ -90,7 +90,6 @@ static void probe_command_run(struct probe *p)
 		    .working_directory = p->cfg->working_directory,
 		    .creds = &p->creds,
 		    .nofile = p->nofile,
-		    .listen_fd = -1,
 		    .quiet = true,
 		};
 		close(fds[0]);
@@ -213,7 +212,7 @@ int probe_start(struct probe *p)
 	if (p->cfg->ready == ZP_READY_COMMAND && !p->envp) {
 		/* The backend's environment without what only the backend may
 		 * use (a NOTIFY_SOCKET, a passed socket). */
-		struct spawn_env env = {.listen_fd = -1};
+		struct spawn_env env = {0};
 		p->envp = spawn_build_env(p->cfg, &env);
 	}
 	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -19,7 +19,9 @@
 #include "cgroup.h"
 #include "log.h"
 #include "notify.h"
+#include "listener.h"
 #include "service-internal.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define BACKOFF_FIRST_USEC 1000000ULL
@@ -63,6 +65,30 @@ const struct instance_driver *service_instance_driver(const struct service_env *
 	return env->instances ? env->instances : &real_driver;
 }
 
+char *service_fdname(const struct addr *a)
+{
+	/* LISTEN_FDNAMES separates names with ':', so none may hold one. */
+	const char *t = a->text;
+	if (a->kind == ZP_ADDR_SYSTEMD || a->kind == ZP_ADDR_UNIX)
+		t = strchr(t, ':') + 1;
+	char *name = xstrdup(t);
+	for (char *p = name; *p; p++)
+		if (*p == ':')
+			*p = '_';
+	return name;
+}
+
+char *service_fdnames(struct listener *const *listeners, size_t n)
+{
+	struct strbuf sb = {0};
+	for (size_t i = 0; i < n; i++) {
+		char *name = service_fdname(&listeners[i]->addr);
+		sb_printf(&sb, "%s%s", i ? ":" : "", name);
+		free(name);
+	}
+	return sb_steal(&sb);
+}
+
 /* Spawn an instance of the current config; the caller moves the state. 0,
  * or -errno with why (the failed start is recorded: back-off, waiting
  * clients refused). */
@@ -75,10 +101,24 @@ int service_spawn(struct service *svc, const struct instance_ops *ops, char *why
 	svc->inst_gen++;
 	svc->inst_served = svc->inst_sampled = false;
 	struct spawn_env env = {
-	    .listen_fd = svc->cfg->ready == ZP_READY_SOCKET ? svc->backend_listen_fd : -1,
 	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
 	    .nofile = svc->env->backend_nofile,
 	};
+	int *fds = NULL;
+	char *names = NULL;
+	if (!svc->cfg->relay) {
+		/* Hand-off: every listening socket of the service itself. */
+		fds = xcalloc(svc->n_listeners ? svc->n_listeners : 1, sizeof(*fds));
+		for (size_t i = 0; i < svc->n_listeners; i++)
+			fds[i] = svc->listeners[i]->fd;
+		names = service_fdnames(svc->listeners, svc->n_listeners);
+		env.listen_fds = fds;
+		env.n_listen_fds = svc->n_listeners;
+		env.listen_fdnames = names;
+	} else if (svc->cfg->ready == ZP_READY_SOCKET && svc->backend_listen_fd >= 0) {
+		env.listen_fds = &svc->backend_listen_fd;
+		env.n_listen_fds = 1;
+	}
 	char *cg = NULL;
 	if (svc->env->cgroup && cgroup_create(svc->env->cgroup, svc->name, &cg) < 0)
 		cg = NULL;
@@ -87,6 +127,8 @@ int service_spawn(struct service *svc, const struct instance_ops *ops, char *why
 	free(svc->backend_status);
 	svc->backend_status = NULL;
 	int r = svc->drv->spawn(svc->env->loop, svc->cfg, &env, ops, svc, &svc->inst, why, why_len);
+	free(fds);
+	free(names);
 	if (r < 0 && cg)
 		cgroup_remove(cg);
 	free(cg);
@@ -131,12 +173,22 @@ bool service_backend_queue_waiting(const struct service *svc)
 	struct pollfd p = {.fd = svc->backend_listen_fd, .events = POLLIN};
 	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
 }
+bool service_listeners_waiting(const struct service *svc)
+{
+	for (size_t i = 0; !svc->inst_cfg->relay && i < svc->n_listeners; i++) {
+		struct pollfd p = {.fd = svc->listeners[i]->fd, .events = POLLIN};
+		if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+			return true;
+	}
+	return false;
+}
 /* Whether clients wait for the current instance: pending, relayed but not
- * answered yet, or queued in its backend socket. */
+ * answered yet, or queued in its backend socket (relay = no: in a listen
+ * socket it was handed). */
 static bool clients_waiting(const struct service *svc)
 {
 	return svc->queue.n_pending || service_backend_queue_waiting(svc) ||
-	       conn_queue_unanswered(&svc->queue, svc->inst_gen);
+	       service_listeners_waiting(svc) || conn_queue_unanswered(&svc->queue, svc->inst_gen);
 }
 /* An instance that was ready and exited on its own (no stop asked for): a
  * failed start unless it proved itself. It has not when it sent no byte to

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "service.h"
 #include "instance.h"
+#include "sockdiag.h"
 #include "usage.h"
 
 struct service {
@@ -48,7 +49,13 @@ struct service {
 
 	struct conn_queue queue; /* the client connections */
 
-	ev_timer idle_timer;         /* idle_timeout after the last connection */
+	ev_timer idle_timer;        /* idle_timeout after the last connection */
+	ev_timer handoff_timer;     /* relay = no: the back-off before a queued connection starts */
+	ev_timer diag_timer;        /* relay = no: polls the kernel's connections while running */
+	uint32_t handoff_active;    /* relay = no: open connections the last poll saw */
+	struct sockdiag_conn *seen; /* relay = no: those, sorted by cookie */
+	size_t n_seen;
+	bool diag_warned;            /* a failed poll was logged */
 	ev_timer checkpoint_timer;   /* usage written once a minute while running */
 	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
 	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
@@ -91,6 +98,12 @@ const struct instance_driver *service_instance_driver(const struct service_env *
  * failed start. */
 int service_spawn(struct service *svc, const struct instance_ops *ops, char *why, size_t why_len);
 
+/* relay = no: the name of a listen address in LISTEN_FDNAMES (systemd:NAME
+ * is NAME, unix:PATH is PATH, HOST:PORT is HOST_PORT: a name holds no ':'),
+ * and the names of all, ':'-separated. Free them. */
+char *service_fdname(const struct addr *a);
+char *service_fdnames(struct listener *const *listeners, size_t n);
+
 /* Free the instance (reaped and done) and the config it kept. */
 void service_free_inst(struct service *svc);
 
@@ -101,6 +114,9 @@ void service_start_failed(struct service *svc, const char *reason);
 /* Whether connections wait in the queue of our ready = socket backend
  * socket (the previous instance exited before accepting them). */
 bool service_backend_queue_waiting(const struct service *svc);
+
+/* relay = no: whether a connection waits in a listener's queue. */
+bool service_listeners_waiting(const struct service *svc);
 
 /* Whether the instance, ready and exited on its own, has not proven its
  * start (see there). */

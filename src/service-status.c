@@ -54,11 +54,12 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->queue.n_active;
+	st->connections_active = svc->queue.n_active + svc->handoff_active;
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;
 	st->cold_starts = u->cold_starts;
+	st->relay = svc->cfg->relay;
 	st->has_start = u->start_count > 0;
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;

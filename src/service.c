@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -116,6 +117,16 @@ static void service_handle(struct service *svc, const struct event *e)
 	h(svc, e);
 }
 
+static void handoff_watch(struct service *svc);
+static void handoff_diag(struct service *svc, bool on);
+
+/* Client connections open now: relayed or waiting, and (relay = no) those
+ * the kernel showed the last time it was asked. */
+static uint32_t open_conns(const struct service *svc)
+{
+	return svc->queue.n_active + svc->queue.n_pending + svc->handoff_active;
+}
+
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
 			      ...) __attribute__((format(printf, 4, 5)));
 
@@ -143,6 +154,8 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	}
 	if (to == SVC_STOPPED || to == SVC_FAILED)
 		ev_timer_stop(loop, &svc->checkpoint_timer);
+	handoff_watch(svc);
+	handoff_diag(svc, to == SVC_RUNNING && !svc->inst_cfg->relay);
 	if (svc->env->changed)
 		svc->env->changed(svc->env->data);
 }
@@ -233,7 +246,7 @@ static void stop_idle(struct service *svc, const struct event *e)
 {
 	char d[32];
 	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
-	if (svc->queue.n_active + svc->queue.n_pending)
+	if (open_conns(svc))
 		return;
 	service_enter_stopping(svc, LOG_INFO, "idle %s", d);
 }
@@ -452,7 +465,7 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void service_check_idle(struct service *svc)
 {
 	struct ev_loop *loop = svc->env->loop;
-	if (svc->queue.n_active + svc->queue.n_pending) {
+	if (open_conns(svc)) {
 		svc->idle_since_usec = 0;
 		ev_timer_stop(loop, &svc->idle_timer);
 		return;
@@ -502,8 +515,153 @@ static bool on_accept(struct listener *l, int fd, const char *peer)
 	return budget_accept_more(svc->env->budget);
 }
 
+/* --- relay = no: hand-off ------------------------------------------------
+ *
+ * The backend accepts on the service's own listening sockets. zeroproxy
+ * accepts nothing: while no instance runs it watches the listeners, and a
+ * connection queued in one is a START (the table's cell: spawn while
+ * stopped or failed); while an instance runs, or during the back-off after
+ * a failed start, it does not watch them, so a queued connection costs no
+ * wake-up. When the instance ends (stopped or failed) the watch resumes,
+ * and a connection that came while it stopped starts the next one. */
+
+static void on_handoff_queued(struct listener *l);
+
+/* Watch the listeners when nothing else will serve their queue, else not. */
+static void handoff_watch(struct service *svc)
+{
+	if (svc->cfg->relay)
+		return;
+	bool watch = !svc->inst && !svc->shutting_down && !svc->retired &&
+		     !ev_is_active(&svc->handoff_timer);
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		if (watch)
+			listener_watch(svc->listeners[i], on_handoff_queued, svc);
+		else
+			listener_stop(svc->listeners[i]);
+}
+
+static void on_handoff_queued(struct listener *l)
+{
+	struct service *svc = l->data;
+	uint64_t now = now_usec();
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		listener_stop(svc->listeners[i]);
+	if (now < svc->backoff_until_usec) {
+		/* The connection waits in the kernel until the back-off ends. */
+		ev_timer_set(&svc->handoff_timer, (double)(svc->backoff_until_usec - now) / 1e6, 0);
+		ev_timer_start(svc->env->loop, &svc->handoff_timer);
+		log_info("%s: connection queued on %s: starting after the back-off (%.1f s)",
+			 svc->name, l->addr.text, (double)(svc->backoff_until_usec - now) / 1e6);
+		return;
+	}
+	char reason[160];
+	snprintf(reason, sizeof(reason), "connection queued on %s", l->addr.text);
+	service_handle(svc, &(struct event){.type = SE_START, .reason = reason});
+}
+
+static void on_handoff_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	handoff_watch(w->data); /* a connection still queued fires at once */
+}
+
+/* While an instance runs, the kernel tells which connections of the
+ * listeners are open: every idle_timeout/10 (at most 1 s), only then. A
+ * connection first seen counts in connections_total, and its bytes (TCP) in
+ * bytes_in and bytes_out as they grow from poll to poll. */
+#define DIAG_MAX_INTERVAL 1.0
+#define DIAG_MIN_INTERVAL 0.01
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct sockdiag_conn *)a)->cookie;
+	uint64_t y = ((const struct sockdiag_conn *)b)->cookie;
+	return x < y ? -1 : x > y;
+}
+
+static void handoff_poll(struct service *svc)
+{
+	int *fds = xcalloc(svc->n_listeners ? svc->n_listeners : 1, sizeof(*fds));
+	for (size_t i = 0; i < svc->n_listeners; i++)
+		fds[i] = svc->listeners[i]->fd;
+	struct sockdiag_conn *now = NULL;
+	size_t n = 0;
+	int r = sockdiag_list(fds, svc->n_listeners, &now, &n);
+	free(fds);
+	if (r < 0) {
+		if (!svc->diag_warned)
+			log_warning("%s: sock_diag: %s: open connections unknown, idle stop "
+				    "after idle_timeout",
+				    svc->name, strerror(-r));
+		svc->diag_warned = true;
+		free(now);
+		return;
+	}
+	if (n)
+		qsort(now, n, sizeof(*now), cookie_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct sockdiag_conn *was =
+		    svc->n_seen ? bsearch(&now[i], svc->seen, svc->n_seen, sizeof(*now), cookie_cmp)
+				: NULL;
+		if (!was)
+			svc->usage.connections_total++;
+		uint64_t in0 = was ? was->bytes_in : 0, out0 = was ? was->bytes_out : 0;
+		if (now[i].has_bytes && now[i].bytes_in >= in0 && now[i].bytes_out >= out0) {
+			svc->usage.bytes_in += now[i].bytes_in - in0;
+			svc->usage.bytes_out += now[i].bytes_out - out0;
+		}
+		/* Served: bytes reached a client (TCP), or a unix client was seen. */
+		if (!svc->inst_served && (!now[i].has_bytes || now[i].bytes_out > 0)) {
+			svc->inst_served = true;
+			svc->failures = 0;
+		}
+	}
+	free(svc->seen);
+	svc->seen = now;
+	svc->n_seen = n;
+	if (svc->handoff_active != n) {
+		svc->handoff_active = (uint32_t)n;
+		svc->env->conns_changed(svc->env->data);
+		service_check_idle(svc);
+	}
+}
+
+static void on_diag_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	handoff_poll(w->data);
+}
+
+static void handoff_diag(struct service *svc, bool on)
+{
+	if (on == ev_is_active(&svc->diag_timer))
+		return;
+	if (!on) {
+		ev_timer_stop(svc->env->loop, &svc->diag_timer);
+		free(svc->seen);
+		svc->seen = NULL;
+		svc->n_seen = 0;
+		svc->handoff_active = 0;
+		return;
+	}
+	double every = DIAG_MAX_INTERVAL;
+	if (svc->inst_cfg->idle_timeout_ms != ZP_INFINITY &&
+	    (double)svc->inst_cfg->idle_timeout_ms / 10000.0 < every)
+		every = (double)svc->inst_cfg->idle_timeout_ms / 10000.0;
+	if (every < DIAG_MIN_INTERVAL)
+		every = DIAG_MIN_INTERVAL;
+	/* The first look after one interval, not at once: the backend is
+	 * starting and needs the CPU more (a poll walks every TCP socket of the
+	 * host), and the idle timer, a tenth of the way, cannot fire before. */
+	ev_timer_set(&svc->diag_timer, every, every);
+	ev_timer_start(svc->env->loop, &svc->diag_timer);
+}
+
 static void listeners_start(struct service *svc)
 {
+	if (!svc->cfg->relay) {
+		handoff_watch(svc);
+		return;
+	}
 	for (size_t i = 0; i < svc->n_listeners; i++)
 		listener_start(svc->listeners[i], on_accept, svc);
 }
@@ -528,6 +686,10 @@ struct service *service_new(const struct service_env *env, struct service_config
 	svc->idle_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
+	ev_init(&svc->handoff_timer, on_handoff_timer);
+	svc->handoff_timer.data = svc;
+	ev_init(&svc->diag_timer, on_diag_timer);
+	svc->diag_timer.data = svc;
 
 	char why[USAGE_WHY_MAX];
 	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, why,
@@ -564,6 +726,18 @@ void service_reconfigure(struct service *svc, struct service_config *cfg,
 	svc->retired = false; /* a removed service may come back while draining */
 	svc->backoff_until_usec = 0;
 	svc->failures = 0;
+	ev_timer_stop(svc->env->loop, &svc->handoff_timer);
+	if (svc->inst && svc->inst_cfg->relay != cfg->relay) {
+		/* Relayed and handed-off clients cannot share the listeners: the
+		 * instance of the other mode stops (its clients are served to the
+		 * end of its stop), and the next one starts in the new mode. */
+		if (!cfg->relay)
+			conn_queue_refuse_pending(&svc->queue, "relay = no by a reload");
+		service_handle(svc,
+			       &(struct event){.type = SE_STOP,
+					       .reason = cfg->relay ? "relay = yes by a reload"
+								    : "relay = no by a reload"});
+	}
 	/* A new idle_timeout applies from now. */
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	listeners_start(svc);
@@ -639,6 +813,9 @@ void service_free(struct service *svc)
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
+	ev_timer_stop(loop, &svc->handoff_timer);
+	ev_timer_stop(loop, &svc->diag_timer);
+	free(svc->seen);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);
@@ -665,7 +842,7 @@ bool service_is_running(const struct service *svc)
 
 uint32_t service_connections(const struct service *svc)
 {
-	return svc->queue.n_active + svc->queue.n_pending;
+	return open_conns(svc);
 }
 
 struct listener *const *service_listeners(const struct service *svc, size_t *n)

@@ -54,12 +54,15 @@ char **spawn_build_env(const struct service_config *cfg, const struct spawn_env 
 		(void)strv_push(&v, s);
 		free(s);
 	}
-	if (env->listen_fd >= 0) {
-		char *s = xasprintf("LISTEN_FDNAMES=%s", cfg->name);
-		(void)strv_push(&v, "LISTEN_FDS=1");
+	if (env->n_listen_fds) {
+		char *n = xasprintf("LISTEN_FDS=%zu", env->n_listen_fds);
+		char *s = xasprintf("LISTEN_FDNAMES=%s",
+				    env->listen_fdnames ? env->listen_fdnames : cfg->name);
+		(void)strv_push(&v, n);
 		(void)strv_push(&v, s);
 		/* The child fills in its own pid. */
 		(void)strv_push(&v, "LISTEN_PID=0000000000000000");
+		free(n);
 		free(s);
 	}
 	return v;
@@ -215,18 +218,27 @@ static void child_stdio(int rfd, bool quiet)
 		child_fail(rfd, "stdout", errno);
 }
 
-/* In the child: the listening socket as fd 3 with LISTEN_PID= ours. */
-static void child_listen_fd(int rfd, int listen_fd, char **envp)
+/* In the child: the listening sockets as fds 3... with LISTEN_PID= ours.
+ * Each is first copied above the range (close-on-exec), so that moving one
+ * into place never overwrites another still to be moved. */
+static void child_listen_fds(int rfd, const int *fds, size_t n, char **envp)
 {
-	if (listen_fd == 3) {
-		if (fd_set_cloexec(3, false) < 0)
+	int *high = malloc(n * sizeof(*high)); /* single-threaded: malloc is fine here */
+	if (!high)
+		child_fail(rfd, "socket", ENOMEM);
+	for (size_t i = 0; i < n; i++) {
+		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + (int)n);
+		if (high[i] < 0)
 			child_fail(rfd, "socket", errno);
-	} else if (dup2(listen_fd, 3) < 0) {
-		child_fail(rfd, "socket", errno);
 	}
-	/* The listening socket is shared with zeroproxy: keep it blocking for
-	 * the backend, as systemd hands it over. */
-	(void)fd_set_nonblock(3, false);
+	for (size_t i = 0; i < n; i++) {
+		if (dup2(high[i], 3 + (int)i) < 0)
+			child_fail(rfd, "socket", errno);
+		/* The listening socket is shared with zeroproxy: blocking for
+		 * the backend, as systemd hands it over (zeroproxy sets it
+		 * non-blocking again before it accepts on it itself). */
+		(void)fd_set_nonblock(3 + (int)i, false);
+	}
 	for (char **e = envp; *e; e++)
 		if (strncmp(*e, "LISTEN_PID=", 11) == 0)
 			snprintf(*e + 11, 17, "%d", (int)getpid());
@@ -294,9 +306,9 @@ _Noreturn void spawn_child_exec(const struct spawn_child *c, int report_fd)
 			child_fail(rfd, "cgroup", -r);
 	}
 	child_stdio(rfd, c->quiet);
-	if (c->listen_fd >= 0)
-		child_listen_fd(rfd, c->listen_fd, c->envp);
-	child_close_fds(rfd, c->listen_fd >= 0 ? 4 : 3);
+	if (c->n_listen_fds)
+		child_listen_fds(rfd, c->listen_fds, c->n_listen_fds, c->envp);
+	child_close_fds(rfd, 3 + (int)c->n_listen_fds);
 	child_become(rfd, c);
 	execvpe(c->argv[0], c->argv, c->envp);
 	child_fail(rfd, "exec", errno);

@@ -21,10 +21,12 @@
 
 /* Everything spawn needs besides the service config. */
 struct spawn_env {
-	int listen_fd;           /* ready=socket: passed as fd 3, else -1 */
-	const char *notify_path; /* ready=notify: NOTIFY_SOCKET value, else NULL */
-	const char *cgroup_path; /* the instance's own (new, empty) cgroup, or NULL */
-	rlim_t nofile;           /* RLIMIT_NOFILE soft limit to give it, or 0 */
+	const int *listen_fds;      /* passed as fds 3... (ready = socket, relay = no) */
+	size_t n_listen_fds;        /* 0: none */
+	const char *listen_fdnames; /* LISTEN_FDNAMES=; NULL: the service's name */
+	const char *notify_path;    /* ready=notify: NOTIFY_SOCKET value, else NULL */
+	const char *cgroup_path;    /* the instance's own (new, empty) cgroup, or NULL */
+	rlim_t nofile;              /* RLIMIT_NOFILE soft limit to give it, or 0 */
 };
 
 /* Who a child of the instance (the backend, its ready_command) runs as;
@@ -43,7 +45,8 @@ struct spawn_child {
 	const char *working_directory;   /* or NULL */
 	const struct spawn_creds *creds; /* see above */
 	rlim_t nofile;                   /* RLIMIT_NOFILE soft limit, or 0 */
-	int listen_fd;                   /* passed as fd 3 (blocking), or -1 */
+	const int *listen_fds;           /* passed as fds 3... (blocking) */
+	size_t n_listen_fds;             /* 0: none */
 	const char *cgroup_path;         /* a cgroup to move into first, or NULL */
 	bool quiet;                      /* stdout and stderr to /dev/null as well */
 };

@@ -108,6 +108,8 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	json_u64(sb, "connections_total", s->connections_total);
 	json_u64(sb, "connections_refused", s->connections_refused);
 	json_u64(sb, "cold_starts", s->cold_starts);
+	json_key(sb, "relay");
+	sb_puts(sb, s->relay ? "true" : "false");
 	json_double(sb, "last_start_ms", s->has_start, s->last_start_ms, 3);
 	json_double(sb, "start_ms_p50", s->has_start, s->start_ms_p50, 3);
 	json_double(sb, "start_ms_p99", s->has_start, s->start_ms_p99, 3);

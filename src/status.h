@@ -37,6 +37,7 @@ struct service_status {
 	uint64_t connections_total;
 	uint64_t connections_refused;
 	uint64_t cold_starts;
+	bool relay;     /* false: relay = no (hand-off) */
 	bool has_start; /* false: last_start_ms, p50, p99 are null */
 	double last_start_ms;
 	double start_ms_p50;

@@ -68,7 +68,8 @@
  *   pid, ppid, uptime_ms, mode, path, listen_fds (passed by LISTEN_FDS),
  *   listen_fdnames, inherited_fds (fds open at exec, e.g. "0,1,2,3"),
  *   notify_socket, notified (READY=1 sent), ready (ready state reached),
- *   accepted_before_ready, connections (accepted so far), requests (so far).
+ *   accepted_before_ready, connections (accepted so far), requests (so far),
+ *   peer (the client's address as this process sees it: HOST:PORT or "unix").
  *
  * Every process says on stderr which signal ended it and who sent it:
  * "zp-testd[PID]: signal 15 from pid P, exiting" (P is the master for a worker
@@ -452,18 +453,43 @@ static void do_accept(struct server *s, int lfd)
 	}
 }
 
+/* The client's address as this process sees it: HOST:PORT, [V6]:PORT, or
+ * "unix" (relayed by zeroproxy, it is zeroproxy's own). */
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	snprintf(buf, len, "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "unix");
+	}
+}
+
 /* Append the info body's response to c->out. */
 static void reply_info(struct server *s, struct conn *c, const char *path, bool close_conn)
 {
-	char body[1024];
-	int n = snprintf(body, sizeof(body),
-			 "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
-			 "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
-			 "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\n",
-			 (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
-			 s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames,
-			 s->inherited, s->notify_socket, s->notified, s->ready,
-			 s->accepted_before_ready, s->connections, s->requests);
+	char body[1024], peer[80];
+	peer_name(c->fd, peer, sizeof(peer));
+	int n = snprintf(
+	    body, sizeof(body),
+	    "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
+	    "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
+	    "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\npeer=%s\n",
+	    (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
+	    s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames, s->inherited,
+	    s->notify_socket, s->notified, s->ready, s->accepted_before_ready, s->connections,
+	    s->requests, peer);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = (int)strlen(body);
 	char head[256];

@@ -6,7 +6,8 @@ HTTP mode:
   (a) direct: spawn zp-testd, poll-connect until it answers; measured from the
       spawn to the first byte (the backend's own start-up; the baseline);
   (b) through zeroproxy with ready = socket, ready = notify (zp-testd
-      --notify-delay 0) and ready = connect; every run is a real cold start: the
+      --notify-delay 0), ready = connect and relay = no (handoff: zp-testd
+      accepts on the listen socket itself); every run is a real cold start: the
       backend is stopped (`stop NAME` on the control socket) and its stop seen
       in the status (state stopped, no pid) before the next run;
   (c) the systemd recipe under a real systemd (tests/systemd/box.sh): a .socket
@@ -21,7 +22,7 @@ Run by hand, never by `make check` (stdlib only):
   tests/bench/coldstart.py [BUILDDIR]   (BUILDDIR holds ./zeroproxy and
                                           tests/backend/zp-testd; default .)
 Environment: BENCH_RUNS (default 200), BENCH_CASES (space separated, from
-direct socket notify connect systemd warm; default all), ZEROPROXY, ZP_TESTD,
+direct socket notify connect handoff systemd warm; default all), ZEROPROXY, ZP_TESTD,
 BOX_SH (default tests/systemd/box.sh beside this script).
 
 Everything binds 127.0.0.1 on free ports chosen at run time and everything
@@ -191,12 +192,15 @@ class Zeroproxy:
             exe = testd + " --mode http --quiet"
             if mode == "notify":
                 exe += " --notify-delay 0"
-            if mode != "socket":
+            if mode not in ("socket", "handoff"):
                 exe += " --listen 127.0.0.1:%d" % bport
+            # handoff: relay = no, the backend accepts on the listen socket itself
+            backend = ("relay = no\n[backend]\n" if mode == "handoff" else
+                       "[backend]\naddress = 127.0.0.1:%d\nready = %s\n" % (bport, mode))
             with open(os.path.join(self.dir, "services.d", mode + ".conf"), "w") as f:
-                f.write("[service]\nlisten = 127.0.0.1:%d\nidle_timeout = 50ms\n"
-                        "[backend]\nexec = %s\naddress = 127.0.0.1:%d\nready = %s\n"
-                        "start_timeout = 10s\nstop_timeout = 2s\n" % (lport, exe, bport, mode))
+                f.write("[service]\nlisten = 127.0.0.1:%d\nidle_timeout = 50ms\n%s"
+                        "exec = %s\nstart_timeout = 10s\nstop_timeout = 2s\n"
+                        % (lport, backend, exe))
         self.stderr = open(os.path.join(self.dir, "stderr"), "w")
         self.proc = subprocess.Popen([zeroproxy, "run", "-c", os.path.join(self.dir, "zeroproxy.conf")],
                                      stderr=self.stderr)
@@ -392,11 +396,11 @@ def main():
     box_sh = os.environ.get("BOX_SH", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                    "..", "systemd", "box.sh"))
     runs = int(os.environ.get("BENCH_RUNS", "200"))
-    cases = os.environ.get("BENCH_CASES", "direct socket notify connect systemd warm").split()
+    cases = os.environ.get("BENCH_CASES", "direct socket notify connect handoff systemd warm").split()
     if not os.access(testd, os.X_OK):
         log("no zp-testd at %s (pass the build dir)" % testd)
         return 1
-    modes = [m for m in ("socket", "notify", "connect") if m in cases]
+    modes = [m for m in ("socket", "notify", "connect", "handoff") if m in cases]
     if modes and not os.access(zeroproxy, os.X_OK):
         log("no zeroproxy at %s (pass the build dir)" % zeroproxy)
         return 1
@@ -420,7 +424,8 @@ def main():
             ns, st, npids = bench_zeroproxy(zp, mode, runs)
             note = "%d distinct pids, cold_starts %d, zeroproxy's own start p50 %s ms" % (
                 npids, st["cold_starts"], st.get("start_ms_p50"))
-            rows.append(("(b) zeroproxy, ready = %s" % mode, summary(ns), note))
+            label = "relay = no" if mode == "handoff" else "ready = " + mode
+            rows.append(("(b) zeroproxy, " + label, summary(ns), note))
             log("zeroproxy %s done" % mode)
         if "warm" in cases:
             warm_mode = modes[0] if modes else "socket"

@@ -1,7 +1,9 @@
 #!/bin/bash
 # proxy.sh — relay throughput benchmark: requests/s and p99 latency with wrk
 # against an nginx serving a small static file, on loopback, measured in the
-# same run: direct (the baseline), through zeroproxy, through haproxy (mode
+# same run: direct (the baseline), through zeroproxy, through zeroproxy with
+# relay = no (zeroproxy-handoff: nginx accepts on the socket zeroproxy hands
+# it, inherited through nginx's own NGINX variable), through haproxy (mode
 # tcp, one thread) and through systemd-socket-proxyd (under
 # systemd-socket-activate); each with keep-alive and with one connection per
 # request (Connection: close). Prints a table with ratios to direct.
@@ -13,8 +15,9 @@
 #   BENCH_THREADS    wrk threads (default 2)
 #   BENCH_CONNS      wrk connections (default 50)
 #   BENCH_REPEAT     rounds over all cases; the table shows the median (default 1)
-#   BENCH_CASES      cases to run, space separated, from: direct zeroproxy haproxy
-#                    socket-proxyd (default all; direct is always run)
+#   BENCH_CASES      cases to run, space separated, from: direct zeroproxy
+#                    zeroproxy-handoff haproxy socket-proxyd (default all; direct
+#                    is always run)
 #   BENCH_MODES      "keepalive close" (default both)
 #   BENCH_SIZE       bytes of the static file (default 128)
 #   BENCH_STRACE     1: afterwards, for each proxy and mode, a short extra wrk
@@ -33,7 +36,7 @@ DURATION=${BENCH_DURATION:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 REPEAT=${BENCH_REPEAT:-1}
-CASES=${BENCH_CASES:-direct zeroproxy haproxy socket-proxyd}
+CASES=${BENCH_CASES:-direct zeroproxy zeroproxy-handoff haproxy socket-proxyd}
 MODES=${BENCH_MODES:-keepalive close}
 SIZE=${BENCH_SIZE:-128}
 ZEROPROXY=${ZEROPROXY:-$BUILDDIR/zeroproxy}
@@ -116,7 +119,7 @@ to_ms() {
 		else print "nan" }'
 }
 
-read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_SPD < <(free_ports 5 | tr '\n' ' ')
+read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_SPD P_ZPH < <(free_ports 6 | tr '\n' ' ')
 
 # --- nginx: one worker, a small static file, no logs, endless keep-alive.
 mkdir -p "$TMP/www" "$TMP/nginx"
@@ -148,6 +151,7 @@ nginx_conf() { # PORT NAME
 }
 nginx_conf "$P_NGINX" direct
 nginx_conf "$P_NGINX_ZP" zp
+nginx_conf "$P_ZPH" handoff
 
 "$NGINX" -c "$TMP/nginx/direct.conf" -e "$TMP/nginx/direct.error.log" 2>"$TMP/nginx/direct.stderr" &
 PIDS+=($!)
@@ -166,18 +170,23 @@ want() {
 	return 1
 }
 
+# A zeroproxy.conf with its services.d in DIR.
+zp_global() { # DIR
+	mkdir -p "$1/services.d"
+	cat >"$1/zeroproxy.conf" <<-EOF
+		[zeroproxy]
+		services_dir   = services.d
+		control_socket = control.sock
+		state_dir      = state
+		log_level      = warning
+	EOF
+}
+
 if want zeroproxy; then
 	if [ ! -x "$ZEROPROXY" ]; then
 		SKIP[zeroproxy]="no zeroproxy binary at $ZEROPROXY (pass the build dir)"
 	else
-		mkdir -p "$TMP/zp/services.d"
-		cat >"$TMP/zp/zeroproxy.conf" <<-EOF
-			[zeroproxy]
-			services_dir   = services.d
-			control_socket = control.sock
-			state_dir      = state
-			log_level      = warning
-		EOF
+		zp_global "$TMP/zp"
 		cat >"$TMP/zp/services.d/web.conf" <<-EOF
 			[service]
 			listen          = 127.0.0.1:$P_ZP
@@ -195,6 +204,32 @@ if want zeroproxy; then
 		URL[zeroproxy]=http://127.0.0.1:$P_ZP/small.txt
 		# The first request is the cold start that launches nginx.
 		wait_http "${URL[zeroproxy]}" || SKIP[zeroproxy]="zeroproxy did not answer ($(tail -n 3 "$TMP/zp/stderr" | tr '\n' ' '))"
+	fi
+fi
+
+# relay = no: nginx does not speak LISTEN_FDS, but inherits listening sockets
+# named in its NGINX variable (fds separated by ':'), which is enough: fd 3 is
+# the socket of its listen directive.
+if want zeroproxy-handoff; then
+	if [ ! -x "$ZEROPROXY" ]; then
+		SKIP[zeroproxy-handoff]="no zeroproxy binary at $ZEROPROXY (pass the build dir)"
+	else
+		zp_global "$TMP/zph"
+		cat >"$TMP/zph/services.d/web.conf" <<-EOF
+			[service]
+			listen          = 127.0.0.1:$P_ZPH
+			relay           = no
+			idle_timeout    = infinity
+			[backend]
+			exec            = $NGINX -c $TMP/nginx/handoff.conf -e $TMP/nginx/handoff.error.log
+			environment     = NGINX=3:
+			stop_timeout    = 5s
+		EOF
+		"$ZEROPROXY" run -c "$TMP/zph/zeroproxy.conf" 2>"$TMP/zph/stderr" &
+		PIDS+=($!)
+		PROCPID[zeroproxy-handoff]=$!
+		URL[zeroproxy-handoff]=http://127.0.0.1:$P_ZPH/small.txt
+		wait_http "${URL[zeroproxy-handoff]}" || SKIP[zeroproxy-handoff]="zeroproxy (relay = no) did not answer ($(tail -n 3 "$TMP/zph/stderr" | tr '\n' ' '))"
 	fi
 fi
 
@@ -274,7 +309,7 @@ run_case() { # CASE MODE ROUND
 }
 
 ORDER=(direct)
-for c in zeroproxy haproxy socket-proxyd; do
+for c in zeroproxy zeroproxy-handoff haproxy socket-proxyd; do
 	want "$c" || continue
 	if [ -n "${SKIP[$c]:-}" ]; then
 		echo "proxy.sh: skipping $c: ${SKIP[$c]}" >&2
@@ -289,7 +324,7 @@ echo "proxy.sh: $NCPU CPU(s), nothing pinned: wrk, the proxy and nginx compete f
 for ((r = 1; r <= REPEAT; r++)); do
 	for mode in $MODES; do
 		for c in "${ORDER[@]}"; do
-			printf '  round %d: %-14s %-9s ... ' "$r" "$c" "$mode"
+			printf '  round %d: %-17s %-9s ... ' "$r" "$c" "$mode"
 			run_case "$c" "$mode" "$r"
 			tail -n 1 "$RESULTS" | awk '{ printf "%.0f req/s, p99 %s ms\n", $3, $4 }'
 		done
@@ -307,7 +342,7 @@ function median(list,    a, n, i, j, t) {
 }
 { k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6; us[k] = us[k] " " $7 }
 END {
-	printf "%-14s %-9s %10s %9s %8s %8s %7s %8s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "us/req", "errors"
+	printf "%-17s %-9s %10s %9s %8s %8s %7s %8s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "us/req", "errors"
 	nc = split(order, cs, " "); nm = split(modes, ms, " ")
 	for (m = 1; m <= nm; m++) {
 		b = ms[m]
@@ -320,7 +355,7 @@ END {
 			u = cs[i] == "direct" ? "-" : sprintf("%.2f", median(us[k]))
 			xr = base_r > 0 ? r / base_r : 0
 			xp = base_p > 0 ? p / base_p : 0
-			printf "%-14s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %8s %6d\n", cs[i], b, r, p, xr, xp, c, u, err[k]
+			printf "%-17s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %8s %6d\n", cs[i], b, r, p, xr, xp, c, u, err[k]
 		}
 	}
 }' "$RESULTS"
@@ -349,7 +384,7 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
 				awk '/requests in/ { print $1 }')
 			kill -INT "$spid" 2>/dev/null
 			wait "$spid" 2>/dev/null
-			printf '  %-14s %-9s %6s req  ' "$c" "$mode" "$reqs"
+			printf '  %-17s %-9s %6s req  ' "$c" "$mode" "$reqs"
 			awk -v n="$reqs" '
 				/^-+/ { next }
 				$NF == "total" { tot = $4 }

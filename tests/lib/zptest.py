@@ -85,7 +85,7 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
-                "connection_idle_timeout")
+                "connection_idle_timeout", "relay")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode")
@@ -1028,6 +1028,25 @@ class Test:
             return json.loads(r.stdout)
         except ValueError as e:
             raise Fail(f"zeroproxy status --json: not JSON ({e}): {r.stdout[:200]!r}")
+
+    def syscalls_over(self, secs, what):
+        """The daemon's system calls over secs seconds, as strace -p sees them
+        (skips the test when strace cannot attach), without strace's own
+        attach and detach lines."""
+        out = self.path(f"strace-{what}.txt")
+        p = subprocess.Popen(["strace", "-f", "-qq", "-o", out, "-p", str(self.daemon_pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(secs)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+        if "attach" in err.decode() or not os.path.exists(out):
+            skip(f"strace cannot attach here: {err.decode().strip()}")
+        with open(out) as f:
+            lines = [ln.strip() for ln in f if ln.strip()]
+        # attaching and detaching interrupt the wait the daemon sleeps in: those
+        # lines are strace's own
+        return [ln for ln in lines
+                if not any(x in ln for x in ("restart_syscall", "resumed>", "<detached"))]
 
     def service_status(self, name):
         """The status object of one service."""

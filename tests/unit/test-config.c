@@ -70,6 +70,14 @@ static const char default_global[] = "[zeroproxy]\nservices_dir = services.d\n";
 	"exec = /bin/true\n"                                                                       \
 	"address = 127.0.0.1:18080\n"
 
+/* The same with relay = no (line 3) and no address. */
+#define VALID_SERVICE_NO_ADDRESS_RELAY_NO                                                          \
+	"[service]\n"                                                                              \
+	"listen = 127.0.0.1:8080\n"                                                                \
+	"relay = no\n"                                                                             \
+	"[backend]\n"                                                                              \
+	"exec = /bin/true\n"
+
 struct bad_case {
 	const char *title;
 	const char *global;    /* zeroproxy.conf; NULL: default_global */
@@ -81,6 +89,28 @@ struct bad_case {
 
 /* clang-format off */
 static const struct bad_case bad_cases[] = {
+	{ "relay typo",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nrelay = nope\n[backend]\nexec = /bin/true\n" },
+	  { "{D}/services.d/web.conf:3: [service] relay: expected yes or no, got \"nope\"" } },
+	{ "relay = no, then address",
+	  NULL,
+	  { "web.conf", VALID_SERVICE_NO_ADDRESS_RELAY_NO "address = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:6: [backend] address: not with relay = no (line 3): the backend accepts on the listen sockets itself" } },
+	{ "address, then relay = no",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nrelay = no\n" },
+	  { "{D}/services.d/web.conf:7: [service] relay: no cannot be used with address (line 5): the backend accepts on the listen sockets itself" } },
+	{ "relay = no with ready, max_pending and pending_timeout",
+	  NULL,
+	  { "web.conf", VALID_SERVICE_NO_ADDRESS_RELAY_NO "ready = socket\n[service]\nmax_pending = 3\npending_timeout = 5s\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready: not with relay = no (line 3): the backend accepts on the listen sockets itself",
+	    "{D}/services.d/web.conf:8: [service] max_pending: not with relay = no (line 3): the backend accepts on the listen sockets itself",
+	    "{D}/services.d/web.conf:9: [service] pending_timeout: not with relay = no (line 3): the backend accepts on the listen sockets itself" } },
+	{ "max_pending, then relay = no",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nmax_pending = 0\nrelay = false\n[backend]\nexec = /bin/true\n" },
+	  { "{D}/services.d/web.conf:4: [service] relay: no cannot be used with max_pending (line 3): the backend accepts on the listen sockets itself" } },
 	{ "ready typo",
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
@@ -1092,6 +1122,27 @@ static void test_ready_command_kill_mode(void)
 	free(dir);
 }
 
+static void test_relay(void)
+{
+	char *dir = case_dir("relay");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	struct diag d = {0};
+
+	write_file(a, VALID_SERVICE);
+	struct service_config *x = service_config_load(a, "web", &d);
+	ok(x && x->relay, "relay defaults to yes");
+	write_file(a, VALID_SERVICE_NO_ADDRESS_RELAY_NO "stop_timeout = 2s\n");
+	struct service_config *y = service_config_load(a, "web", &d);
+	ok(y && d.n_errors == 0, "relay = no needs no address");
+	ok(y && !y->relay, "relay = no read");
+	ok(x && y && !service_config_equal(x, y), "a change of relay is seen");
+	service_config_free(x);
+	service_config_free(y);
+	diag_free(&d);
+	free(a);
+	free(dir);
+}
+
 static void test_service_equal(void)
 {
 	char *dir = case_dir("equal");
@@ -1184,6 +1235,7 @@ int main(void)
 	test_services_dir_default();
 	test_ready_command_kill_mode();
 	test_service_equal();
+	test_relay();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

@@ -99,7 +99,7 @@ static void test_cannot_spawn(struct ev_loop *loop)
 	char *argv[] = {sh, dash_c, script, NULL};
 	struct service_config cfg = config(argv, ZP_READY_NOTIFY);
 	cfg.user = user;
-	struct spawn_env env = {.listen_fd = -1};
+	struct spawn_env env = {0};
 	struct instance *sentinel = (struct instance *)&own, *out = sentinel;
 	char why[256] = "";
 	int r = instance_spawn(loop, &cfg, &env, &ops, NULL, &out, why, sizeof(why));
@@ -119,7 +119,7 @@ static void test_exec_fails(struct ev_loop *loop)
 	char prog[] = "/nonexistent/zp-backend";
 	char *argv[] = {prog, NULL};
 	struct service_config cfg = config(argv, ZP_READY_NOTIFY);
-	struct spawn_env env = {.listen_fd = -1};
+	struct spawn_env env = {0};
 	char why[256] = "";
 	memset(&own, 0, sizeof(own));
 	inst = NULL;
@@ -145,7 +145,7 @@ static void test_socket_ready_stop(struct ev_loop *loop)
 	char *argv[] = {sh, dash_c, script, NULL};
 	struct service_config cfg = config(argv, ZP_READY_SOCKET);
 	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct spawn_env env = {.listen_fd = sock};
+	struct spawn_env env = {.listen_fds = &sock, .n_listen_fds = 1};
 	char why[256] = "";
 	memset(&own, 0, sizeof(own));
 	inst = NULL;

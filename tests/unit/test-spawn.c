@@ -99,7 +99,7 @@ static void test_exec_failures(const struct spawn_creds *cr)
 	     exit0[] = "exit 0";
 	char *argv[] = {prog, NULL};
 	char *envp[] = {NULL};
-	struct spawn_child c = {.argv = argv, .envp = envp, .creds = cr, .listen_fd = -1};
+	struct spawn_child c = {.argv = argv, .envp = envp, .creds = cr};
 	struct spawn_report rep;
 	char buf[256];
 	int st;
@@ -130,7 +130,7 @@ static void test_backend_child(const struct spawn_creds *cr)
 	int stray = dup(STDIN_FILENO);
 	setenv("NOTIFY_SOCKET", "@zp-test-not-for-the-backend", 1);
 	setenv("ZP_TEST_VAR", "from-zeroproxy", 1);
-	struct spawn_env env = {.listen_fd = sock};
+	struct spawn_env env = {.listen_fds = &sock, .n_listen_fds = 1};
 	char **envp = spawn_build_env(&cfg, &env);
 	unsetenv("NOTIFY_SOCKET");
 	char script[512];
@@ -142,8 +142,12 @@ static void test_backend_child(const struct spawn_creds *cr)
 		 "[ \"$(readlink /proc/$$/fd/1)\" = /dev/null ] || exit 17; exit 0",
 		 stray);
 	char *argv[] = {bin_sh, dash_c, script, NULL};
-	struct spawn_child c = {
-	    .argv = argv, .envp = envp, .creds = cr, .listen_fd = sock, .quiet = true};
+	struct spawn_child c = {.argv = argv,
+				.envp = envp,
+				.creds = cr,
+				.listen_fds = &sock,
+				.n_listen_fds = 1,
+				.quiet = true};
 	struct spawn_report rep;
 	int st;
 	is_int(run_child(&c, &rep, &st), 0, "a backend that runs: no report (EOF)");

@@ -39,6 +39,7 @@ static void example(struct service_status st[2])
 	    .connections_total = 1284,
 	    .connections_refused = 2,
 	    .cold_starts = 17,
+	    .relay = true,
 	    .has_start = true,
 	    .last_start_ms = 4.1,
 	    .start_ms_p50 = 3.25,
@@ -279,6 +280,7 @@ static void test_json(void)
 	       "\"listen\": [\"127.0.0.1:8080\", \"unix:/run/web.sock\"], "
 	       "\"connections_active\": 3, \"connections_pending\": 0, "
 	       "\"connections_total\": 1284, \"connections_refused\": 2, \"cold_starts\": 17, "
+	       "\"relay\": true, "
 	       "\"last_start_ms\": 4.100, \"start_ms_p50\": 3.250, \"start_ms_p99\": 12.500, "
 	       "\"ready_ms\": 1.250, "
 	       "\"idle_seconds\": null, \"stop_in_seconds\": null, \"uptime_seconds\": 121.400, "
@@ -290,6 +292,7 @@ static void test_json(void)
 	       "\"listen\": [\"*:9000\"], "
 	       "\"connections_active\": 0, \"connections_pending\": 0, "
 	       "\"connections_total\": 12, \"connections_refused\": 0, \"cold_starts\": 2, "
+	       "\"relay\": false, "
 	       "\"last_start_ms\": 180.000, \"start_ms_p50\": 150.000, \"start_ms_p99\": 180.000, "
 	       "\"ready_ms\": null, "
 	       "\"idle_seconds\": 10800.200, \"stop_in_seconds\": null, \"uptime_seconds\": null, "
@@ -311,6 +314,7 @@ static void test_json(void)
 	    "connections_total",
 	    "connections_refused",
 	    "cold_starts",
+	    "relay",
 	    "last_start_ms",
 	    "start_ms_p50",
 	    "start_ms_p99",
