@@ -102,6 +102,8 @@ static bool half_pipe_open(struct relay *r, enum relay_dir d)
 			r->ops->pipe_release(r);
 		return false; /* EMFILE and the like: copying works without */
 	}
+	/* EPERM past the user's pipe-user-pages-soft: the default will do. */
+	(void)fcntl(h->pipe[0], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
 	int cap = fcntl(h->pipe[0], F_GETPIPE_SZ);
 	h->pipe_cap = cap > 0 ? (size_t)cap : 65536;
 	h->piped = 0;
