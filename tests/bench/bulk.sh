@@ -1,7 +1,8 @@
 #!/bin/bash
 # bulk.sh — the relay's bulk case: proxy.sh with nginx serving a 1 MiB and a
 # 64 MiB body over keep-alive connections (direct, zeroproxy, haproxy mode tcp
-# without and with `option splice-auto`, systemd-socket-proxyd, same run),
+# without and with `option splice-auto`, and with splice forced both ways,
+# systemd-socket-proxyd, same run),
 # printing throughput relative to direct and each proxy's CPU seconds per GiB
 # relayed (utime+stime from /proc/PID/stat before and after each case).
 #

@@ -16,7 +16,8 @@
 #   BENCH_CONNS      wrk connections (default 50)
 #   BENCH_REPEAT     rounds over all cases; the table shows the median (default 1)
 #   BENCH_CASES      cases to run, space separated, from: direct zeroproxy haproxy
-#                    haproxy-splice socket-proxyd (default all; direct is always run)
+#                    haproxy-splice (splice-auto) haproxy-spliceall (splice-request and
+#                    splice-response) socket-proxyd (default all; direct is always run)
 #   BENCH_MODES      "keepalive close" (default both)
 #   BENCH_SIZE       bytes of the static file (default 128)
 #   BENCH_STRACE     1: afterwards, for each proxy and mode, a short extra wrk
@@ -35,7 +36,7 @@ DURATION=${BENCH_DURATION:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 REPEAT=${BENCH_REPEAT:-1}
-CASES=${BENCH_CASES:-direct zeroproxy haproxy haproxy-splice socket-proxyd}
+CASES=${BENCH_CASES:-direct zeroproxy haproxy haproxy-splice haproxy-spliceall socket-proxyd}
 MODES=${BENCH_MODES:-keepalive close}
 SIZE=${BENCH_SIZE:-128}
 ZEROPROXY=${ZEROPROXY:-$BUILDDIR/zeroproxy}
@@ -118,7 +119,7 @@ to_ms() {
 		else print "nan" }'
 }
 
-read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_HAPROXY_SPLICE P_SPD < <(free_ports 6 | tr '\n' ' ')
+read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_HAPROXY_SPLICE P_HAPROXY_SPLICEALL P_SPD < <(free_ports 7 | tr '\n' ' ')
 
 # --- nginx: one worker, a small static file, no logs, endless keep-alive.
 mkdir -p "$TMP/www" "$TMP/nginx"
@@ -201,10 +202,13 @@ if want zeroproxy; then
 	fi
 fi
 
-# haproxy in mode tcp, one thread: CASE PORT [OPTION] (splice-auto: haproxy
-# splices where it sees a bulk stream).
+# haproxy in mode tcp, one thread: CASE PORT [OPTION...] (splice-auto: haproxy
+# splices where it guesses a bulk stream; splice-request splice-response:
+# always).
 start_haproxy() {
-	local c=$1 port=$2 opt=${3:-}
+	local c=$1 port=$2 opts="" o
+	shift 2
+	for o in "$@"; do opts+="option $o"$'\n'; done
 	want "$c" || return 0
 	if [ ! -x "$HAPROXY" ]; then
 		SKIP[$c]="haproxy not found (apt-get install haproxy)"
@@ -219,7 +223,7 @@ start_haproxy() {
 		    timeout connect 5s
 		    timeout client 300s
 		    timeout server 300s
-		    ${opt:+option $opt}
+		$opts
 		frontend fe
 		    bind 127.0.0.1:$port
 		    default_backend be
@@ -234,6 +238,7 @@ start_haproxy() {
 }
 start_haproxy haproxy "$P_HAPROXY"
 start_haproxy haproxy-splice "$P_HAPROXY_SPLICE" splice-auto
+start_haproxy haproxy-spliceall "$P_HAPROXY_SPLICEALL" splice-request splice-response
 
 if want socket-proxyd; then
 	if [ ! -x "$SOCKET_PROXYD" ] || [ ! -x "$SOCKET_ACTIVATE" ]; then
@@ -286,7 +291,7 @@ run_case() { # CASE MODE ROUND
 }
 
 ORDER=(direct)
-for c in zeroproxy haproxy haproxy-splice socket-proxyd; do
+for c in zeroproxy haproxy haproxy-splice haproxy-spliceall socket-proxyd; do
 	want "$c" || continue
 	if [ -n "${SKIP[$c]:-}" ]; then
 		echo "proxy.sh: skipping $c: ${SKIP[$c]}" >&2
