@@ -80,7 +80,7 @@ int budget_nofile_check(const struct config *cfg)
 	return -EMFILE;
 }
 
-/* Two fds per client connection, after those the daemon itself holds and a
+/* Two fds per client connection (or splice pipe), after those the daemon itself holds and a
  * reserve. */
 void budget_update(struct conn_budget *b, uint64_t wanted)
 {
@@ -89,7 +89,8 @@ void budget_update(struct conn_budget *b, uint64_t wanted)
 			     ? rl.rlim_cur
 			     : 1 << 20;
 	uint64_t own = count_open_fds(limit);
-	own = own > 2ULL * b->open ? own - 2ULL * b->open : 0;
+	uint64_t ours = 2ULL * b->open + 2ULL * b->pipes;
+	own = own > ours ? own - ours : 0;
 	uint64_t reserve = limit / 8 < FD_RESERVE_MIN   ? FD_RESERVE_MIN
 			   : limit / 8 > FD_RESERVE_MAX ? FD_RESERVE_MAX
 							: limit / 8;
@@ -111,9 +112,14 @@ static void budget_resume(struct conn_budget *b)
 /* Its listeners, new ones and those a reload stopped and started again, all
  * accept again, whatever the budget says; the budget may be smaller now,
  * too. */
+static uint64_t budget_used(const struct conn_budget *b)
+{
+	return (uint64_t)b->open + b->pipes;
+}
+
 void budget_apply(struct conn_budget *b)
 {
-	if (b->open < b->max) {
+	if (budget_used(b) < b->max) {
 		if (b->throttled)
 			budget_resume(b);
 		return;
@@ -130,13 +136,13 @@ void budget_conn_opened(struct conn_budget *b)
 void budget_conn_closed(struct conn_budget *b)
 {
 	b->open--;
-	if (b->throttled && b->open < b->max)
+	if (b->throttled && budget_used(b) < b->max)
 		budget_resume(b);
 }
 
 bool budget_accept_more(struct conn_budget *b)
 {
-	if (b->open < b->max)
+	if (budget_used(b) < b->max)
 		return true;
 	if (!b->throttled)
 		log_warning("%u client connections open: the file descriptor limit allows no "
@@ -144,4 +150,19 @@ bool budget_accept_more(struct conn_budget *b)
 			    b->open);
 	b->throttled = true;
 	return false;
+}
+
+bool budget_pipe_take(struct conn_budget *b)
+{
+	if (budget_used(b) + 2 > b->max)
+		return false;
+	b->pipes++;
+	return true;
+}
+
+void budget_pipe_released(struct conn_budget *b)
+{
+	b->pipes--;
+	if (b->throttled && budget_used(b) < b->max)
+		budget_resume(b);
 }

@@ -142,9 +142,23 @@ static void on_first_byte(struct relay *r)
 	c->q->ops->first_byte(c->q->data, c);
 }
 
+static bool on_pipe_take(struct relay *r)
+{
+	struct conn *c = r->data;
+	return c->q->ops->pipe_take && c->q->ops->pipe_take(c->q->data);
+}
+
+static void on_pipe_release(struct relay *r)
+{
+	struct conn *c = r->data;
+	c->q->ops->pipe_release(c->q->data);
+}
+
 static const struct relay_ops conn_relay_ops = {
     .done = on_relay_done,
     .first_byte = on_first_byte,
+    .pipe_take = on_pipe_take,
+    .pipe_release = on_pipe_release,
 };
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)

@@ -46,6 +46,10 @@ struct conn_queue_ops {
 	void (*changed)(void *data);
 	/* The backend's first byte to c (once per connection). */
 	void (*first_byte)(void *data, const struct conn *c);
+	/* Optional: a relay asks for a pipe (two fds) to splice a bulk
+	 * direction; true: granted and counted until pipe_release(). */
+	bool (*pipe_take)(void *data);
+	void (*pipe_release)(void *data);
 };
 
 struct conn_queue {

@@ -4,8 +4,10 @@
  * After every event, relay_update() recomputes which watchers should run from
  * the buffer state alone, so backpressure and half-close fall out of one place.
  */
+/* splice, pipe2, F_GETPIPE_SZ: _GNU_SOURCE comes from config.h */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,24 +54,106 @@ static int side_error(struct relay *r, int side, int err)
 	return -err;
 }
 
+/* A write towards direction d's destination failed: 1 to retry (EINTR), 0 to
+ * wait until it is writable, or -errno. */
+static int write_failed(struct relay *r, enum relay_dir d)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	return side_error(r, dst_of(d), errno);
+}
+
+/* n bytes of direction d reached its destination. */
+static void wrote(struct relay *r, enum relay_dir d, size_t n)
+{
+	if (r->count[d])
+		*r->count[d] += (uint64_t)n;
+	r->last_activity = ev_now(r->loop);
+}
+
+/* Give direction d's pipe back (it is empty). */
+static void half_pipe_close(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	if (h->pipe[0] < 0)
+		return;
+	close(h->pipe[0]);
+	close(h->pipe[1]);
+	h->pipe[0] = h->pipe[1] = -1;
+	h->piped = 0;
+	h->pipe_full = false;
+	if (r->ops->pipe_release)
+		r->ops->pipe_release(r);
+}
+
+/* Direction d has shown it is bulk: take a pipe for it if the owner grants
+ * one. false: keep copying (asked again after as many full reads). */
+static bool half_pipe_open(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	h->full_reads = 0;
+	if (!r->ops->pipe_take || !r->ops->pipe_take(r))
+		return false;
+	if (pipe2(h->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		h->pipe[0] = h->pipe[1] = -1;
+		if (r->ops->pipe_release)
+			r->ops->pipe_release(r);
+		return false; /* EMFILE and the like: copying works without */
+	}
+	/* EPERM past the user's pipe-user-pages-soft: the default will do. */
+	(void)fcntl(h->pipe[0], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
+	int cap = fcntl(h->pipe[0], F_GETPIPE_SZ);
+	h->pipe_cap = cap > 0 ? (size_t)cap : 65536;
+	h->piped = 0;
+	h->pipe_full = false;
+	return true;
+}
+
+/* Write what direction d's pipe holds. Returns 0, or -errno. */
+static int pipe_flush(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	int fd = r->fd[dst_of(d)];
+	while (h->piped > 0) {
+		ssize_t n =
+		    splice(h->pipe[0], NULL, fd, NULL, h->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0) {
+			int err = write_failed(r, d);
+			if (err > 0)
+				continue;
+			return err;
+		}
+		h->piped -= (size_t)n;
+		h->pipe_full = false;
+		wrote(r, d, (size_t)n);
+	}
+	return 0;
+}
+
 /* Write what direction d holds. Returns 0, or -errno on a hard error. */
 static int half_flush(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	int fd = r->fd[dst_of(d)];
+	if (h->pipe[0] >= 0) {
+		int err = pipe_flush(r, d);
+		if (err < 0 || h->piped > 0)
+			return err;
+		if (h->eof)
+			half_pipe_close(r, d); /* nothing more will come */
+	}
 	while (h->start < h->end) {
 		ssize_t n = send(fd, h->buf + h->start, h->end - h->start, MSG_NOSIGNAL);
 		if (n < 0) {
-			if (errno == EINTR)
+			int err = write_failed(r, d);
+			if (err > 0)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return side_error(r, dst_of(d), errno);
+			return err;
 		}
 		h->start += (size_t)n;
-		if (r->count[d])
-			*r->count[d] += (uint64_t)n;
-		r->last_activity = ev_now(r->loop);
+		wrote(r, d, (size_t)n);
 	}
 	h->start = h->end = 0;
 	if (h->eof && !h->shut) {
@@ -84,12 +168,78 @@ static int half_flush(struct relay *r, enum relay_dir d)
 	return 0;
 }
 
+/* Whether direction d may read: its buffer, or its pipe, has room. */
+static bool half_room(const struct relay_half *h)
+{
+	if (h->eof)
+		return false;
+	if (h->pipe[0] >= 0)
+		return !h->pipe_full && h->piped < h->pipe_cap;
+	return h->end < sizeof(h->buf);
+}
+
+/* Whether direction d holds bytes for its destination. */
+static bool half_pending(const struct relay_half *h)
+{
+	return h->end > h->start || h->piped > 0;
+}
+
+/* half_pump() for a splicing direction: source -> pipe -> destination. */
+static int pipe_pump(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	int fd = r->fd[src_of(d)];
+	while (half_room(h)) {
+		size_t room = h->pipe_cap - h->piped;
+		ssize_t n =
+		    splice(fd, NULL, h->pipe[1], NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* With bytes in it the pipe may be out of slots
+				 * (a partly filled page takes one whole): wait for
+				 * the destination, not the (readable) source. */
+				if (h->piped > 0)
+					h->pipe_full = true;
+				break;
+			}
+			if ((errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) &&
+			    h->piped == 0) {
+				/* These sockets do not splice: copy, for good. */
+				h->no_splice = true;
+				half_pipe_close(r, d);
+				return 1;
+			}
+			return side_error(r, src_of(d), errno);
+		}
+		if (n == 0) {
+			h->eof = true;
+			break;
+		}
+		h->piped += (size_t)n;
+		r->last_activity = ev_now(r->loop);
+		int err = pipe_flush(r, d);
+		if (err < 0)
+			return err;
+		if (h->piped > 0 || (size_t)n < room)
+			break; /* the destination is full, or the source drained */
+	}
+	return half_flush(r, d);
+}
+
 /* Read into direction d while there is room, writing out as we go so one
  * wake-up moves as much as the kernel allows. Returns 0 or -errno. */
 static int half_pump(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	int fd = r->fd[src_of(d)];
+	if (h->pipe[0] >= 0) {
+		int err = pipe_pump(r, d);
+		if (err <= 0)
+			return err;
+		/* 1: splice does not apply; go on copying */
+	}
 	while (!h->eof && h->end < sizeof(h->buf)) {
 		ssize_t n = recv(fd, h->buf + h->end, sizeof(h->buf) - h->end, 0);
 		if (n < 0) {
@@ -120,8 +270,17 @@ static int half_pump(struct relay *r, enum relay_dir d)
 			break; /* the destination is full: wait for it */
 		/* A short read drained the socket: the watcher is level-triggered,
 		 * so skip the recv() that would only say EAGAIN. */
-		if ((size_t)n < room)
+		if ((size_t)n < room) {
+			h->full_reads = 0;
 			break;
+		}
+		/* A whole buffer, and the destination took it all: after a few of
+		 * those in a row this is a bulk stream, which splices. */
+		if (room == sizeof(h->buf) && !h->no_splice &&
+		    ++h->full_reads >= RELAY_SPLICE_AFTER && half_pipe_open(r, d)) {
+			int perr = pipe_pump(r, d);
+			return perr > 0 ? half_pump(r, d) : perr;
+		}
 	}
 	if (!r->connecting)
 		return half_flush(r, d);
@@ -137,10 +296,10 @@ static void relay_update(struct relay *r)
 		relay_finish(r, 0);
 		return;
 	}
-	watcher_set(r, &r->rio[0], !up->eof && up->end < sizeof(up->buf));
-	watcher_set(r, &r->rio[1], !r->connecting && !down->eof && down->end < sizeof(down->buf));
-	watcher_set(r, &r->wio[1], r->connecting || up->end > up->start);
-	watcher_set(r, &r->wio[0], down->end > down->start);
+	watcher_set(r, &r->rio[0], half_room(up));
+	watcher_set(r, &r->rio[1], !r->connecting && half_room(down));
+	watcher_set(r, &r->wio[1], r->connecting || half_pending(up));
+	watcher_set(r, &r->wio[0], half_pending(down));
 }
 
 /* The backend connect() completed: 0, or -errno when it failed (the caller
@@ -211,6 +370,10 @@ void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backe
 	for (int i = 0; i < 2; i++) {
 		r->half[i].start = r->half[i].end = 0;
 		r->half[i].eof = r->half[i].shut = false;
+		r->half[i].no_splice = r->half[i].pipe_full = false;
+		r->half[i].full_reads = 0;
+		r->half[i].pipe[0] = r->half[i].pipe[1] = -1;
+		r->half[i].piped = r->half[i].pipe_cap = 0;
 		ev_io_init(&r->rio[i], on_io, r->fd[i], EV_READ);
 		ev_io_init(&r->wio[i], on_io, r->fd[i], EV_WRITE);
 		r->rio[i].data = r->wio[i].data = r;
@@ -230,6 +393,8 @@ void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backe
 void relay_close(struct relay *r)
 {
 	for (int i = 0; i < 2; i++) {
+		if (r->loop)
+			half_pipe_close(r, (enum relay_dir)i);
 		if (r->loop) {
 			watcher_set(r, &r->rio[i], false);
 			watcher_set(r, &r->wio[i], false);

@@ -422,6 +422,18 @@ static void on_conn_closed(void *data)
 	budget_conn_closed(svc->env->budget);
 }
 
+static bool on_pipe_take(void *data)
+{
+	struct service *svc = data;
+	return budget_pipe_take(svc->env->budget);
+}
+
+static void on_pipe_release(void *data)
+{
+	struct service *svc = data;
+	budget_pipe_released(svc->env->budget);
+}
+
 static void on_queue_changed(void *data)
 {
 	service_check_idle(data);
@@ -446,6 +458,8 @@ static void on_first_byte(void *data, const struct conn *c)
 
 static const struct conn_queue_ops queue_ops = {
     .conn_closed = on_conn_closed,
+    .pipe_take = on_pipe_take,
+    .pipe_release = on_pipe_release,
     .changed = on_queue_changed,
     .first_byte = on_first_byte,
 };

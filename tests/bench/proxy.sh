@@ -4,9 +4,12 @@
 # same run: direct (the baseline), through zeroproxy, through zeroproxy with
 # relay = no (zeroproxy-handoff: nginx accepts on the socket zeroproxy hands
 # it, inherited through nginx's own NGINX variable), through haproxy (mode
-# tcp, one thread) and through systemd-socket-proxyd (under
-# systemd-socket-activate); each with keep-alive and with one connection per
-# request (Connection: close). Prints a table with ratios to direct.
+# tcp, one thread; once more with `option splice-auto`, once with splicing
+# forced) and through systemd-socket-proxyd (under systemd-socket-activate);
+# each with keep-alive and with one connection per request (Connection:
+# close). Prints a table with ratios to direct, and for bodies of 64 KiB or
+# more the throughput and the proxy's own CPU per GiB relayed
+# (tests/bench/bulk.sh runs those).
 #
 # Run by hand, never by `make check`:
 #   tests/bench/proxy.sh [BUILDDIR]       (BUILDDIR holds ./zeroproxy; default .)
@@ -16,8 +19,9 @@
 #   BENCH_CONNS      wrk connections (default 50)
 #   BENCH_REPEAT     rounds over all cases; the table shows the median (default 1)
 #   BENCH_CASES      cases to run, space separated, from: direct zeroproxy
-#                    zeroproxy-handoff haproxy socket-proxyd (default all; direct
-#                    is always run)
+#                    zeroproxy-handoff haproxy haproxy-splice (splice-auto)
+#                    haproxy-spliceall (splice-request and splice-response)
+#                    socket-proxyd (default all; direct is always run)
 #   BENCH_MODES      "keepalive close" (default both)
 #   BENCH_SIZE       bytes of the static file (default 128)
 #   BENCH_STRACE     1: afterwards, for each proxy and mode, a short extra wrk
@@ -36,7 +40,7 @@ DURATION=${BENCH_DURATION:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 REPEAT=${BENCH_REPEAT:-1}
-CASES=${BENCH_CASES:-direct zeroproxy zeroproxy-handoff haproxy socket-proxyd}
+CASES=${BENCH_CASES:-direct zeroproxy zeroproxy-handoff haproxy haproxy-splice haproxy-spliceall socket-proxyd}
 MODES=${BENCH_MODES:-keepalive close}
 SIZE=${BENCH_SIZE:-128}
 ZEROPROXY=${ZEROPROXY:-$BUILDDIR/zeroproxy}
@@ -119,12 +123,13 @@ to_ms() {
 		else print "nan" }'
 }
 
-read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_SPD P_ZPH < <(free_ports 6 | tr '\n' ' ')
+read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_HAPROXY_SPLICE P_HAPROXY_SPLICEALL P_SPD P_ZPH < <(free_ports 8 | tr '\n' ' ')
 
 # --- nginx: one worker, a small static file, no logs, endless keep-alive.
 mkdir -p "$TMP/www" "$TMP/nginx"
-head -c "$SIZE" /dev/zero | tr '\0' 'x' >"$TMP/www/small.txt"
-chmod 644 "$TMP/www/small.txt"
+FILE=body.bin
+head -c "$SIZE" /dev/urandom >"$TMP/www/$FILE"
+chmod 644 "$TMP/www/$FILE"
 nginx_conf() { # PORT NAME
 	cat >"$TMP/nginx/$2.conf" <<-EOF
 		daemon off;
@@ -155,14 +160,14 @@ nginx_conf "$P_ZPH" handoff
 
 "$NGINX" -c "$TMP/nginx/direct.conf" -e "$TMP/nginx/direct.error.log" 2>"$TMP/nginx/direct.stderr" &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$P_NGINX/small.txt" || {
+wait_http "http://127.0.0.1:$P_NGINX/$FILE" || {
 	cat "$TMP/nginx/direct.stderr" "$TMP/nginx/direct.error.log" >&2 2>/dev/null
 	die "nginx did not come up"
 }
 
 # --- the proxies, each started only if its case is asked for and available.
 declare -A URL SKIP PROCPID
-URL[direct]=http://127.0.0.1:$P_NGINX/small.txt
+URL[direct]=http://127.0.0.1:$P_NGINX/$FILE
 PROCPID[direct]=
 
 want() {
@@ -201,7 +206,7 @@ if want zeroproxy; then
 		"$ZEROPROXY" run -c "$TMP/zp/zeroproxy.conf" 2>"$TMP/zp/stderr" &
 		PIDS+=($!)
 		PROCPID[zeroproxy]=$!
-		URL[zeroproxy]=http://127.0.0.1:$P_ZP/small.txt
+		URL[zeroproxy]=http://127.0.0.1:$P_ZP/$FILE
 		# The first request is the cold start that launches nginx.
 		wait_http "${URL[zeroproxy]}" || SKIP[zeroproxy]="zeroproxy did not answer ($(tail -n 3 "$TMP/zp/stderr" | tr '\n' ' '))"
 	fi
@@ -228,37 +233,48 @@ if want zeroproxy-handoff; then
 		"$ZEROPROXY" run -c "$TMP/zph/zeroproxy.conf" 2>"$TMP/zph/stderr" &
 		PIDS+=($!)
 		PROCPID[zeroproxy-handoff]=$!
-		URL[zeroproxy-handoff]=http://127.0.0.1:$P_ZPH/small.txt
+		URL[zeroproxy-handoff]=http://127.0.0.1:$P_ZPH/$FILE
 		wait_http "${URL[zeroproxy-handoff]}" || SKIP[zeroproxy-handoff]="zeroproxy (relay = no) did not answer ($(tail -n 3 "$TMP/zph/stderr" | tr '\n' ' '))"
 	fi
 fi
 
-if want haproxy; then
+# haproxy in mode tcp, one thread: CASE PORT [OPTION...] (splice-auto: haproxy
+# splices where it guesses a bulk stream; splice-request splice-response:
+# always).
+start_haproxy() {
+	local c=$1 port=$2 opts="" o
+	shift 2
+	for o in "$@"; do opts+="option $o"$'\n'; done
+	want "$c" || return 0
 	if [ ! -x "$HAPROXY" ]; then
-		SKIP[haproxy]="haproxy not found (apt-get install haproxy)"
-	else
-		cat >"$TMP/haproxy.cfg" <<-EOF
-			global
-			    nbthread 1
-			    maxconn 4096
-			defaults
-			    mode tcp
-			    timeout connect 5s
-			    timeout client 300s
-			    timeout server 300s
-			frontend fe
-			    bind 127.0.0.1:$P_HAPROXY
-			    default_backend be
-			backend be
-			    server nginx 127.0.0.1:$P_NGINX
-		EOF
-		"$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
-		PIDS+=($!)
-		PROCPID[haproxy]=$!
-		URL[haproxy]=http://127.0.0.1:$P_HAPROXY/small.txt
-		wait_http "${URL[haproxy]}" || SKIP[haproxy]="haproxy did not answer ($(tail -n 3 "$TMP/haproxy.log" | tr '\n' ' '))"
+		SKIP[$c]="haproxy not found (apt-get install haproxy)"
+		return 0
 	fi
-fi
+	cat >"$TMP/$c.cfg" <<-EOF
+		global
+		    nbthread 1
+		    maxconn 4096
+		defaults
+		    mode tcp
+		    timeout connect 5s
+		    timeout client 300s
+		    timeout server 300s
+		$opts
+		frontend fe
+		    bind 127.0.0.1:$port
+		    default_backend be
+		backend be
+		    server nginx 127.0.0.1:$P_NGINX
+	EOF
+	"$HAPROXY" -db -f "$TMP/$c.cfg" >"$TMP/$c.log" 2>&1 &
+	PIDS+=($!)
+	PROCPID[$c]=$!
+	URL[$c]=http://127.0.0.1:$port/$FILE
+	wait_http "${URL[$c]}" || SKIP[$c]="haproxy did not answer ($(tail -n 3 "$TMP/$c.log" | tr '\n' ' '))"
+}
+start_haproxy haproxy "$P_HAPROXY"
+start_haproxy haproxy-splice "$P_HAPROXY_SPLICE" splice-auto
+start_haproxy haproxy-spliceall "$P_HAPROXY_SPLICEALL" splice-request splice-response
 
 if want socket-proxyd; then
 	if [ ! -x "$SOCKET_PROXYD" ] || [ ! -x "$SOCKET_ACTIVATE" ]; then
@@ -269,7 +285,7 @@ if want socket-proxyd; then
 			"$SOCKET_PROXYD" --connections-max=4096 "127.0.0.1:$P_NGINX" >"$TMP/spd.log" 2>&1 &
 		PIDS+=($!)
 		PROCPID[socket-proxyd]=$! # socket-activate execs the proxy in place
-		URL[socket-proxyd]=http://127.0.0.1:$P_SPD/small.txt
+		URL[socket-proxyd]=http://127.0.0.1:$P_SPD/$FILE
 		wait_http "${URL[socket-proxyd]}" || SKIP[socket-proxyd]="socket-proxyd did not answer ($(tail -n 3 "$TMP/spd.log" | tr '\n' ' '))"
 	fi
 fi
@@ -280,7 +296,7 @@ RESULTS=$TMP/results
 HZ=$(getconf CLK_TCK)
 
 run_case() { # CASE MODE ROUND
-	local c=$1 mode=$2 out hdr=() pid t0 t1 rps p99 errs cpu reqs us
+	local c=$1 mode=$2 out hdr=() pid t0 t1 rps p99 errs cpu reqs us gib
 	[ "$mode" = close ] && hdr=(-H 'Connection: close')
 	out=$TMP/wrk.$c.$mode.$3
 	pid=${PROCPID[$c]}
@@ -293,23 +309,25 @@ run_case() { # CASE MODE ROUND
 	errs=$(awk '/Socket errors:/ { gsub(/,/, ""); n = $4 + $6 + $8 + $10 }
 		/Non-2xx/ { n += $NF } END { print n + 0 }' "$out")
 	reqs=$(awk '/requests in/ { print $1 }' "$out")
-	cpu=- us=-
+	cpu=- us=- gib=-
 	if [ -n "$pid" ] && [ "${reqs:-0}" -gt 0 ]; then
 		cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v d="$DURATION" \
 			'BEGIN { printf "%.0f", (b - a) / hz / d * 100 }')
 		us=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$reqs" \
 			'BEGIN { printf "%.2f", (b - a) / hz * 1e6 / n }')
+		gib=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$reqs" -v sz="$SIZE" \
+			'BEGIN { printf "%.3f", (b - a) / hz / (n * sz / 1073741824) }')
 	fi
 	[ -n "$rps" ] || {
 		echo "proxy.sh: wrk failed for $c/$mode:" >&2
 		sed 's/^/  | /' "$out" >&2
 		rps=0 p99=nan
 	}
-	echo "$c $mode $rps $p99 $errs $cpu $us" >>"$RESULTS"
+	echo "$c $mode $rps $p99 $errs $cpu $us $gib" >>"$RESULTS"
 }
 
 ORDER=(direct)
-for c in zeroproxy zeroproxy-handoff haproxy socket-proxyd; do
+for c in zeroproxy zeroproxy-handoff haproxy haproxy-splice haproxy-spliceall socket-proxyd; do
 	want "$c" || continue
 	if [ -n "${SKIP[$c]:-}" ]; then
 		echo "proxy.sh: skipping $c: ${SKIP[$c]}" >&2
@@ -333,16 +351,19 @@ done
 
 # --- the table: the median over rounds, ratios against direct in the same mode.
 echo
-awk -v order="${ORDER[*]}" -v modes="$MODES" '
+awk -v order="${ORDER[*]}" -v modes="$MODES" -v size="$SIZE" '
 function median(list,    a, n, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 2; i <= n; i++)
 		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6; us[k] = us[k] " " $7 }
+{ k = $1 SUBSEP $2; rps[k] = rps[k] " " $3; p99[k] = p99[k] " " $4; err[k] += $5; cpu[k] = cpu[k] " " $6; us[k] = us[k] " " $7; gib[k] = gib[k] " " $8 }
 END {
-	printf "%-17s %-9s %10s %9s %8s %8s %7s %8s %6s\n", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "us/req", "errors"
+	bulk = size >= 65536
+	printf "%-17s %-9s %10s %9s %8s %8s %7s %8s %6s", "case", "mode", "req/s", "p99(ms)", "x-rps", "x-p99", "proxy%", "us/req", "errors"
+	if (bulk) printf " %8s %9s", "GB/s", "cpu-s/GiB"
+	printf "\n"
 	nc = split(order, cs, " "); nm = split(modes, ms, " ")
 	for (m = 1; m <= nm; m++) {
 		b = ms[m]
@@ -355,7 +376,9 @@ END {
 			u = cs[i] == "direct" ? "-" : sprintf("%.2f", median(us[k]))
 			xr = base_r > 0 ? r / base_r : 0
 			xp = base_p > 0 ? p / base_p : 0
-			printf "%-17s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %8s %6d\n", cs[i], b, r, p, xr, xp, c, u, err[k]
+			printf "%-17s %-9s %10.0f %9.2f %7.2fx %7.2fx %7s %8s %6d", cs[i], b, r, p, xr, xp, c, u, err[k]
+			if (bulk) printf " %8.2f %9s", r * size / 1e9, cs[i] == "direct" ? "-" : sprintf("%.3f", median(gib[k]))
+			printf "\n"
 		}
 	}
 }' "$RESULTS"
@@ -363,6 +386,7 @@ echo
 echo "x-rps: req/s relative to direct (higher is better); x-p99: p99 relative to direct (lower is better);"
 echo "proxy%: CPU used by the proxy process during the case (100 = one core); us/req: the proxy's CPU"
 echo "microseconds per request (less sensitive to other load than req/s); errors: wrk socket errors + non-2xx."
+[ "$SIZE" -ge 65536 ] && echo "GB/s: body bytes per second (10^9); cpu-s/GiB: the proxy's CPU seconds per GiB of body relayed."
 
 # --- optional: system calls per request of each proxy (strace slows it down:
 # the req/s of these runs mean nothing, only the per-request counts).

@@ -128,6 +128,35 @@ int main(void)
 	budget_apply(&b);
 	is_int(iterations, before, "applied with room, not throttled: no listener touched");
 
+	/* Splice pipes: two fds each, counted like a connection, granted only
+	 * while one more connection still fits. */
+	b.max = 4;
+	b.open = 1;
+	ok(budget_pipe_take(&b), "one of four used: a pipe is granted");
+	ok(budget_pipe_take(&b), "two of four used: a second pipe too");
+	ok(!budget_pipe_take(&b), "three of four used: no pipe for the last slot");
+	is_int(b.pipes, 2, "the granted pipes counted");
+	ok(budget_accept_more(&b), "one connection and two pipes of four: accept more");
+	budget_conn_opened(&b);
+	ok(!budget_accept_more(&b), "two connections and two pipes of four: pause");
+	listener_throttle(listeners[0]);
+	before = iterations;
+	budget_pipe_released(&b);
+	is_int(iterations, before + 1, "a pipe released with the budget full: listeners resume");
+	ok(!b.throttled, "not throttled after the pipe went");
+	budget_pipe_released(&b);
+	is_int(b.pipes, 0, "every pipe counted out");
+	b.open = 0;
+	budget_update(&b, 0);
+	int max_no_pipes = (int)b.max;
+	int p[2];
+	ok(pipe(p) == 0 && budget_pipe_take(&b), "a pipe taken and counted");
+	budget_update(&b, 0);
+	is_int(b.max, max_no_pipes, "a counted pipe's two fds do not shrink the budget");
+	budget_pipe_released(&b);
+	close(p[0]);
+	close(p[1]);
+
 	for (size_t i = 0; i < N_LISTENERS; i++)
 		listener_free(listeners[i]);
 	rmdir(dir);
