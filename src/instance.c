@@ -248,7 +248,11 @@ void instance_stop(struct instance *in)
 	in->stopping = true;
 	ev_timer_stop(in->loop, &in->start_timer);
 	probe_cancel(&in->probe);
-	stop_signal_send(in);
+	/* A child whose exec failed exits by itself (status 127) right after its
+	 * report: a signal now would only race that exit and make last_exit say
+	 * "killed by SIGTERM". stop_timeout still ends one that does not. */
+	if (!in->exec_err)
+		stop_signal_send(in);
 	if (in->cfg->stop_timeout_ms != ZP_INFINITY) {
 		ev_timer_set(&in->stop_timer, (double)in->cfg->stop_timeout_ms / 1000.0, 0);
 		ev_timer_start(in->loop, &in->stop_timer);
