@@ -28,8 +28,11 @@ def track(t, name):
 def test(t):
     for name, ready in (("connect", "connect"), ("socket", "socket")):
         pidfile = t.path(f"{name}.pid")
-        t.testd_service(name, args=["--daemonize", "--pidfile", pidfile], ready=ready,
-                        idle_timeout="1m")
+        # The background child takes 300 ms to listen, as real servers take
+        # a moment to start: its parent's exit comes first, as it does for
+        # them (without it the child could answer the probe first).
+        t.testd_service(name, args=["--daemonize", "--pidfile", pidfile, "--start-delay", "300"],
+                        ready=ready, idle_timeout="1m")
     t.start()
     for name in ("connect", "socket"):
         r = zt.try_http_get(t.service_status(name)["listen"][0], timeout=10)
