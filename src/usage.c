@@ -281,12 +281,12 @@ int usage_file_write(const char *dir, const char *path, const char *tmp, const c
 	return r;
 }
 
-/* What a save of u needs: the paths (4096 bytes each) and the text in sb. 0,
+/* What a save of u needs: the paths (USAGE_PATH_MAX bytes each) and the text in sb. 0,
  * or -errno with nothing to free. */
 int usage_file_prepare(const char *state_dir, const char *name, const struct usage *u, char *path,
 		       char *tmp, struct strbuf *sb)
 {
-	int r = usage_file_paths(state_dir, name, path, tmp, 4096);
+	int r = usage_file_paths(state_dir, name, path, tmp, USAGE_PATH_MAX);
 	if (r < 0)
 		return r;
 	if (u->unread)
@@ -297,7 +297,7 @@ int usage_file_prepare(const char *state_dir, const char *name, const struct usa
 
 int usage_save(const char *state_dir, const char *name, const struct usage *u)
 {
-	char path[4096], tmp[4096];
+	char path[USAGE_PATH_MAX], tmp[USAGE_PATH_MAX];
 	struct strbuf sb = {0};
 	int r = usage_file_prepare(state_dir, name, u, path, tmp, &sb);
 	if (r < 0)
@@ -612,7 +612,7 @@ int usage_file_load(const char *path, uint64_t wall_now_usec, struct usage *u, c
 int usage_load(const char *state_dir, const char *name, uint64_t wall_now_usec, struct usage *u,
 	       char *why, size_t why_len)
 {
-	char path[4096];
+	char path[USAGE_PATH_MAX];
 	bool missing;
 
 	why[0] = '\0';

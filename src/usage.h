@@ -54,7 +54,10 @@ double usage_start_percentile(const struct usage *u, double p);
 void usage_add(struct usage *u, const struct usage *since);
 
 /* Room for any reason the loads below give (two paths and some words). */
-#define USAGE_WHY_MAX (2 * 4096 + 512)
+/* Bytes of a usage file's path (and of its temp file's), at most. */
+#define USAGE_PATH_MAX 4096
+
+#define USAGE_WHY_MAX (2 * USAGE_PATH_MAX + 512)
 
 /* Load STATE_DIR/NAME.usage into u; u is always usable afterwards. 0: the
  * file's figures, or a fresh meter when there is none. Else the meter is
@@ -80,7 +83,7 @@ int usage_save(const char *state_dir, const char *name, const struct usage *u);
  * tmp (each size bytes). 0, -EINVAL (a bad name) or -ENAMETOOLONG. */
 int usage_file_paths(const char *state_dir, const char *name, char *path, char *tmp, size_t size);
 
-/* The paths of u's file (path and tmp of 4096 bytes each) and its text,
+/* The paths of u's file (path and tmp of USAGE_PATH_MAX bytes each) and its text,
  * ready for usage_file_write(). 0, -EAGAIN when u->unread, or as
  * usage_file_paths(). */
 struct strbuf;

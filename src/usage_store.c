@@ -239,7 +239,7 @@ static bool store_pending(struct usage_store *st, const char *path, struct usage
 int usage_store_load(struct usage_store *st, const char *state_dir, const char *name,
 		     uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len)
 {
-	char path[4096];
+	char path[USAGE_PATH_MAX];
 
 	why[0] = '\0';
 	if (usage_file_paths(state_dir, name, path, NULL, sizeof(path)) == 0 &&
@@ -251,7 +251,7 @@ int usage_store_load(struct usage_store *st, const char *state_dir, const char *
 int usage_store_retry(struct usage_store *st, const char *state_dir, const char *name,
 		      uint64_t wall_now_usec, struct usage *u, char *why, size_t why_len)
 {
-	char path[4096];
+	char path[USAGE_PATH_MAX];
 	struct usage file;
 	bool missing = false;
 	int r;
@@ -291,7 +291,7 @@ int usage_store_save(struct usage_store *st, const char *state_dir, const char *
 {
 	if (!st)
 		return usage_save(state_dir, name, u);
-	char path[4096], tmp[4096];
+	char path[USAGE_PATH_MAX], tmp[USAGE_PATH_MAX];
 	struct strbuf sb = {0};
 	int r = usage_file_prepare(state_dir, name, u, path, tmp, &sb);
 	if (r < 0)
