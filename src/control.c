@@ -397,34 +397,16 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* mkdir -p for the socket's folder; 0 or -errno. */
 static int make_parent_dirs(const char *path)
 {
-	char *dir = strdup(path);
-	if (!dir)
-		return -ENOMEM;
+	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	int r = 0;
-	if (!slash || slash == dir) {
-		free(dir);
-		return 0;
-	}
-	*slash = '\0';
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		*p = saved;
-		if (!saved)
-			break;
-	}
-	if (r == 0) {
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = mkdir_p(dir, 0755);
 		struct stat st;
-		if (stat(dir, &st) < 0)
+		if (r == 0 && stat(dir, &st) < 0)
 			r = -errno;
-		else if (!S_ISDIR(st.st_mode))
+		else if (r == 0 && !S_ISDIR(st.st_mode))
 			r = -ENOTDIR;
 	}
 	free(dir);
