@@ -45,6 +45,7 @@ import atexit
 import errno
 import json
 import os
+import random
 import re
 import selectors
 import shlex
@@ -247,8 +248,20 @@ def rss_kib(pid):
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port free right now on host (bind to port 0)."""
+    """A TCP port free right now on host. Taken below the kernel's ephemeral
+    range (net.ipv4.ip_local_port_range, 32768 and up here): a port from
+    bind(0) is one that the client sockets of tests running alongside may take
+    as their source port before the backend binds it ("Address already in
+    use", seen in distcheck). bind(0) is the fallback."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(64):
+        p = random.randrange(20000, 32768)
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, p))
+            except OSError:
+                continue
+            return p
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
