@@ -16,9 +16,10 @@ zp_build="gcc libc6-dev linux-libc-dev binutils make autoconf automake m4 pkg-co
 # (systemd-analyze, systemd-socket-activate, the systemd box), man-db and
 # mandoc (the man pages), promtool (prometheus), strace, clang-format, and
 # the real servers the readiness and stop tests run behind zeroproxy:
-# PostgreSQL with psql and pg_isready (t82), gunicorn (t83).
+# PostgreSQL with psql and pg_isready (t82), gunicorn (t83), lighttpd as a
+# socket-activated hand-off backend (t137).
 zp_test="python3 curl procps util-linux mount systemd man-db mandoc prometheus strace
-	clang-format postgresql postgresql-client gunicorn"
+	clang-format postgresql postgresql-client gunicorn lighttpd"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	need=
 	for p in $zp_build $zp_test; do
