@@ -47,6 +47,7 @@ struct service_config {
 	struct addr *listen; /* every listen =, in order */
 	size_t n_listen;
 	uint64_t idle_timeout_ms;            /* ZP_INFINITY: never stop */
+	uint64_t freeze_after_ms;            /* idle this long: frozen; ZP_INFINITY: never */
 	uint32_t max_connections;            /* active + pending */
 	uint32_t max_pending;                /* waiting for the backend */
 	uint64_t pending_timeout_ms;         /* a waiting connection is closed after this */

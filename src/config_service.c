@@ -185,6 +185,7 @@ static int parse_environment(struct conf_parser *p, const struct conf_key *k, co
 static const struct conf_key service_keys[] = {
 	{ "service", "listen",                  parse_listen,        SVC_ALL, .flags = CONF_REPEATABLE },
 	{ "service", "idle_timeout",            conf_parse_duration, SVC(idle_timeout_ms) },
+	{ "service", "freeze_after",            conf_parse_duration, SVC(freeze_after_ms), .min = 1 },
 	{ "service", "max_connections",         conf_parse_u32,      SVC(max_connections), .min = 1 },
 	{ "service", "max_pending",             conf_parse_u32,      SVC(max_pending) },
 	{ "service", "pending_timeout",         conf_parse_duration, SVC(pending_timeout_ms), .min = 1 },
@@ -216,6 +217,7 @@ static const struct conf_section service_sections[] = {
 static void service_defaults(struct service_config *s)
 {
 	s->idle_timeout_ms = ZP_DEFAULT_IDLE_TIMEOUT_MS;
+	s->freeze_after_ms = ZP_INFINITY;
 	s->max_connections = ZP_DEFAULT_MAX_CONNECTIONS;
 	s->max_pending = ZP_DEFAULT_MAX_PENDING;
 	s->pending_timeout_ms = ZP_DEFAULT_PENDING_TIMEOUT_MS;
@@ -420,6 +422,45 @@ static void relay_check(struct conf_parser *p, const struct service_config *s)
 	}
 }
 
+/* freeze_after must end before idle_timeout (counted from the same last
+ * activity: a freeze at or after the idle stop would never happen), and
+ * needs a relay: a handed-off backend accepts on the listen sockets itself,
+ * and frozen it would leave them unanswered. The later key is in error. */
+static void freeze_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (s->freeze_after_ms == ZP_INFINITY || conf_key_bad(p, "freeze_after"))
+		return;
+	unsigned freeze_line = conf_key_line(p, "freeze_after");
+	if (!s->relay && !conf_key_bad(p, "relay")) {
+		unsigned relay_line = conf_key_line(p, "relay");
+		if (freeze_line > relay_line)
+			conf_key_error(
+			    p, "freeze_after", freeze_line,
+			    "not with relay = no (line %u): a frozen backend would leave "
+			    "its listen sockets unanswered",
+			    relay_line);
+		else
+			conf_key_error(p, "relay", relay_line,
+				       "no cannot be used with freeze_after (line %u): a frozen "
+				       "backend would leave its listen sockets unanswered",
+				       freeze_line);
+	}
+	if (conf_key_bad(p, "idle_timeout") || s->freeze_after_ms < s->idle_timeout_ms)
+		return;
+	char f[32], i[32];
+	format_duration(s->freeze_after_ms, f, sizeof(f));
+	format_duration(s->idle_timeout_ms, i, sizeof(i));
+	unsigned idle_line = conf_key_line(p, "idle_timeout");
+	if (freeze_line > idle_line)
+		conf_key_error(p, "freeze_after", freeze_line,
+			       "expected less than idle_timeout (%s%s), got %s", i,
+			       idle_line ? "" : ", the default", f);
+	else
+		conf_key_error(p, "idle_timeout", idle_line,
+			       "expected more than freeze_after (%s, line %u), got %s", f,
+			       freeze_line, i);
+}
+
 static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
@@ -456,6 +497,7 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 
 	ready_command_check(p, s);
 	relay_check(p, s);
+	freeze_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s);
@@ -551,6 +593,7 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	    (a->has_address && !addr_same(&a->address, &b->address)))
 		return false;
 	return a->idle_timeout_ms == b->idle_timeout_ms &&
+	       a->freeze_after_ms == b->freeze_after_ms &&
 	       a->max_connections == b->max_connections && a->max_pending == b->max_pending &&
 	       a->pending_timeout_ms == b->pending_timeout_ms &&
 	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&

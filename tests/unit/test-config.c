@@ -111,6 +111,26 @@ static const struct bad_case bad_cases[] = {
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nmax_pending = 0\nrelay = false\n[backend]\nexec = /bin/true\n" },
 	  { "{D}/services.d/web.conf:4: [service] relay: no cannot be used with max_pending (line 3): the backend accepts on the listen sockets itself" } },
+	{ "freeze_after, then a shorter idle_timeout",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nfreeze_after = 5m\nidle_timeout = 5m\n" },
+	  { "{D}/services.d/web.conf:8: [service] idle_timeout: expected more than freeze_after (5m, line 7), got 5m" } },
+	{ "freeze_after not below idle_timeout",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nidle_timeout = 1m\nfreeze_after = 90s\n" },
+	  { "{D}/services.d/web.conf:8: [service] freeze_after: expected less than idle_timeout (1m), got 1m30s" } },
+	{ "freeze_after not below the default idle_timeout",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nfreeze_after = 1h\n" },
+	  { "{D}/services.d/web.conf:7: [service] freeze_after: expected less than idle_timeout (5m, the default), got 1h" } },
+	{ "freeze_after with relay = no",
+	  NULL,
+	  { "web.conf", VALID_SERVICE_NO_ADDRESS_RELAY_NO "[service]\nfreeze_after = 1s\n" },
+	  { "{D}/services.d/web.conf:7: [service] freeze_after: not with relay = no (line 3): a frozen backend would leave its listen sockets unanswered" } },
+	{ "freeze_after zero",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nfreeze_after = 0\n" },
+	  { "{D}/services.d/web.conf:7: [service] freeze_after: expected a duration greater than 0, got \"0\"" } },
 	{ "ready typo",
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
@@ -612,6 +632,7 @@ static void test_defaults(void)
 			is_int((long long)s->n_listen, 1, "one listen");
 			is_str(s->listen[0].text, "127.0.0.1:8080", "listen text");
 			is_int((long long)s->idle_timeout_ms, 300000, "idle_timeout default 5m");
+			ok(s->freeze_after_ms == ZP_INFINITY, "freeze_after default infinity");
 			is_int(s->max_connections, 1024, "max_connections default");
 			is_int(s->max_pending, 256, "max_pending default");
 			is_int((long long)s->pending_timeout_ms, 30000, "pending_timeout default");
@@ -1162,6 +1183,7 @@ static void test_service_equal(void)
 	static const char *const changes[] = {
 	    "listen = 127.0.0.1:8081\n", "idle_timeout = 6m\n",    "max_connections = 1000\n",
 	    "max_pending = 10\n",        "pending_timeout = 1s\n", "connection_idle_timeout = 1s\n",
+	    "freeze_after = 1m\n",
 	};
 	for (size_t i = 0; i < ZP_ARRAY_SIZE(changes); i++) {
 		char *content = xasprintf("%s[service]\n%s", base, changes[i]);
