@@ -1,7 +1,7 @@
 /*
- * cgroup — per-instance cgroup v2 accounting and killing; see cgroup.h for
+ * cgroup — per-instance cgroup v2 accounting, freezing and killing; see cgroup.h for
  * the layout. Only the cgroup v2 interface files are used (cgroup.procs,
- * cgroup.events, cgroup.kill, cgroup.subtree_control, cpu.stat, memory.peak),
+ * cgroup.events, cgroup.freeze, cgroup.kill, cgroup.subtree_control, cpu.stat, memory.peak),
  * so a hybrid host whose controllers are all bound to v1 still gives CPU time
  * (cpu.stat is a core file), just no memory.peak.
  */
@@ -49,6 +49,8 @@ static int write_str(const char *path, const char *s)
 	close(fd);
 	return r;
 }
+
+static int events_flag(const char *path, const char *key);
 
 static int join(char *out, size_t size, const char *a, const char *b)
 {
@@ -150,8 +152,12 @@ static void enable_controllers(const char *dir, bool *memory)
 	}
 }
 
-/* rmdir the empty svc-* cgroups in dir (and with all, dir itself). */
-static void remove_services(const char *dir)
+/* rmdir the empty svc-* cgroups in dir. With kill_left (dir is a dead
+ * zeroproxy's), SIGKILL what is left in them first: the main processes died
+ * with it (PR_SET_PDEATHSIG), their children may not have, and in a frozen
+ * cgroup they would wait for a thaw for ever (cgroup.kill ends frozen
+ * processes too). Those cgroups are removed by the next start. */
+static void remove_services(const char *dir, bool kill_left)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -161,6 +167,10 @@ static void remove_services(const char *dir)
 		char path[CG_PATH_MAX];
 		if (strncmp(e->d_name, "svc-", 4) || join(path, sizeof(path), dir, e->d_name) < 0)
 			continue;
+		if (kill_left && events_flag(path, "populated") > 0 &&
+		    cgroup_kill(path, SIGKILL) > 0)
+			log_info("cgroup: killed the processes left in %s by an earlier zeroproxy",
+				 path);
 		(void)rmdir(path); /* -EBUSY: still in use, kept */
 	}
 	closedir(d);
@@ -185,7 +195,7 @@ static void remove_stale(const char *ours)
 		char path[CG_PATH_MAX];
 		if (join(path, sizeof(path), ours, e->d_name) < 0)
 			continue;
-		remove_services(path);
+		remove_services(path, true);
 		if (rmdir(path) == 0)
 			log_info("cgroup: removed %s, left by an earlier zeroproxy", path);
 	}
@@ -289,7 +299,7 @@ void cgroup_root_free(struct cgroup_root *root)
 {
 	if (!root)
 		return;
-	remove_services(root->base);
+	remove_services(root->base, false);
 	if (root->private_base)
 		(void)rmdir(root->base); /* -EBUSY: processes left, kept */
 	free(root);
@@ -395,14 +405,20 @@ int cgroup_read(const char *path, uint64_t *cpu_usec, uint64_t *mem_peak_bytes)
 	return 0;
 }
 
-int cgroup_populated(const char *path)
+/* A 0/1 key of cgroup.events: 1, 0 or -errno. */
+static int events_flag(const char *path, const char *key)
 {
 	char p[CG_PATH_MAX];
 	uint64_t v;
 	if (join(p, sizeof(p), path, "cgroup.events") < 0)
 		return -ENAMETOOLONG;
-	int r = read_keyed(p, "populated", &v);
+	int r = read_keyed(p, key, &v);
 	return r < 0 ? r : v != 0;
+}
+
+int cgroup_populated(const char *path)
+{
+	return events_flag(path, "populated");
 }
 
 int cgroup_events_watch(const char *path)
@@ -440,6 +456,19 @@ int cgroup_kill(const char *path, int sig)
 			n++;
 	fclose(f);
 	return n;
+}
+
+int cgroup_freeze(const char *path, bool on)
+{
+	char p[CG_PATH_MAX];
+	if (join(p, sizeof(p), path, "cgroup.freeze") < 0)
+		return -ENAMETOOLONG;
+	return write_str(p, on ? "1" : "0");
+}
+
+int cgroup_frozen(const char *path)
+{
+	return events_flag(path, "frozen");
 }
 
 int cgroup_remove(const char *path)

@@ -13,6 +13,7 @@
 #ifndef ZP_CGROUP_H
 #define ZP_CGROUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cgroup_root;
@@ -63,6 +64,16 @@ int cgroup_events_watch(const char *path);
  * kernel has it (5.14+), which also catches processes forking meanwhile.
  * Returns how many processes were signalled (or 1 for cgroup.kill), or -errno. */
 int cgroup_kill(const char *path, int sig);
+
+/* Freeze every process of the cgroup (on) or thaw them (cgroup.freeze,
+ * Linux 5.2+): 0 or -errno (-ENOENT: the kernel has no v2 freezer). A
+ * freeze completes asynchronously (cgroup_frozen() says when; the change
+ * reaches cgroup.events, see cgroup_events_watch()); a thaw is immediate. */
+int cgroup_freeze(const char *path, bool on);
+
+/* Whether the cgroup's freeze has completed ("frozen" in cgroup.events):
+ * 1, 0 or -errno. */
+int cgroup_frozen(const char *path);
 
 /* rmdir the cgroup: 0, -EBUSY while processes are left, or -errno. */
 int cgroup_remove(const char *path);

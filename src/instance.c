@@ -212,7 +212,7 @@ int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 	in->start_timer.data = in;
 	if (cfg->start_timeout_ms != ZP_INFINITY)
 		ev_timer_start(loop, &in->start_timer);
-	in->gone_fd = -1;
+	in->gone_fd = in->freeze_fd = -1;
 	ev_init(&in->gone_timer, NULL);
 	in->gone_timer.data = in;
 	ev_init(&in->stop_timer, on_stop_timeout);
@@ -245,6 +245,7 @@ void instance_stop(struct instance *in)
 {
 	if (in->stopping)
 		return;
+	instance_thaw(in);
 	in->stopping = true;
 	ev_timer_stop(in->loop, &in->start_timer);
 	probe_cancel(&in->probe);
@@ -269,6 +270,102 @@ void instance_kill(struct instance *in)
 		(void)cgroup_kill(in->cgroup, SIGKILL); /* the group above is the fallback */
 }
 
+/* --- freezing ------------------------------------------------------------- */
+
+/* Watch in's cgroup.events with io (started, calling cb): the inotify fd, or
+ * -errno. */
+static int events_watch(struct instance *in, ev_io *io, void (*cb)(struct ev_loop *, ev_io *, int))
+{
+	int fd = cgroup_events_watch(in->cgroup);
+	if (fd < 0)
+		return fd;
+	ev_io_init(io, cb, fd, EV_READ);
+	io->data = in;
+	ev_io_start(in->loop, io);
+	return fd;
+}
+
+static void freeze_watch_stop(struct instance *in)
+{
+	if (in->freeze_fd < 0)
+		return;
+	ev_io_stop(in->loop, &in->freeze_io);
+	close(in->freeze_fd);
+	in->freeze_fd = -1;
+}
+
+/* Whether the cgroup's freeze has completed; logs it once it has. */
+static bool freeze_check(struct instance *in)
+{
+	if (cgroup_frozen(in->cgroup) <= 0)
+		return false;
+	freeze_watch_stop(in);
+	log_info("%s: backend pid %d frozen in %.1f ms (cgroup.freeze of %s)", in->cfg->name,
+		 (int)in->pid, (double)(now_usec() - in->freeze_usec) / 1000.0, in->cgroup);
+	return true;
+}
+
+static void on_freeze_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct instance *in = w->data;
+	char buf[4096];
+	while (read(in->freeze_fd, buf, sizeof(buf)) > 0)
+		; /* "changed" is all the events say */
+	(void)freeze_check(in);
+}
+
+void instance_freeze(struct instance *in)
+{
+	if (in->frozen || in->reaped)
+		return;
+	in->frozen = true;
+	in->freeze_usec = now_usec();
+	int r = in->cgroup ? cgroup_freeze(in->cgroup, true) : -EOPNOTSUPP;
+	if (r < 0) {
+		in->freeze_sigstop = true;
+		(void)kill(-in->pid, SIGSTOP);
+		log_info("%s: backend pid %d frozen by SIGSTOP to its process group (%s)",
+			 in->cfg->name, (int)in->pid,
+			 in->cgroup ? "cgroup.freeze failed" : "no cgroup");
+		if (in->cgroup)
+			log_debug("%s: cgroup.freeze of %s: %s", in->cfg->name, in->cgroup,
+				  strerror(-r));
+		return;
+	}
+	in->freeze_sigstop = false;
+	/* The freeze completes once every task has stopped; the kernel says so
+	 * in cgroup.events. The watch first, then a look, so no change is
+	 * missed. */
+	int fd = events_watch(in, &in->freeze_io, on_freeze_io);
+	in->freeze_fd = fd < 0 ? -1 : fd;
+	if (!freeze_check(in) && fd < 0)
+		log_info("%s: backend pid %d freezing (cgroup.freeze of %s; cannot watch "
+			 "cgroup.events: %s)",
+			 in->cfg->name, (int)in->pid, in->cgroup, strerror(-fd));
+}
+
+void instance_thaw(struct instance *in)
+{
+	if (!in->frozen)
+		return;
+	in->frozen = false;
+	freeze_watch_stop(in);
+	uint64_t t0 = now_usec();
+	if (in->freeze_sigstop) {
+		/* A reaped leader's group got SIGKILL; its id may be reused. */
+		if (!in->reaped)
+			(void)kill(-in->pid, SIGCONT);
+	} else {
+		int r = cgroup_freeze(in->cgroup, false);
+		if (r < 0)
+			log_warning("%s: cannot thaw cgroup %s: %s", in->cfg->name, in->cgroup,
+				    strerror(-r));
+	}
+	log_debug("%s: backend pid %d thawed (%s) in %.3f ms", in->cfg->name, (int)in->pid,
+		  in->freeze_sigstop ? "SIGCONT" : "cgroup.freeze",
+		  (double)(now_usec() - t0) / 1000.0);
+}
+
 void instance_notify_ready(struct instance *in)
 {
 	if (in->cfg->ready == ZP_READY_NOTIFY)
@@ -286,6 +383,7 @@ static void instance_reaped(struct instance *in, int status, const struct rusage
 	 * exit. A process that is gone can no longer become ready. */
 	in->stopping = true;
 	exec_pipe_drain(in);
+	freeze_watch_stop(in);
 	ev_timer_stop(in->loop, &in->stop_timer);
 	ev_timer_stop(in->loop, &in->start_timer);
 	probe_cancel(&in->probe);
@@ -392,13 +490,9 @@ int instance_wait_gone(struct instance *in)
 	in->gone_delay = GONE_POLL_FIRST;
 	ev_set_cb(&in->gone_timer, on_gone_timer);
 	if (in->cgroup) {
-		int fd = cgroup_events_watch(in->cgroup);
-		if (fd >= 0) {
-			in->gone_fd = fd;
-			ev_io_init(&in->gone_io, on_gone_io, fd, EV_READ);
-			in->gone_io.data = in;
-			ev_io_start(in->loop, &in->gone_io);
-		} else {
+		int fd = events_watch(in, &in->gone_io, on_gone_io);
+		in->gone_fd = fd < 0 ? -1 : fd;
+		if (fd < 0) {
 			log_warning("%s: cannot watch %s/cgroup.events (%s); looking at it on a "
 				    "timer",
 				    in->cfg->name, in->cgroup, strerror(-fd));
@@ -428,6 +522,7 @@ void instance_free(struct instance *in)
 	ev_timer_stop(in->loop, &in->start_timer);
 	probe_close(&in->probe);
 	ev_timer_stop(in->loop, &in->stop_timer);
+	freeze_watch_stop(in);
 	if (in->exec_pipe >= 0)
 		close(in->exec_pipe);
 	if (in->cgroup) {

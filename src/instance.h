@@ -71,6 +71,11 @@ struct instance {
 	double gone_delay;    /* the next interval between looks, seconds */
 	uint64_t gone_since;  /* monotonic: the wait began */
 	char *cgroup;         /* the instance's cgroup, or NULL (process group only) */
+	bool frozen;          /* instance_freeze()d, not thawed since */
+	bool freeze_sigstop;  /* frozen by SIGSTOP to the process group, not cgroup.freeze */
+	uint64_t freeze_usec; /* monotonic: the latest instance_freeze() */
+	int freeze_fd;        /* inotify on cgroup.events until the freeze completes, or -1 */
+	ev_io freeze_io;      /* freeze_fd readable */
 	const struct instance_ops *ops;
 	void *data; /* the owning service */
 };
@@ -86,7 +91,8 @@ int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 
 /* Send stop_signal now (to the main process with kill_mode = mixed, to every
  * process of the instance with control-group) and SIGKILL to every process
- * left after stop_timeout. Idempotent. */
+ * left after stop_timeout; a frozen instance is thawed first, so that it can
+ * handle the signal. Idempotent. */
 void instance_stop(struct instance *in);
 
 /* SIGKILL the process group (and cgroup) now. */
@@ -108,6 +114,16 @@ bool instance_has_child(const struct instance *in, pid_t pid);
  * is gone (the same timer), or after INSTANCE_GONE_MAX seconds at most. */
 #define INSTANCE_GONE_MAX 10.0
 int instance_wait_gone(struct instance *in);
+
+/* Freeze every process of the instance: cgroup.freeze of its cgroup where it
+ * has one, else (or where the kernel has no v2 freezer) SIGSTOP to its
+ * process group. Logs which, and when the cgroup's freeze has completed
+ * ("frozen 1" in cgroup.events, watched with inotify). Idempotent. */
+void instance_freeze(struct instance *in);
+
+/* Thaw a frozen instance (cgroup.freeze 0, or SIGCONT to its process group);
+ * nothing when it is not frozen. instance_stop() thaws first by itself. */
+void instance_thaw(struct instance *in);
 
 /* A READY=1 from the backend (ready=notify). */
 void instance_notify_ready(struct instance *in);

@@ -107,8 +107,13 @@ static const struct simple_metric simple[] = {
     {"zeroproxy_cold_starts_total", "counter", "Backend instances started.", U64,
      offsetof(struct service_status, cold_starts)},
     {"zeroproxy_billed_seconds_total", "counter",
-     "Total lifetime of all backend instances, in seconds.", DBL,
+     "Total lifetime of all backend instances, in seconds, frozen time not counted.", DBL,
      offsetof(struct service_status, billed_seconds)},
+    {"zeroproxy_frozen_seconds_total", "counter",
+     "Total time backend instances spent frozen (freeze_after), in seconds.", DBL,
+     offsetof(struct service_status, frozen_seconds)},
+    {"zeroproxy_thaws_total", "counter", "Frozen backend instances thawed to serve.", U64,
+     offsetof(struct service_status, thaws)},
     {"zeroproxy_cpu_seconds_total", "counter",
      "CPU time of the backend and its descendants, in seconds.", DBL,
      offsetof(struct service_status, cpu_seconds)},
@@ -189,6 +194,11 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 		 "Time the latest instance took from its spawn until it was ready.", st, n,
 		 offsetof(struct service_status, has_ready),
 		 offsetof(struct service_status, ready_ms));
+	gauge_ms(out, "zeroproxy_last_thaw_duration_seconds",
+		 "The latest thaw of a frozen instance as its client felt it: from the "
+		 "connection that thawed it until the backend's first byte to it.",
+		 st, n, offsetof(struct service_status, has_thaw),
+		 offsetof(struct service_status, last_thaw_ms));
 
 	family(out, "zeroproxy_start_duration_seconds", "histogram",
 	       "Cold starts as clients felt them: from the connection that woke the service "

@@ -38,6 +38,8 @@ static const struct instance_driver real_driver = {
     .child_exited = instance_child_exited,
     .wait_gone = instance_wait_gone,
     .notify_ready = instance_notify_ready,
+    .freeze = instance_freeze,
+    .thaw = instance_thaw,
     .free = instance_free,
 };
 
@@ -100,6 +102,8 @@ int service_spawn(struct service *svc, const struct instance_ops *ops, char *why
 	svc->start_failed = false;
 	svc->inst_gen++;
 	svc->inst_served = svc->inst_sampled = false;
+	svc->inst_frozen_usec = 0;
+	svc->thaw_pending = false;
 	struct spawn_env env = {
 	    .notify_path = svc->cfg->ready == ZP_READY_NOTIFY ? svc->env->notify_path : NULL,
 	    .nofile = svc->env->backend_nofile,

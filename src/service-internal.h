@@ -50,6 +50,11 @@ struct service {
 	struct conn_queue queue; /* the client connections */
 
 	ev_timer idle_timer;        /* idle_timeout after the last connection */
+	ev_timer freeze_timer;      /* freeze_after after the last connection */
+	uint64_t frozen_since_usec; /* monotonic: entered frozen (valid while frozen) */
+	uint64_t inst_frozen_usec;  /* inst's frozen time before frozen_since_usec */
+	bool thaw_pending;          /* thawed for a connection: its first byte is the thaw time */
+	uint64_t thaw_arrive_usec;  /* that connection's arrival */
 	ev_timer handoff_timer;     /* relay = no: the back-off before a queued connection starts */
 	ev_timer diag_timer;        /* relay = no: polls the kernel's connections while running */
 	uint32_t handoff_active;    /* relay = no: open connections the last poll saw */
@@ -73,6 +78,7 @@ enum service_event {
 	SE_START,   /* `zeroproxy start` */
 	SE_STOP,    /* `zeroproxy stop`, shutdown, the last connection of a removed service */
 	SE_IDLE,    /* idle_timeout after the last connection */
+	SE_FREEZE,  /* freeze_after after the last connection */
 	SE_READY,   /* the instance is ready */
 	SE_FAILED,  /* its start failed (exec, start_timeout); it is being stopped */
 	SE_EXITED,  /* its main process was reaped */
@@ -128,5 +134,8 @@ const char *service_exit_hint(const struct instance *in);
 /* service-status.c: the instance is over: add its life, CPU and peak memory
  * to the meter, and its exit to last_exit. */
 void service_meter_end(struct service *svc);
+
+/* The current instance's frozen time so far, at now (monotonic). */
+uint64_t service_inst_frozen_usec(const struct service *svc, uint64_t now);
 
 #endif

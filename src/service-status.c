@@ -42,6 +42,14 @@ static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_by
 	*peak_bytes = svc->inst_peak_bytes;
 }
 
+uint64_t service_inst_frozen_usec(const struct service *svc, uint64_t now)
+{
+	uint64_t t = svc->inst_frozen_usec;
+	if (svc->state == SVC_FROZEN && now > svc->frozen_since_usec)
+		t += now - svc->frozen_since_usec;
+	return t;
+}
+
 void service_status(struct service *svc, struct service_status *st)
 {
 	uint64_t now = now_usec();
@@ -73,10 +81,16 @@ void service_status(struct service *svc, struct service_status *st)
 		double left = ev_timer_remaining(svc->env->loop, &svc->idle_timer);
 		st->stop_in_seconds = left > 0 ? left : 0;
 	}
-	uint64_t live = svc->inst ? now - svc->inst->spawn_usec : 0;
+	uint64_t life = svc->inst ? now - svc->inst->spawn_usec : 0;
+	uint64_t frozen = svc->inst ? service_inst_frozen_usec(svc, now) : 0;
+	uint64_t live = life - frozen; /* billed: the unfrozen part */
 	st->has_uptime = svc->inst != NULL;
-	st->uptime_seconds = usec_to_s(live);
+	st->uptime_seconds = usec_to_s(life);
 	st->billed_seconds = usec_to_s(u->billed_usec + live);
+	st->frozen_seconds = usec_to_s(u->frozen_usec + frozen);
+	st->thaws = u->thaws;
+	st->has_thaw = u->last_thaw_usec != 0;
+	st->last_thaw_ms = (double)u->last_thaw_usec / 1000.0;
 	uint64_t live_cpu, live_peak;
 	inst_live(svc, &live_cpu, &live_peak);
 	st->cpu_seconds = usec_to_s(u->cpu_usec + live_cpu);
@@ -116,9 +130,11 @@ void service_save_usage(struct service *svc)
 	if (svc->inst) {
 		/* A checkpoint counts the running instance so far, so a kill -9
 		 * of zeroproxy loses at most one checkpoint interval. */
-		uint64_t cpu, peak;
+		uint64_t cpu, peak, now = now_usec();
+		uint64_t frozen = service_inst_frozen_usec(svc, now);
 		inst_live(svc, &cpu, &peak);
-		snap.billed_usec += now_usec() - svc->inst->spawn_usec;
+		snap.billed_usec += now - svc->inst->spawn_usec - frozen;
+		snap.frozen_usec += frozen;
 		snap.cpu_usec += cpu;
 		if (peak > snap.peak_memory_bytes)
 			snap.peak_memory_bytes = peak;
@@ -132,7 +148,9 @@ void service_save_usage(struct service *svc)
 void service_meter_end(struct service *svc)
 {
 	struct instance *in = svc->inst;
-	uint64_t life = now_usec() - in->spawn_usec;
+	uint64_t now = now_usec();
+	uint64_t frozen = service_inst_frozen_usec(svc, now);
+	uint64_t life = now - in->spawn_usec - frozen;
 	const struct rusage *ru = &in->rusage;
 	uint64_t cpu = (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec +
 		       (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec;
@@ -147,6 +165,7 @@ void service_meter_end(struct service *svc)
 		peak = svc->inst_peak_bytes;
 	svc->inst_peak_bytes = 0;
 	svc->usage.billed_usec += life;
+	svc->usage.frozen_usec += frozen;
 	svc->usage.cpu_usec += cpu;
 	if (peak > svc->usage.peak_memory_bytes)
 		svc->usage.peak_memory_bytes = peak;

@@ -38,15 +38,22 @@ struct event {
 };
 
 typedef void handler(struct service *svc, const struct event *e);
-static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_idle, run, fail,
-    fail_late, exited, gone, ignore;
+static handler spawn_conn, wait_conn, serve_conn, thaw_conn, spawn, defer, thaw, stop_now,
+    stop_idle, freeze, run, fail, fail_late, exited, gone, ignore;
 
 /*
  * What each event does in each state. An empty cell cannot happen: there is
  * no instance to report, an instance reports nothing more once it is
  * stopped (no READY), GONE follows only an EXITED that found processes
- * left, and the idle timer runs only while running (service_set_state()
- * stops it). Reaching one is a bug: service_handle() aborts.
+ * left, the idle timer runs only while running or frozen and the freeze
+ * timer only while running (service_set_state() stops them). Reaching one
+ * is a bug: service_handle() aborts.
+ *
+ * Frozen is a state, not a flag of running: its cells differ (a connection
+ * thaws the instance before it is relayed, START thaws, there is no freeze
+ * to come), and service_set_state() freezes the instance on the way in and
+ * thaws it on every way out, so that nothing is ever asked of a frozen
+ * instance (a stop signal, a connection).
  *
  * Flags that qualify a state without being one of their own:
  *  - start_failed: the verdict on the current instance (its start failed),
@@ -60,6 +67,9 @@ static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_i
  *    ends (service_end_instance()).
  *  - inst->reaped while stopping: the wait for the instance's leftover
  *    processes; GONE comes only then.
+ *  - thaw_pending: the instance was thawed for a connection whose first
+ *    byte from the backend is still to come: that is the thaw time it felt
+ *    (as a cold start's is read at the first byte).
  *  - shutting_down, retired: the daemon's intent for the service, in any
  *    state (a retired service may also shut down): no respawn when the
  *    instance ends; STOP once the last connection of a removed service ends,
@@ -67,12 +77,13 @@ static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_i
  */
 /* clang-format off */
 static handler *const transitions[SVC__COUNT][SE__COUNT] = {
-	/*                CONNECT     START   STOP      IDLE       READY FAILED     EXITED  GONE */
-	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
-	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      run,  fail,      exited, NULL},
-	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, NULL, fail,      exited, NULL},
-	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL, fail_late, exited, gone},
-	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL, NULL,      NULL,   NULL},
+	/*                CONNECT     START   STOP      IDLE       FREEZE  READY FAILED     EXITED  GONE */
+	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL},
+	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      NULL,   run,  fail,      exited, NULL},
+	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, freeze, NULL, fail,      exited, NULL},
+	[SVC_FROZEN]   = {thaw_conn,  thaw,   stop_now, stop_idle, NULL,   NULL, fail,      exited, NULL},
+	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL,   NULL, fail_late, exited, gone},
+	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL},
 };
 /* clang-format on */
 
@@ -80,14 +91,18 @@ static handler *const transitions[SVC__COUNT][SE__COUNT] = {
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
-    [SVC_RUNNING] = {[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
+    [SVC_RUNNING] =
+	{[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true, [SVC_FROZEN] = true},
+    [SVC_FROZEN] =
+	{[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
 
 static const char *const event_names[SE__COUNT] = {
-    [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",     [SE_IDLE] = "idle",
-    [SE_READY] = "ready",     [SE_FAILED] = "failed", [SE_EXITED] = "exited", [SE_GONE] = "gone",
+    [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",
+    [SE_IDLE] = "idle",       [SE_FREEZE] = "freeze", [SE_READY] = "ready",
+    [SE_FAILED] = "failed",   [SE_EXITED] = "exited", [SE_GONE] = "gone",
 };
 
 const char *service_event_to_string(enum service_event e)
@@ -141,7 +156,22 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	assert(legal[svc->state][to]);
 	log_write(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
 		  service_state_to_string(to), reason);
+	enum service_state from = svc->state;
 	svc->state = to;
+	/* The instance is frozen exactly while the service is: thawed on every
+	 * way out, before whatever comes next (a stop signal, a connection). An
+	 * instance that exited while frozen is gone already. */
+	uint64_t now = now_usec();
+	if (from == SVC_FROZEN) {
+		svc->inst_frozen_usec += now - svc->frozen_since_usec;
+		if (svc->inst)
+			svc->drv->thaw(svc->inst);
+		if (to == SVC_RUNNING)
+			svc->usage.thaws++;
+	} else if (to == SVC_FROZEN) {
+		svc->frozen_since_usec = now;
+		svc->drv->freeze(svc->inst);
+	}
 	/* What the new state does not use goes here, in one place, so that no
 	 * timer outlives its state (a crash while idle must not leave the idle
 	 * timer for the next instance). */
@@ -149,9 +179,11 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	if (to == SVC_RUNNING) {
 		conn_queue_open(&svc->queue, &svc->inst_addr, svc->inst_gen);
 	} else {
-		ev_timer_stop(loop, &svc->idle_timer);
+		ev_timer_stop(loop, &svc->freeze_timer);
 		conn_queue_hold(&svc->queue);
 	}
+	if (to != SVC_RUNNING && to != SVC_FROZEN)
+		ev_timer_stop(loop, &svc->idle_timer);
 	if (to == SVC_STOPPED || to == SVC_FAILED)
 		ev_timer_stop(loop, &svc->checkpoint_timer);
 	handoff_watch(svc);
@@ -223,6 +255,17 @@ static void serve_conn(struct service *svc, const struct event *e)
 	service_check_idle(svc); /* a refused connect leaves the service idle */
 }
 
+/* CONNECT while frozen: thaw, and relay it at once; the instance was ready
+ * when it froze, so no probe. Its first byte back is the thaw time. */
+static void thaw_conn(struct service *svc, const struct event *e)
+{
+	svc->thaw_pending = true;
+	svc->thaw_arrive_usec = e->conn->arrive_usec;
+	svc->inst_sampled = true; /* what this client waits for is no cold start */
+	service_set_state(svc, SVC_RUNNING, LOG_INFO, "connection from %s", e->reason);
+	serve_conn(svc, e);
+}
+
 /* START while stopped or failed. */
 static void spawn(struct service *svc, const struct event *e)
 {
@@ -235,13 +278,21 @@ static void defer(struct service *svc, const struct event *e)
 	svc->start_requested = true;
 }
 
-/* STOP while starting or running. */
+/* START while frozen: thaw; the idle timer goes on from the last
+ * connection, the freeze timer from now. */
+static void thaw(struct service *svc, const struct event *e)
+{
+	service_set_state(svc, SVC_RUNNING, LOG_INFO, "%s", e->reason);
+	service_check_idle(svc);
+}
+
+/* STOP while starting, running or frozen (service_set_state() thaws). */
 static void stop_now(struct service *svc, const struct event *e)
 {
 	service_enter_stopping(svc, LOG_INFO, "%s", e->reason);
 }
 
-/* IDLE (running, no connection since idle_timeout). */
+/* IDLE (running or frozen, no connection since idle_timeout). */
 static void stop_idle(struct service *svc, const struct event *e)
 {
 	char d[32];
@@ -249,6 +300,16 @@ static void stop_idle(struct service *svc, const struct event *e)
 	if (open_conns(svc))
 		return;
 	service_enter_stopping(svc, LOG_INFO, "idle %s", d);
+}
+
+/* FREEZE (running, no connection since freeze_after). */
+static void freeze(struct service *svc, const struct event *e)
+{
+	char d[32];
+	format_duration(svc->cfg->freeze_after_ms, d, sizeof(d));
+	if (open_conns(svc))
+		return;
+	service_set_state(svc, SVC_FROZEN, LOG_INFO, "idle %s", d);
 }
 
 /* READY while starting. */
@@ -268,8 +329,8 @@ static void run(struct service *svc, const struct event *e)
 	service_check_idle(svc);
 }
 
-/* FAILED while starting, or running (an exec failure read after a probe got
- * through): the instance is being stopped already. */
+/* FAILED while starting, or running or frozen (an exec failure read after a
+ * probe got through): the instance is being stopped already. */
 static void fail(struct service *svc, const struct event *e)
 {
 	service_start_failed(svc, e->reason);
@@ -283,12 +344,13 @@ static void fail_late(struct service *svc, const struct event *e)
 	log_error("%s: start failed: %s", svc->name, e->reason);
 }
 
-/* EXITED while starting, running or stopping. */
+/* EXITED while starting, running, frozen (killed from outside) or
+ * stopping. */
 static void exited(struct service *svc, const struct event *e)
 {
 	struct instance *in = svc->inst;
 	const char *how = e->reason;
-	enum service_state was = svc->state;
+	enum service_state was = svc->state == SVC_FROZEN ? SVC_RUNNING : svc->state;
 	char failure[512] = "";
 	if (!svc->start_failed && was == SVC_STARTING)
 		snprintf(failure, sizeof(failure), "%s before ready%s", how, service_exit_hint(in));
@@ -314,7 +376,7 @@ static void exited(struct service *svc, const struct event *e)
 	 * holding its sockets: the next instance must not meet them. Until
 	 * they are gone the service is stopping and connections wait. */
 	if (svc->drv->wait_gone(in) > 0) {
-		if (was != SVC_STOPPING)
+		if (svc->state != SVC_STOPPING)
 			service_enter_stopping(svc, prio, "%s", reason);
 		else /* how the main process ended must still reach the log */
 			log_write(prio, "%s: %s", svc->name, reason);
@@ -454,6 +516,11 @@ static void on_first_byte(void *data, const struct conn *c)
 		svc->inst_sampled = true;
 		usage_record_start(&svc->usage, now_usec() - c->arrive_usec);
 	}
+	if (svc->thaw_pending && c->waited && c->arrive_usec >= svc->thaw_arrive_usec) {
+		uint64_t t = now_usec() - c->arrive_usec;
+		svc->thaw_pending = false;
+		svc->usage.last_thaw_usec = t ? t : 1; /* 0 is "none yet" */
+	}
 }
 
 static const struct conn_queue_ops queue_ops = {
@@ -474,14 +541,29 @@ static void on_idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	service_handle(w->data, &(struct event){.type = SE_IDLE});
 }
 
-/* After any change in connections or instance: arm or disarm the idle timer,
- * and finish a retired service. */
+static void on_freeze_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	service_handle(w->data, &(struct event){.type = SE_FREEZE});
+}
+
+/* Start t for ms unless it runs already (or ms is infinity). */
+static void timer_arm(struct service *svc, ev_timer *t, uint64_t ms)
+{
+	if (ms == ZP_INFINITY || ev_is_active(t))
+		return;
+	ev_timer_set(t, (double)ms / 1000.0, 0);
+	ev_timer_start(svc->env->loop, t);
+}
+
+/* After any change in connections or instance: arm or disarm the idle and
+ * freeze timers, and finish a retired service. */
 static void service_check_idle(struct service *svc)
 {
 	struct ev_loop *loop = svc->env->loop;
 	if (open_conns(svc)) {
 		svc->idle_since_usec = 0;
 		ev_timer_stop(loop, &svc->idle_timer);
+		ev_timer_stop(loop, &svc->freeze_timer);
 		return;
 	}
 	/* idle_seconds counts from the last connection; before the first one
@@ -495,11 +577,10 @@ static void service_check_idle(struct service *svc)
 			svc->env->drained(svc->env->data, svc);
 		return;
 	}
-	if (svc->state == SVC_RUNNING && svc->cfg->idle_timeout_ms != ZP_INFINITY &&
-	    !ev_is_active(&svc->idle_timer)) {
-		ev_timer_set(&svc->idle_timer, (double)svc->cfg->idle_timeout_ms / 1000.0, 0);
-		ev_timer_start(loop, &svc->idle_timer);
-	}
+	if (svc->state == SVC_RUNNING || svc->state == SVC_FROZEN)
+		timer_arm(svc, &svc->idle_timer, svc->cfg->idle_timeout_ms);
+	if (svc->state == SVC_RUNNING)
+		timer_arm(svc, &svc->freeze_timer, svc->cfg->freeze_after_ms);
 }
 
 static void accept_conn(struct service *svc, int fd, const char *peer)
@@ -518,6 +599,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 		return;
 	}
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	ev_timer_stop(svc->env->loop, &svc->freeze_timer);
 	svc->idle_since_usec = 0;
 	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = peer, .conn = c});
 }
@@ -698,6 +780,8 @@ struct service *service_new(const struct service_env *env, struct service_config
 	conn_queue_init(&svc->queue, env->loop, svc->name, cfg, &svc->usage, &queue_ops, svc);
 	ev_init(&svc->idle_timer, on_idle_timeout);
 	svc->idle_timer.data = svc;
+	ev_init(&svc->freeze_timer, on_freeze_timeout);
+	svc->freeze_timer.data = svc;
 	ev_init(&svc->checkpoint_timer, on_checkpoint);
 	svc->checkpoint_timer.data = svc;
 	ev_init(&svc->handoff_timer, on_handoff_timer);
@@ -752,8 +836,15 @@ void service_reconfigure(struct service *svc, struct service_config *cfg,
 					       .reason = cfg->relay ? "relay = yes by a reload"
 								    : "relay = no by a reload"});
 	}
-	/* A new idle_timeout applies from now. */
+	/* A frozen instance stays frozen, unless the service no longer
+	 * freezes. */
+	if (svc->state == SVC_FROZEN && cfg->freeze_after_ms == ZP_INFINITY)
+		service_handle(svc,
+			       &(struct event){.type = SE_START,
+					       .reason = "freeze_after = infinity by a reload"});
+	/* A new idle_timeout and freeze_after apply from now. */
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	ev_timer_stop(svc->env->loop, &svc->freeze_timer);
 	listeners_start(svc);
 	service_check_idle(svc);
 }
@@ -767,6 +858,7 @@ void service_retire(struct service *svc)
 	svc->n_listeners = 0;
 	svc->retired = true;
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	ev_timer_stop(svc->env->loop, &svc->freeze_timer);
 	service_check_idle(svc);
 }
 
@@ -826,6 +918,7 @@ void service_free(struct service *svc)
 			unlink(((struct sockaddr_un *)&svc->backend_addr.sa)->sun_path);
 	}
 	ev_timer_stop(loop, &svc->idle_timer);
+	ev_timer_stop(loop, &svc->freeze_timer);
 	ev_timer_stop(loop, &svc->checkpoint_timer);
 	ev_timer_stop(loop, &svc->handoff_timer);
 	ev_timer_stop(loop, &svc->diag_timer);

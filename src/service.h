@@ -4,12 +4,16 @@
  * instance, and the state machine that ties them together:
  *
  *   stopped ──connection──▶ starting ──ready──▶ running ──idle──▶ stopping ──exit──▶ stopped
- *                              │                   ├──exit──▶ stopped                  │
- *                              │                   └──exit, not proven──▶ failed       │
+ *                              │                 │ ▲ ├──exit──▶ stopped                │
+ *                              │   freeze_after  │ │ └──exit, not proven──▶ failed     │
+ *                              │                 ▼ │ connection, start                 │
+ *                              │                frozen ──idle, stop──▶ stopping        │
  *                              └──start failed──▶ (stopping ──exit──▶) failed ◀─────────┘
  *
  * "exit" is the exit of the backend's last process: while processes of an
- * instance outlive its main one, the service is stopping.
+ * instance outlive its main one, the service is stopping. A frozen instance
+ * (freeze_after) keeps its memory and uses no CPU; it is thawed before
+ * anything else is asked of it.
  * Connections that arrive while starting or stopping wait (pending) and are
  * served by the next ready instance; only limits and a failed start's back-off
  * refuse a connection. service.c has the whole table of states × events.
@@ -47,6 +51,8 @@ struct instance_driver {
 	bool (*child_exited)(struct instance *in, pid_t pid, int status, const struct rusage *ru);
 	int (*wait_gone)(struct instance *in);
 	void (*notify_ready)(struct instance *in);
+	void (*freeze)(struct instance *in);
+	void (*thaw)(struct instance *in);
 	void (*free)(struct instance *in);
 };
 

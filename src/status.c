@@ -15,7 +15,7 @@
 
 static const char *const state_names[SVC__COUNT] = {
     [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
-    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",
+    [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",     [SVC_FROZEN] = "frozen",
 };
 
 const char *service_state_to_string(enum service_state s)
@@ -118,6 +118,9 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	json_double(sb, "stop_in_seconds", s->has_stop_in, s->stop_in_seconds, 3);
 	json_double(sb, "uptime_seconds", s->has_uptime, s->uptime_seconds, 3);
 	json_double(sb, "billed_seconds", true, s->billed_seconds, 3);
+	json_double(sb, "frozen_seconds", true, s->frozen_seconds, 3);
+	json_u64(sb, "thaws", s->thaws);
+	json_double(sb, "last_thaw_ms", s->has_thaw, s->last_thaw_ms, 3);
 	json_double(sb, "cpu_seconds", true, s->cpu_seconds, 3);
 	json_str(sb, "cpu_source", s->cpu_source);
 	json_u64(sb, "peak_memory_bytes", s->peak_memory_bytes);

@@ -20,6 +20,7 @@ enum service_state {
 	SVC_RUNNING,
 	SVC_STOPPING,
 	SVC_FAILED,
+	SVC_FROZEN,
 	SVC__COUNT,
 };
 
@@ -50,7 +51,11 @@ struct service_status {
 	double stop_in_seconds;
 	bool has_uptime; /* false: uptime_seconds null */
 	double uptime_seconds;
-	double billed_seconds;
+	double billed_seconds; /* instance time, frozen time not counted */
+	double frozen_seconds; /* instance time spent frozen */
+	uint64_t thaws;        /* frozen instances thawed to serve */
+	bool has_thaw;         /* false: last_thaw_ms null */
+	double last_thaw_ms;   /* from the connection that thawed one to its first byte */
 	double cpu_seconds;
 	const char *cpu_source; /* "cgroup" or "rusage" */
 	uint64_t peak_memory_bytes;

@@ -54,7 +54,7 @@
 /* Far above what version 1 writes (about 4 KiB); a bigger file is not ours. */
 #define USAGE_MAX_BYTES (64 * 1024)
 /* What version 1 can write at most (under 4 KiB: 256 samples of 10 digits,
- * 14 buckets and 12 counters of 20), with room to spare: a slot's buffer. */
+ * 14 buckets and 15 counters of 20), with room to spare: a slot's buffer. */
 
 const double usage_start_bucket_le[ZP_START_BUCKETS] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, __builtin_inf(),
@@ -110,6 +110,10 @@ void usage_add(struct usage *u, const struct usage *since)
 	u->connections_refused += since->connections_refused;
 	u->cold_starts += since->cold_starts;
 	u->billed_usec += since->billed_usec;
+	u->frozen_usec += since->frozen_usec;
+	u->thaws += since->thaws;
+	if (since->last_thaw_usec)
+		u->last_thaw_usec = since->last_thaw_usec;
 	u->cpu_usec += since->cpu_usec;
 	if (since->peak_memory_bytes > u->peak_memory_bytes)
 		u->peak_memory_bytes = since->peak_memory_bytes;
@@ -204,6 +208,10 @@ static void format_usage(const struct usage *u, struct strbuf *sb)
 	sb_printf(sb, "start_sum_usec %" PRIu64 "\n", u->start_sum_usec);
 	format_samples(u, sb);
 	sb_printf(sb, "last_start_usec %" PRIu64 "\n", u->last_start_usec);
+	/* Added after version 1 came out: a file without them reads as 0. */
+	sb_printf(sb, "frozen_usec %" PRIu64 "\n", u->frozen_usec);
+	sb_printf(sb, "thaws %" PRIu64 "\n", u->thaws);
+	sb_printf(sb, "last_thaw_usec %" PRIu64 "\n", u->last_thaw_usec);
 
 	/* last_exit is ours ("exited 0"), but keep the file line-structured
 	 * whatever it holds. */
@@ -424,6 +432,9 @@ static const struct u64_key u64_keys[] = {
     {"start_count", offsetof(struct usage, start_count)},
     {"start_sum_usec", offsetof(struct usage, start_sum_usec)},
     {"last_start_usec", offsetof(struct usage, last_start_usec)},
+    {"frozen_usec", offsetof(struct usage, frozen_usec)},
+    {"thaws", offsetof(struct usage, thaws)},
+    {"last_thaw_usec", offsetof(struct usage, last_thaw_usec)},
 };
 
 /* Apply one "key value" line (value may be empty). 0, or -EBADMSG when it

@@ -74,6 +74,10 @@ static void fill(struct service_status *s, size_t i)
 	s->last_start_ms = 4.1;
 	s->has_ready = true;
 	s->ready_ms = 1.5;
+	s->frozen_seconds = 600.25;
+	s->thaws = 5 + i;
+	s->has_thaw = i == 0;
+	s->last_thaw_ms = 0.5;
 }
 
 static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
@@ -158,6 +162,17 @@ static void test_format(void)
 	   "last start duration");
 	ok(strstr(t, "zeroproxy_last_ready_duration_seconds{service=\"web\"} 0.0015\n") != NULL,
 	   "last ready duration");
+	ok(strstr(t, "# TYPE zeroproxy_frozen_seconds_total counter\n") &&
+	       strstr(t, "zeroproxy_frozen_seconds_total{service=\"web\"} 600.25\n") &&
+	       strstr(t, "# TYPE zeroproxy_thaws_total counter\n") &&
+	       strstr(t, "zeroproxy_thaws_total{service=\"web\"} 5\n") &&
+	       strstr(t, "zeroproxy_thaws_total{service=\"svc1\"} 6\n"),
+	   "frozen seconds and thaws");
+	ok(strstr(t, "zeroproxy_last_thaw_duration_seconds{service=\"web\"} 0.0005\n") &&
+	       !strstr(t, "zeroproxy_last_thaw_duration_seconds{service=\"svc1\"}"),
+	   "last thaw duration, only where there was one");
+	ok(strstr(t, "zeroproxy_state{service=\"web\",state=\"frozen\"} 0\n") != NULL,
+	   "the state gauge knows frozen");
 
 	/* Each family once. */
 	int dup = 0, families = 0;

@@ -4,8 +4,8 @@
  * connect to, and the backend address a real listening socket of the test,
  * so accept -> pending -> hand-over -> relay run for real. Only the instance
  * is a fake: an instance_driver that records what the service asks of it
- * (spawn, stop, kill, free) and lets the test fire ready, failed, exited and
- * gone the way instance.c would.
+ * (spawn, stop, kill, freeze, thaw, free) and lets the test fire ready,
+ * failed, exited and gone the way instance.c would.
  *
  * Every scenario checks the states the service went through (its changed()
  * calls) and the invariants that tie timers and connections to states; at
@@ -54,7 +54,7 @@ static struct {
 	/* the fake instance driver */
 	struct instance *inst;          /* the live fake instance, or NULL */
 	const struct instance_ops *ops; /* what the service gave spawn */
-	int spawns, stops, kills, frees;
+	int spawns, stops, kills, frees, freezes, thaws;
 	bool spawn_fails; /* the next spawns fail */
 	int leftovers;    /* what wait_gone() answers */
 
@@ -97,6 +97,8 @@ static int fake_spawn(struct ev_loop *loop, const struct service_config *cfg,
 
 static void fake_stop(struct instance *in)
 {
+	if (in->frozen)
+		T.violations++, note("stop of a frozen instance: it could not handle the signal");
 	T.stops++;
 	in->stopping = true;
 }
@@ -121,6 +123,22 @@ static void fake_notify_ready(struct instance *in)
 {
 }
 
+static void fake_freeze(struct instance *in)
+{
+	if (in->frozen || in->reaped)
+		T.violations++, note("freeze of a frozen or reaped instance");
+	T.freezes++;
+	in->frozen = true;
+}
+
+static void fake_thaw(struct instance *in)
+{
+	if (!in->frozen)
+		T.violations++, note("thaw of an instance that is not frozen");
+	T.thaws++;
+	in->frozen = false;
+}
+
 static void fake_free(struct instance *in)
 {
 	if (in != T.inst)
@@ -137,6 +155,8 @@ static const struct instance_driver fake_driver = {
     .child_exited = fake_child_exited,
     .wait_gone = fake_wait_gone,
     .notify_ready = fake_notify_ready,
+    .freeze = fake_freeze,
+    .thaw = fake_thaw,
     .free = fake_free,
 };
 
@@ -332,8 +352,13 @@ static void check_invariants(const char *where)
 	const char *bad = NULL;
 	if (none != (svc->inst == NULL))
 		bad = "an instance exactly while starting, running or stopping";
-	else if (ev_is_active(&svc->idle_timer) && (s != SVC_RUNNING || n_active() + n_pending()))
-		bad = "the idle timer only while running without connections";
+	else if (ev_is_active(&svc->idle_timer) &&
+		 ((s != SVC_RUNNING && s != SVC_FROZEN) || n_active() + n_pending()))
+		bad = "the idle timer only while running or frozen without connections";
+	else if (ev_is_active(&svc->freeze_timer) && (s != SVC_RUNNING || n_active() + n_pending()))
+		bad = "the freeze timer only while running without connections";
+	else if (svc->inst && !svc->inst->reaped && svc->inst->frozen != (s == SVC_FROZEN))
+		bad = "the instance frozen exactly while frozen";
 	else if (ev_is_active(&svc->queue.fd_retry_timer) && s != SVC_RUNNING)
 		bad = "the fd retry timer only while running";
 	else if (svc->queue.open != (s == SVC_RUNNING))
@@ -389,6 +414,7 @@ static void setup(const char *idle_timeout, const char *extra)
 {
 	struct service_config *cfg = write_config(idle_timeout, extra);
 	T.spawns = T.stops = T.kills = T.frees = T.drained = T.violations = 0;
+	T.freezes = T.thaws = 0;
 	T.spawn_fails = false;
 	T.leftovers = 0;
 	T.trace[0] = '\0';
@@ -864,11 +890,149 @@ static void scenario_probe_handover(void)
 	teardown("probe hand-over");
 }
 
+/* Running with no client for freeze_after: frozen (and back). */
+static bool frozen_again(void)
+{
+	cell(SE_FREEZE);
+	return RUN_UNTIL(T.svc->state == SVC_FROZEN);
+}
+
+static void scenario_freeze(void)
+{
+	setup("1s", "freeze_after = 100ms");
+	int c1 = client_connect();
+	fire_ready(-1);
+	int b1 = backend_accept();
+	ok(relays(b1, c1, "cold"), "a cold start serves the first client");
+	run_for(0.2);
+	ok(T.svc->state == SVC_RUNNING && T.freezes == 0, "no freeze while a client is connected");
+	hang_up(c1, b1);
+	ok(RUN_UNTIL(n_active() == 0) && ev_is_active(&T.svc->freeze_timer) &&
+	       ev_is_active(&T.svc->idle_timer),
+	   "the last client gone: the freeze and idle timers run");
+	ok(frozen_again() && T.freezes == 1 && T.inst->frozen, "freeze_after: frozen");
+	check_invariants("frozen");
+	ok(ev_is_active(&T.svc->idle_timer) && !ev_is_active(&T.svc->freeze_timer),
+	   "frozen: the idle timer goes on, the freeze timer is done");
+
+	uint64_t starts = T.svc->usage.cold_starts;
+	c1 = client_connect();
+	check_invariants("connection while frozen");
+	ok(T.svc->state == SVC_RUNNING && T.thaws == 1 && T.svc->usage.thaws == 1 &&
+	       T.spawns == 1 && n_active() == 1,
+	   "a connection while frozen: thawed and relayed at once, no new instance");
+	b1 = backend_accept();
+	ok(relays(b1, c1, "thawed"), "the thawed instance serves it");
+	ok(T.svc->usage.last_thaw_usec > 0 && !T.svc->thaw_pending,
+	   "its first byte is the thaw time (%llu us)",
+	   (unsigned long long)T.svc->usage.last_thaw_usec);
+	ok(T.svc->usage.cold_starts == starts && T.svc->usage.start_count == 1,
+	   "a thaw is no cold start");
+	hang_up(c1, b1);
+	RUN_UNTIL(n_active() == 0);
+	ok(frozen_again(), "idle again: frozen again");
+
+	cmd_start();
+	check_invariants("start while frozen");
+	ok(T.svc->state == SVC_RUNNING && T.thaws == 2 && ev_is_active(&T.svc->freeze_timer),
+	   "zeroproxy start while frozen: thawed, the freeze timer from now");
+	ok(frozen_again(), "and frozen again after freeze_after");
+
+	T.cells[SVC_FROZEN][SE_IDLE] = true;
+	ok(RUN_UNTIL(T.svc->state == SVC_STOPPING) && T.stops == 1 && T.thaws == 3,
+	   "idle_timeout while frozen: thawed, then asked to stop");
+	fire_exit(KILLED(SIGTERM));
+	ok(T.svc->state == SVC_STOPPED, "its exit: stopped");
+	ok(T.svc->usage.frozen_usec >= 150000 && T.svc->usage.frozen_usec < 2000000,
+	   "frozen time metered (%llu us)", (unsigned long long)T.svc->usage.frozen_usec);
+	trace_is("starting running frozen running frozen running frozen stopping stopped",
+		 "freeze: the states in order");
+
+	/* The other ways out of frozen. */
+	cmd_start();
+	fire_ready(-1);
+	ok(frozen_again(), "frozen");
+	cmd_stop();
+	ok(T.svc->state == SVC_STOPPING && !T.inst->frozen && T.stops == 2,
+	   "zeroproxy stop while frozen: thawed, then stopped");
+	fire_exit(KILLED(SIGTERM));
+
+	cmd_start();
+	fire_ready(-1);
+	ok(frozen_again(), "frozen");
+	fire_failed("exec /x: No such file or directory");
+	check_invariants("failed while frozen");
+	ok(T.svc->state == SVC_STOPPING && !T.inst->frozen,
+	   "failed while frozen: thawed, stopping");
+	fire_exit(EXITED(127));
+	ok(T.svc->state == SVC_FAILED, "its exit: failed");
+	T.svc->backoff_until_usec = 0;
+
+	cmd_start();
+	fire_ready(-1);
+	ok(frozen_again(), "frozen");
+	fire_exit(EXITED(0));
+	check_invariants("exit while frozen, unproven");
+	ok(T.svc->state == SVC_FAILED, "an unproven instance killed while frozen: failed");
+	T.svc->backoff_until_usec = 0;
+
+	c1 = client_connect();
+	fire_ready(-1);
+	b1 = backend_accept();
+	ok(relays(b1, c1, "served"), "an instance that served");
+	hang_up(c1, b1);
+	RUN_UNTIL(n_active() == 0);
+	ok(frozen_again(), "frozen");
+	fire_exit(KILLED(SIGKILL));
+	check_invariants("exit while frozen");
+	ok(T.svc->state == SVC_STOPPED && T.frees == 5,
+	   "a proven instance killed while frozen: stopped, freed");
+	trace_is("starting running frozen stopping stopped starting running frozen stopping failed "
+		 "starting running frozen failed starting running frozen stopped",
+		 "the ways out of frozen");
+	teardown("freeze");
+
+	/* Shutdown and reload. */
+	setup("1s", "freeze_after = 50ms");
+	cmd_start();
+	fire_ready(-1);
+	ok(frozen_again(), "frozen");
+	struct listener **ls;
+	size_t n;
+	int bfd;
+	service_take_sockets(T.svc, &ls, &n, &bfd);
+	service_reconfigure(T.svc, write_config("2s", "freeze_after = 1s"), ls, bfd);
+	check_invariants("reload while frozen");
+	ok(T.svc->state == SVC_FROZEN && ev_is_active(&T.svc->idle_timer) &&
+	       ev_timer_remaining(T.loop, &T.svc->idle_timer) > 1.5,
+	   "a reload while frozen: still frozen, the new idle_timeout from now");
+	service_take_sockets(T.svc, &ls, &n, &bfd);
+	T.cells[SVC_FROZEN][SE_START] = true;
+	service_reconfigure(T.svc, write_config("2s", NULL), ls, bfd);
+	check_invariants("reload without freeze_after");
+	ok(T.svc->state == SVC_RUNNING && !T.inst->frozen && !ev_is_active(&T.svc->freeze_timer),
+	   "a reload that drops freeze_after thaws it");
+	service_take_sockets(T.svc, &ls, &n, &bfd);
+	service_reconfigure(T.svc, write_config("2s", "freeze_after = 50ms"), ls, bfd);
+	ok(frozen_again(), "frozen again");
+	cmd_shutdown();
+	check_invariants("shutdown while frozen");
+	ok(T.svc->state == SVC_STOPPING && !T.inst->frozen,
+	   "shutdown while frozen: thawed, stopping");
+	fire_exit(KILLED(SIGTERM));
+	ok(T.svc->state == SVC_STOPPED && T.spawns == 1, "stopped, nothing respawned");
+	T.trace[0] = '\0';
+	teardown("freeze: shutdown and reload");
+}
+
 /* The moves of the table (service.c's legal[][]), as the contract. */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
     [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
-    [SVC_RUNNING] = {[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
+    [SVC_RUNNING] =
+	{[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true, [SVC_FROZEN] = true},
+    [SVC_FROZEN] =
+	{[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
 };
@@ -887,8 +1051,15 @@ static const bool possible[SVC__COUNT][SE__COUNT] = {
 		     [SE_START] = true,
 		     [SE_STOP] = true,
 		     [SE_IDLE] = true,
+		     [SE_FREEZE] = true,
 		     [SE_FAILED] = true,
 		     [SE_EXITED] = true},
+    [SVC_FROZEN] = {[SE_CONNECT] = true,
+		    [SE_START] = true,
+		    [SE_STOP] = true,
+		    [SE_IDLE] = true,
+		    [SE_FAILED] = true,
+		    [SE_EXITED] = true},
     [SVC_STOPPING] = {[SE_CONNECT] = true,
 		      [SE_START] = true,
 		      [SE_STOP] = true,
@@ -933,6 +1104,7 @@ static void fire_in_child(enum service_event e, bool stale)
 	struct instance *in = stale || !T.inst ? stale_instance() : T.inst;
 	switch (e) {
 	case SE_IDLE: ev_invoke(T.loop, &T.svc->idle_timer, EV_TIMER); break;
+	case SE_FREEZE: ev_invoke(T.loop, &T.svc->freeze_timer, EV_TIMER); break;
 	case SE_READY: in->ops->ready(in, -1); break;
 	case SE_FAILED: in->ops->failed(in, "fired by the test"); break;
 	case SE_EXITED:
@@ -966,7 +1138,7 @@ static bool aborts(enum service_event e, bool stale)
  * instance has been spawned and its ops are known). */
 static void reach(enum service_state s)
 {
-	setup(IDLE_SHORT, NULL);
+	setup(IDLE_SHORT, s == SVC_FROZEN ? "freeze_after = 50ms" : NULL);
 	cmd_start();
 	fire_ready(-1);
 	cmd_stop();
@@ -985,6 +1157,8 @@ static void reach(enum service_state s)
 	fire_ready(-1);
 	if (s == SVC_STOPPING)
 		cmd_stop();
+	if (s == SVC_FROZEN)
+		RUN_UNTIL(T.svc->state == SVC_FROZEN);
 }
 
 static void check_impossible(void)
@@ -1071,6 +1245,7 @@ int main(void)
 	scenario_retire();
 	scenario_shutdown();
 	scenario_probe_handover();
+	scenario_freeze();
 	check_cells();
 	check_edges();
 	check_table();

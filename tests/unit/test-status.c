@@ -49,6 +49,10 @@ static void example(struct service_status st[2])
 	    .has_uptime = true,
 	    .uptime_seconds = 121.4,
 	    .billed_seconds = 3720.5,
+	    .frozen_seconds = 600.25,
+	    .thaws = 5,
+	    .has_thaw = true,
+	    .last_thaw_ms = 0.42,
 	    .cpu_seconds = 31.24,
 	    .cpu_source = "cgroup",
 	    .peak_memory_bytes = 52428800,
@@ -284,7 +288,8 @@ static void test_json(void)
 	       "\"last_start_ms\": 4.100, \"start_ms_p50\": 3.250, \"start_ms_p99\": 12.500, "
 	       "\"ready_ms\": 1.250, "
 	       "\"idle_seconds\": null, \"stop_in_seconds\": null, \"uptime_seconds\": 121.400, "
-	       "\"billed_seconds\": 3720.500, \"cpu_seconds\": 31.240, \"cpu_source\": \"cgroup\", "
+	       "\"billed_seconds\": 3720.500, \"frozen_seconds\": 600.250, \"thaws\": 5, "
+	       "\"last_thaw_ms\": 0.420, \"cpu_seconds\": 31.240, \"cpu_source\": \"cgroup\", "
 	       "\"peak_memory_bytes\": 52428800, \"time_at_zero_ratio\": 0.913100, "
 	       "\"bytes_in\": 1000, \"bytes_out\": 123456789012, \"last_exit\": \"exited 0\", "
 	       "\"backend_status\": null, \"last_error\": null},\n"
@@ -296,7 +301,8 @@ static void test_json(void)
 	       "\"last_start_ms\": 180.000, \"start_ms_p50\": 150.000, \"start_ms_p99\": 180.000, "
 	       "\"ready_ms\": null, "
 	       "\"idle_seconds\": 10800.200, \"stop_in_seconds\": null, \"uptime_seconds\": null, "
-	       "\"billed_seconds\": 250.000, \"cpu_seconds\": 2.000, \"cpu_source\": \"rusage\", "
+	       "\"billed_seconds\": 250.000, \"frozen_seconds\": 0.000, \"thaws\": 0, "
+	       "\"last_thaw_ms\": null, \"cpu_seconds\": 2.000, \"cpu_source\": \"rusage\", "
 	       "\"peak_memory_bytes\": 0, \"time_at_zero_ratio\": 0.997000, "
 	       "\"bytes_in\": 0, \"bytes_out\": 0, \"last_exit\": \"killed by SIGKILL\", "
 	       "\"backend_status\": \"serving\", \"last_error\": null}\n"
@@ -323,6 +329,9 @@ static void test_json(void)
 	    "stop_in_seconds",
 	    "uptime_seconds",
 	    "billed_seconds",
+	    "frozen_seconds",
+	    "thaws",
+	    "last_thaw_ms",
 	    "cpu_seconds",
 	    "cpu_source",
 	    "peak_memory_bytes",
