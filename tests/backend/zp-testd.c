@@ -57,6 +57,10 @@
  *   --accept-delay MS    listen at once but accept nothing for MS (connections
  *                        queue in the kernel; with a small --backlog, further
  *                        connects stay in progress).
+ *   --tick MS            while running, wake every MS and burn about 1 ms of CPU
+ *                        (a backend with timers of its own: its /proc/PID/stat
+ *                        CPU times grow while it runs, and stand still while it
+ *                        is frozen or stopped).
  *   --quiet              no start message on stderr.
  *
  * HTTP paths: "/" or anything else: the info body; "/bytes/N": N bytes of the
@@ -156,6 +160,8 @@ struct server {
 	int64_t exit_at;        /* monotonic ms to exit after SIGTERM, or -1 */
 	int64_t accept_at;      /* monotonic ms before which nothing is accepted */
 	int backlog;            /* listen(2) backlog */
+	int64_t tick_ms;        /* --tick, or 0 */
+	int64_t tick_at;        /* monotonic ms of the next tick, or -1 */
 	struct conn *conns;
 	size_t n_conns;     /* slots allocated */
 	struct pollfd *pfd; /* rebuilt every loop */
@@ -714,17 +720,37 @@ static void on_signal(struct server *s)
 	s->exit_at = now_ms() + s->term_delay;
 }
 
+/* --tick: about 1 ms of CPU. */
+static void burn_tick(void)
+{
+	struct timespec a, b;
+	volatile unsigned long x = 0;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	do {
+		for (int i = 0; i < 10000; i++)
+			x += (unsigned long)i;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 1000000L);
+}
+
 static void loop(struct server *s)
 {
 	for (;;) {
 		int64_t now = now_ms();
 		if (s->ready_at >= 0 && now >= s->ready_at)
 			send_ready(s);
+		if (s->tick_at >= 0 && now >= s->tick_at) {
+			burn_tick();
+			now = now_ms();
+			s->tick_at = now + s->tick_ms;
+		}
 		if (s->exit_at >= 0 && now >= s->exit_at)
 			exit(0);
 		int64_t deadline = s->ready_at;
 		if (s->exit_at >= 0 && (deadline < 0 || s->exit_at < deadline))
 			deadline = s->exit_at;
+		if (s->tick_at >= 0 && (deadline < 0 || s->tick_at < deadline))
+			deadline = s->tick_at;
 		bool accepting = now >= s->accept_at;
 		if (!accepting && (deadline < 0 || s->accept_at < deadline))
 			deadline = s->accept_at;
@@ -883,7 +909,7 @@ static void usage(void)
 	      "                [--pidfile PATH] [--report PATH] [--ready-file PATH]\n"
 	      "                [--workers N [--orphan-workers]] [--daemonize] [--worker MS]\n"
 	      "                [--worker-pidfile PATH] [--backlog N] [--accept-delay MS]\n"
-	      "                [--quiet]\n",
+	      "                [--tick MS] [--quiet]\n",
 	      stderr);
 	exit(2);
 }
@@ -1031,6 +1057,9 @@ int main(int argc, char **argv)
 			daemonize = true;
 		} else if (strcmp(a, "--ignore-term") == 0) {
 			ignore_term = true;
+		} else if (strcmp(a, "--tick") == 0) {
+			NEEDS_ARG;
+			s->tick_ms = parse_num(a, v);
 		} else if (strcmp(a, "--quiet") == 0) {
 			quiet = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -1103,6 +1132,7 @@ int main(int argc, char **argv)
 	if (worker >= 0)
 		fork_worker(worker, worker_pidfile);
 	s->accept_at = now_ms() + accept_delay;
+	s->tick_at = s->tick_ms > 0 ? now_ms() + s->tick_ms : -1;
 
 	if (!quiet)
 		fprintf(

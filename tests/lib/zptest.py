@@ -86,7 +86,7 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
-                "connection_idle_timeout", "relay")
+                "connection_idle_timeout", "relay", "freeze_after")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode")
@@ -236,6 +236,33 @@ def descendants(pid):
             out.append(c)
             todo.append(c)
     return out
+
+
+def cpu_ticks(pid):
+    """utime + stime of pid from /proc/PID/stat, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def proc_state(pid):
+    """The state letter of pid in /proc/PID/stat (R, S, T, ...)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2]
+
+
+def hide_cgroups():
+    """A wrapper for Test.start() that runs the daemon with cgroup v2 hidden:
+    a private mount namespace with an empty tmpfs on /sys/fs/cgroup, so that
+    it falls back to process groups (rusage, SIGSTOP). Skips the test
+    unless root with unshare(1)."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or not unshare:
+        skip("hiding cgroups needs root and unshare(1)")
+    return (unshare, "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs zptest /sys/fs/cgroup && exec "$@"', "sh")
 
 
 def rss_kib(pid):

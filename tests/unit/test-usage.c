@@ -153,6 +153,9 @@ static void fill(struct usage *u)
 	u->connections_refused = 7;
 	u->cold_starts = 17;
 	u->billed_usec = 3723000001ull;
+	u->frozen_usec = 86400000000ull;
+	u->thaws = 42;
+	u->last_thaw_usec = 250;
 	u->cpu_usec = 31200000;
 	u->peak_memory_bytes = 123456789012ull;
 	u->bytes_in = UINT64_MAX;
@@ -388,6 +391,15 @@ static void test_corrupt(void)
 	ok(r == 0 && !why[0] && b.cold_starts == 3 && b.connections_total == 0 &&
 	       b.first_seen_wall_usec == NOW,
 	   "unknown keys ignored, missing keys zero, missing first_seen is now");
+	/* Backward compatibility: a file written before freeze_after. */
+	s = with_checksum("zeroproxy-usage 1\ncold_starts 3\nbilled_usec 5000000\n", &len);
+	snprintf(path, sizeof(path), "%s/old.usage", dir);
+	spew(path, s, len);
+	free(s);
+	r = usage_load(dir, "old", NOW, &b, why, sizeof(why));
+	ok(r == 0 && !why[0] && b.billed_usec == 5000000 && b.frozen_usec == 0 && b.thaws == 0 &&
+	       b.last_thaw_usec == 0,
+	   "a file without frozen_usec, thaws and last_thaw_usec loads with none");
 
 	/* A garbage file never crashes: random bytes with a valid checksum. */
 	srand(42);
@@ -607,6 +619,26 @@ static void test_unreadable(void)
 	ok(r == 0 && !why[0], "a retry of a read meter does nothing");
 }
 
+static void test_add_frozen(void)
+{
+	struct usage a, b;
+	usage_init(&a, NOW);
+	usage_init(&b, NOW);
+	a.frozen_usec = 10;
+	a.thaws = 2;
+	a.last_thaw_usec = 300;
+	b.frozen_usec = 5;
+	b.thaws = 1;
+	usage_add(&a, &b);
+	ok(a.frozen_usec == 15 && a.thaws == 3 && a.last_thaw_usec == 300,
+	   "add: frozen time and thaws added, the latest thaw kept when none since");
+	usage_init(&b, NOW);
+	b.last_thaw_usec = 700;
+	usage_add(&a, &b);
+	ok(a.last_thaw_usec == 700 && a.thaws == 3,
+	   "add: the latest thaw from since when it has one");
+}
+
 static void test_add(void)
 {
 	struct usage a, b;
@@ -735,6 +767,7 @@ int main(void)
 	}
 	test_record();
 	test_round_trip();
+	test_add_frozen();
 	test_corrupt();
 	test_unreadable();
 	test_add();
