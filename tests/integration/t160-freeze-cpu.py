@@ -7,7 +7,7 @@ with thaws and last_thaw_ms in status; idle again it freezes again, and at
 idle_timeout (from the same last request) it is stopped, thawed first: it
 handles SIGTERM itself and exits 0. frozen_seconds counts the frozen time,
 billed_seconds only the rest; /metrics has the state frozen, the frozen time
-and the thaws. Twice: with the cgroup v2 freezer where zeroproxy manages
+and the thaws; zeroproxy itself sleeps while the instance is frozen (strace). Twice: with the cgroup v2 freezer where zeroproxy manages
 cgroups, and with SIGSTOP where cgroups are hidden from it (a private mount
 namespace, as t102 does).
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t160-freeze-cpu.py"""
@@ -80,9 +80,10 @@ def round_trip(t, name, wrapper, cgroup):
         zt.wait_until(lambda: zt.proc_state(pid) == "T", 2, what=f"{name}: pid {pid} stopped")
     time.sleep(0.1)
     a = zt.cpu_ticks(pid)
-    time.sleep(1.0)
+    calls = t.syscalls_over(1.0, name) if shutil.which("strace") else []
     b = zt.cpu_ticks(pid)
     zt.expect_eq(b - a, 0, f"{name}: CPU ticks of the frozen backend over 1 s")
+    zt.expect_eq(calls, [], f"{name}: zeroproxy makes no system call while the instance is frozen")
     s = t.service_status("web")
     zt.expect_eq((s["pid"], s["thaws"], s["last_thaw_ms"]), (pid, 0, None),
                  f"{name}: frozen, nothing thawed yet")
