@@ -18,11 +18,19 @@ HTTP mode:
 Also, for reference, the warm latency (a new connection to a running backend),
 direct and through zeroproxy.
 
+  (d) freeze: the three tiers of one slow backend (zp-testd --start-delay 500:
+      a 500 ms start-up) behind zeroproxy with ready = connect: warm (running,
+      a new connection), thawed (frozen by freeze_after = 20ms, the same pid
+      every run) and cold (stopped before every run). Printed as ratios:
+      thawed minus warm, and cold over thawed. BENCH_FREEZE_RUNS (default
+      BENCH_RUNS) runs of each; BENCH_COLD_RUNS (default the same) of cold,
+      which take half a second each.
+
 Run by hand, never by `make check` (stdlib only):
   tests/bench/coldstart.py [BUILDDIR]   (BUILDDIR holds ./zeroproxy and
                                           tests/backend/zp-testd; default .)
 Environment: BENCH_RUNS (default 200), BENCH_CASES (space separated, from
-direct socket notify connect handoff systemd warm; default all), ZEROPROXY, ZP_TESTD,
+direct socket notify connect handoff systemd warm freeze; default all), ZEROPROXY, ZP_TESTD,
 BOX_SH (default tests/systemd/box.sh beside this script).
 
 Everything binds 127.0.0.1 on free ports chosen at run time and everything
@@ -178,7 +186,7 @@ def bench_direct_warm(testd, runs):
 class Zeroproxy:
     """A zeroproxy daemon in a temporary directory, one service per ready mode."""
 
-    def __init__(self, zeroproxy, testd, modes):
+    def __init__(self, zeroproxy, testd, modes, extra=None):
         self.dir = tempfile.mkdtemp(prefix="zp-bench-cold.")
         self.sock = os.path.join(self.dir, "control.sock")
         self.ports = {}
@@ -201,6 +209,13 @@ class Zeroproxy:
                 f.write("[service]\nlisten = 127.0.0.1:%d\nidle_timeout = 50ms\n%s"
                         "exec = %s\nstart_timeout = 10s\nstop_timeout = 2s\n"
                         % (lport, backend, exe))
+        # extra: {name: service file text with {listen} and {address} to fill}
+        for name, text in (extra or {}).items():
+            lport, bport = free_ports(2)
+            self.ports[name] = lport
+            with open(os.path.join(self.dir, "services.d", name + ".conf"), "w") as f:
+                f.write(text.format(listen="127.0.0.1:%d" % lport, address="127.0.0.1:%d" % bport,
+                                    port=bport))
         self.stderr = open(os.path.join(self.dir, "stderr"), "w")
         self.proc = subprocess.Popen([zeroproxy, "run", "-c", os.path.join(self.dir, "zeroproxy.conf")],
                                      stderr=self.stderr)
@@ -248,11 +263,11 @@ class Zeroproxy:
                 raise RuntimeError("%s did not stop: %r" % (name, st))
             time.sleep(0.002)
 
-    def wait_running(self, name):
+    def wait_running(self, name, state="running"):
         deadline = time.monotonic() + 10
-        while self.status(name)["state"] != "running":
+        while self.status(name)["state"] != state:
             if time.monotonic() > deadline:
-                raise RuntimeError("%s did not start" % name)
+                raise RuntimeError("%s did not reach %s" % (name, state))
             time.sleep(0.002)
 
     def close(self):
@@ -286,6 +301,48 @@ def bench_zeroproxy_warm(zp, mode, runs):
     out = [first_byte_ns(zp.ports[mode]) for _ in range(runs)]
     zp.control("stop " + mode)
     zp.wait_stopped(mode)
+    return out
+
+
+# --- (d) freeze ---------------------------------------------------------------
+
+SLOW_START_MS = 500
+
+
+def bench_freeze(zeroproxy, testd, runs, cold_runs):
+    """Warm, thawed and cold first-byte times of a backend with a 500 ms
+    start-up. Returns {tier: (ns list, note)}."""
+    exe = "%s --mode http --quiet --start-delay %d --listen {address}" % (testd, SLOW_START_MS)
+    svc = ("[service]\nlisten = {listen}\nidle_timeout = 1h\n%s\n[backend]\nexec = " + exe +
+           "\naddress = {address}\nstart_timeout = 10s\nstop_timeout = 2s\n")
+    zp = Zeroproxy(zeroproxy, testd, [], extra={"warm": svc % "", "thawed": svc % "freeze_after = 20ms",
+                                                 "cold": svc % ""})
+    out = {}
+    try:
+        for name in ("warm", "thawed"):
+            zp.control("start " + name)
+            zp.wait_running(name)
+            first_byte_ns(zp.ports[name])
+        pids = set()
+        out["warm"] = ([first_byte_ns(zp.ports["warm"], pids) for _ in range(runs)],
+                       "%d distinct pid(s)" % len(pids))
+        pids = set()
+        ns = []
+        for _ in range(runs):
+            zp.wait_running("thawed", "frozen")
+            ns.append(first_byte_ns(zp.ports["thawed"], pids))
+        st = zp.status("thawed")
+        out["thawed"] = (ns, "%d distinct pid(s), thaws %d, last_thaw_ms %s" % (
+            len(pids), st["thaws"], st["last_thaw_ms"]))
+        pids = set()
+        ns = []
+        for _ in range(cold_runs):
+            zp.wait_stopped("cold")
+            ns.append(first_byte_ns(zp.ports["cold"], pids))
+            zp.control("stop cold")
+        out["cold"] = (ns, "%d distinct pids" % len(pids))
+    finally:
+        zp.close()
     return out
 
 
@@ -396,12 +453,13 @@ def main():
     box_sh = os.environ.get("BOX_SH", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                    "..", "systemd", "box.sh"))
     runs = int(os.environ.get("BENCH_RUNS", "200"))
-    cases = os.environ.get("BENCH_CASES", "direct socket notify connect handoff systemd warm").split()
+    cases = os.environ.get("BENCH_CASES",
+                           "direct socket notify connect handoff systemd warm freeze").split()
     if not os.access(testd, os.X_OK):
         log("no zp-testd at %s (pass the build dir)" % testd)
         return 1
     modes = [m for m in ("socket", "notify", "connect", "handoff") if m in cases]
-    if modes and not os.access(zeroproxy, os.X_OK):
+    if (modes or "freeze" in cases) and not os.access(zeroproxy, os.X_OK):
         log("no zeroproxy at %s (pass the build dir)" % zeroproxy)
         return 1
 
@@ -462,6 +520,27 @@ def main():
     print("+median, +p99: added to (a), the backend's own start-up measured the same way.")
     print("All in ms over %d runs; the benchmark client, zeroproxy and the backend share %d CPU(s)." %
           (runs, os.cpu_count()))
+
+    if "freeze" in cases:
+        fruns = int(os.environ.get("BENCH_FREEZE_RUNS", str(runs)))
+        cruns = int(os.environ.get("BENCH_COLD_RUNS", str(fruns)))
+        log("freeze: %d warm and thawed runs, %d cold ones (%d ms start-up each)" %
+            (fruns, cruns, SLOW_START_MS))
+        tiers = bench_freeze(zeroproxy, testd, fruns, cruns)
+        sums = {k: summary(v[0]) for k, v in tiers.items()}
+        print()
+        print("(d) freeze: a backend with a %d ms start-up, through zeroproxy (ready = connect)" %
+              SLOW_START_MS)
+        print("%-10s %6s %10s %10s  %s" % ("tier", "runs", "median", "p99", ""))
+        for k in ("warm", "thawed", "cold"):
+            print("%-10s %6d %8.3fms %8.3fms  %s" % (k, sums[k]["runs"], sums[k]["median_ms"],
+                                                    sums[k]["p99_ms"], tiers[k][1]))
+        w, th, c = sums["warm"], sums["thawed"], sums["cold"]
+        print("thawed - warm: median %+.3f ms, p99 %+.3f ms" % (
+            th["median_ms"] - w["median_ms"], th["p99_ms"] - w["p99_ms"]))
+        print("cold / thawed: median %.0fx, p99 %.0fx" % (
+            c["median_ms"] / th["median_ms"], c["p99_ms"] / th["p99_ms"]))
+        print("cold / warm: median %.0fx" % (c["median_ms"] / w["median_ms"]))
     return 0
 
 
