@@ -1138,7 +1138,14 @@ static bool aborts(enum service_event e, bool stale)
  * instance has been spawned and its ops are known). */
 static void reach(enum service_state s)
 {
-	setup(IDLE_SHORT, s == SVC_FROZEN ? "freeze_after = 50ms" : NULL);
+	/* frozen: an idle_timeout far beyond freeze_after, so that both timers,
+	 * set from a loop time left stale by the forks of the checks before,
+	 * cannot expire in the same iteration. */
+	ev_now_update(T.loop);
+	if (s == SVC_FROZEN)
+		setup("10s", "freeze_after = 50ms");
+	else
+		setup(IDLE_SHORT, NULL);
 	cmd_start();
 	fire_ready(-1);
 	cmd_stop();
