@@ -17,18 +17,18 @@ extern const double usage_start_bucket_le[ZP_START_BUCKETS];
 #define ZP_START_SAMPLES 256
 
 struct usage {
-	uint64_t connections_total;   /* every accepted client connection */
-	uint64_t connections_refused; /* closed without reaching a backend */
-	uint64_t cold_starts;         /* every instance start */
-	uint64_t billed_usec;       /* unfrozen lifetime of finished (or checkpointed) instances */
-	uint64_t frozen_usec;       /* their frozen time (freeze_after) */
-	uint64_t thaws;             /* frozen instances thawed to serve */
-	uint64_t last_thaw_usec;    /* the latest thaw as its client felt it; 0: none yet */
-	uint64_t cpu_usec;          /* CPU of finished (or checkpointed) instances */
-	uint64_t peak_memory_bytes; /* largest of any instance */
-	uint64_t bytes_in;          /* client -> backend */
-	uint64_t bytes_out;         /* backend -> client */
-	uint64_t first_seen_wall_usec;            /* wall clock when first configured */
+	uint64_t connections_total;    /* every accepted client connection */
+	uint64_t connections_refused;  /* closed without reaching a backend */
+	uint64_t cold_starts;          /* every instance start */
+	uint64_t billed_usec;          /* unfrozen life of ended (or checkpointed) instances */
+	uint64_t frozen_usec;          /* their frozen time (freeze_after) */
+	uint64_t thaws;                /* frozen instances thawed to serve */
+	uint64_t last_thaw_usec;       /* the latest thaw as its client felt it; 0: none yet */
+	uint64_t cpu_usec;             /* CPU of finished (or checkpointed) instances */
+	uint64_t peak_memory_bytes;    /* largest of any instance */
+	uint64_t bytes_in;             /* client -> backend */
+	uint64_t bytes_out;            /* backend -> client */
+	uint64_t first_seen_wall_usec; /* wall clock when first configured */
 	uint64_t start_buckets[ZP_START_BUCKETS]; /* per bucket, not cumulative */
 	uint64_t start_count;
 	uint64_t start_sum_usec;

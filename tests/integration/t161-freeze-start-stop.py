@@ -4,8 +4,9 @@ ready = notify: start thaws the instance (same pid, thaws 1, no cold start)
 and it freezes again freeze_after later; stop thaws it before stop_signal, so
 that a backend that takes 300 ms to finish after SIGTERM does so and exits 0:
 stop_timeout (3 s) neither fires early nor is needed. The backend's READY=1
-and STATUS= before the freeze change nothing. Twice: with the cgroup v2
-freezer and with SIGSTOP (cgroups hidden from zeroproxy).
+and STATUS= before the freeze change nothing, and zeroproxy's own systemd
+watchdog pings go on while the backend is frozen (WATCHDOG_USEC). Twice:
+with the cgroup v2 freezer and with SIGSTOP (cgroups hidden from zeroproxy).
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t161-freeze-start-stop.py"""
 import os
 import shutil
@@ -20,7 +21,7 @@ def round_trip(t, name, wrapper):
     shutil.rmtree(t.path("state"), ignore_errors=True)
     listen = t.testd_service("web", args=("--tick", 10, "--term-delay", 300), ready="notify",
                              idle_timeout="1m", freeze_after="300ms", stop_timeout="3s")
-    t.start(wrapper=wrapper)
+    t.start(wrapper=wrapper, env={"WATCHDOG_USEC": "400000"})
     zp = lambda *a: t.zeroproxy(*a, "-s", t.control_socket)  # noqa: E731
     state = lambda: t.service_status("web")["state"]  # noqa: E731
 
@@ -31,6 +32,11 @@ def round_trip(t, name, wrapper):
     t.track(pid)
     zt.wait_until(lambda: state() == "frozen", 5, interval=0.02, what=f"{name}: frozen")
     t.wait_log(r"web: backend pid \d+ frozen ", since=mark)
+    pings = t.notify.count("WATCHDOG", "1")
+    time.sleep(1.0)
+    zt.expect_eq(state(), "frozen", f"{name}: still frozen")
+    zt.expect(t.notify.count("WATCHDOG", "1") - pings >= 3,
+              f"{name}: watchdog pings while frozen ({t.notify.count('WATCHDOG', '1') - pings})")
 
     # zeroproxy start: thawed, the same instance.
     zp("start", "web")
