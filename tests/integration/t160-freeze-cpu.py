@@ -7,7 +7,8 @@ with thaws and last_thaw_ms in status; idle again it freezes again, and at
 idle_timeout (from the same last request) it is stopped, thawed first: it
 handles SIGTERM itself and exits 0. frozen_seconds counts the frozen time,
 billed_seconds only the rest; /metrics has the state frozen, the frozen time
-and the thaws; zeroproxy itself sleeps while the instance is frozen (strace). Twice: with the cgroup v2 freezer where zeroproxy manages
+and the thaws, and the usage file keeps them; zeroproxy itself sleeps while
+the instance is frozen (strace). Twice: with the cgroup v2 freezer where zeroproxy manages
 cgroups, and with SIGSTOP where cgroups are hidden from it (a private mount
 namespace, as t102 does).
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t160-freeze-cpu.py"""
@@ -125,6 +126,20 @@ def round_trip(t, name, wrapper, cgroup):
               f"{name}: frozen_seconds {s['frozen_seconds']} counts the frozen time")
     zt.expect(s["billed_seconds"] < 3.0,
               f"{name}: billed_seconds {s['billed_seconds']} leaves the frozen time out")
+    # Kept in the usage file, written shortly after the stop.
+    path = t.path("state", "web.usage")
+
+    def usage():
+        try:
+            with open(path) as f:
+                return dict(ln.rstrip("\n").partition(" ")[::2] for ln in f)
+        except OSError:
+            return {}
+    zt.wait_until(lambda: usage().get("thaws") == "1", 5, what=f"{name}: the usage file")
+    u = usage()
+    zt.expect(abs(int(u["frozen_usec"]) / 1e6 - s["frozen_seconds"]) < 0.002,
+              f"{name}: the file's frozen_usec {u['frozen_usec']} is frozen_seconds")
+    zt.expect(int(u["last_thaw_usec"]) > 0, f"{name}: the file's last_thaw_usec")
     zt.expect_eq(t.stop(), 0, f"{name}: zeroproxy's exit status on SIGTERM")
     t.daemon = None
 
