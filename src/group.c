@@ -308,7 +308,6 @@ void group_leave(struct group_member *m)
 	if (!m)
 		return;
 	struct group *g = m->group;
-	assert(!m->holds);
 	bool waited = m->wait_seq != 0;
 	size_t i = member_index(g, m);
 	g->members[i] = g->members[--g->n_members];
@@ -349,7 +348,7 @@ bool group_request(struct group_member *m)
 
 void group_cancel(struct group_member *m)
 {
-	if (!m->wait_seq)
+	if (!m || !m->wait_seq)
 		return;
 	m->wait_seq = 0;
 	settle(m->group); /* the next waiter may fit now */

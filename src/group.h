@@ -78,7 +78,9 @@ uint32_t group_used(const struct group *g);
 /* Join g as name with weight (ownership of nothing; name is copied). */
 struct group_member *group_join(struct group *g, const char *name, uint32_t weight,
 				const struct group_member_ops *ops, void *owner);
-/* Leave the group (no weight held; a wait is cancelled). NULL is fine. */
+/* Leave the group; a wait is cancelled. A weight still held (the instance of
+ * a service freed at exit) is dropped without admitting anyone. NULL is
+ * fine. */
 void group_leave(struct group_member *m);
 
 struct group *group_member_group(const struct group_member *m);
@@ -88,7 +90,8 @@ void group_member_set_weight(struct group_member *m, uint32_t weight);
 /* The member must start: true when its weight is taken (spawn now), false
  * when it waits (group_member_ops.admit comes when there is room). */
 bool group_request(struct group_member *m);
-/* No longer waiting (its connections gave up, `zeroproxy stop`). */
+/* No longer waiting (its connections gave up, `zeroproxy stop`). NULL is
+ * fine. */
 void group_cancel(struct group_member *m);
 /* Its instance is stopping: the weight is on its way out. */
 void group_leaving(struct group_member *m);

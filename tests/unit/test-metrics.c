@@ -74,6 +74,10 @@ static void fill(struct service_status *s, size_t i)
 	s->last_start_ms = 4.1;
 	s->has_ready = true;
 	s->ready_ms = 1.5;
+	if (i == 0) {
+		s->group = strdup("gpu");
+		s->group_evictions = 4;
+	}
 }
 
 static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
@@ -158,6 +162,10 @@ static void test_format(void)
 	   "last start duration");
 	ok(strstr(t, "zeroproxy_last_ready_duration_seconds{service=\"web\"} 0.0015\n") != NULL,
 	   "last ready duration");
+	ok(strstr(t, "# TYPE zeroproxy_group_evictions_total counter\n") &&
+	       strstr(t, "zeroproxy_group_evictions_total{service=\"web\",group=\"gpu\"} 4\n") &&
+	       count(t, "zeroproxy_group_evictions_total{") == 1,
+	   "group evictions: a series for the member of a group only");
 
 	/* Each family once. */
 	int dup = 0, families = 0;
