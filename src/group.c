@@ -219,7 +219,8 @@ static size_t member_index(const struct group *g, const struct group_member *m)
 }
 
 /* Make room for the first waiter w: if the idle members, least recently used
- * first, free enough (with what is leaving already), stop them; else none. */
+ * first, free enough (with what is leaving already), stop them, but not one
+ * whose weight is not needed after all; else stop none. */
 static void make_room(struct group *g, struct group_member *w)
 {
 	uint64_t need = sum_held(g, false) + w->weight - g->capacity;
@@ -233,6 +234,13 @@ static void make_room(struct group *g, struct group_member *w)
 		coming += v->held;
 	}
 	if (coming >= need) {
+		/* One chosen early (lighter, used less recently) that a later,
+		 * heavier choice made unneeded stays. */
+		for (size_t i = 0; i < g->n_members; i++)
+			if (chosen[i] && coming - g->members[i]->held >= need) {
+				chosen[i] = false;
+				coming -= g->members[i]->held;
+			}
 		/* Stop them in the order chosen (the callbacks may change the
 		 * array: look each up again). */
 		struct group_member **list = xcalloc(g->n_members, sizeof(*list));

@@ -170,6 +170,21 @@ static void test_weights(void)
 	ok(trace_is("evict:b", "b is enough"), "b idle: b (2) alone is enough, c stays");
 	group_release(b.m);
 	ok(trace_is("admit:a", "a admitted") && group_used(g) == 3, "a admitted");
+	/* Only what is needed goes: c (1) is the least recently used, but b (2)
+	 * alone makes room for a (2). */
+	group_touch(c.m, 5);
+	a.busy = true;
+	ok(!group_request(b.m) && trace_is("", "a busy"), "b waits for busy a");
+	group_cancel(b.m);
+	a.busy = false;
+	ok(!group_request(b.m) && trace_is("evict:a", "a alone"),
+	   "b (2): a (2) goes, the less recently used c (1) is not needed and stays");
+	group_release(a.m);
+	ok(trace_is("admit:b", "b in"), "b admitted");
+	group_touch(c.m, 6);
+	ok(!group_request(a.m) && trace_is("evict:b", "b alone"), "a (2): b goes, c stays");
+	group_release(b.m);
+	ok(trace_is("admit:a", "a in"), "a admitted");
 	/* Strict FIFO: a lighter waiter behind a heavier one waits too. */
 	a.busy = c.busy = true;
 	ok(!group_request(b.m), "b waits");
