@@ -55,9 +55,9 @@ static handler spawn_conn, wait_conn, serve_conn, spawn, defer, stop_now, stop_i
  *    every cell, which the two share.
  *  - inst_served: the instance proved itself; it decides EXITED while
  *    running (stopped, or failed when unproven; see service_exit_unproven()).
- *  - start_requested: a START deferred while stopping, as pending
+ *  - start_requested: a START deferred while stopping or waiting, as pending
  *    connections are a deferred CONNECT; both are replayed when the instance
- *    ends (service_end_instance()).
+ *    ends (service_end_instance()) or the group makes room (ROOM).
  *  - inst->reaped while stopping: the wait for the instance's leftover
  *    processes; GONE comes only then.
  *  - shutting_down, retired: the daemon's intent for the service, in any
@@ -239,10 +239,13 @@ static void serve_conn(struct service *svc, const struct event *e)
 	service_check_idle(svc); /* a refused connect leaves the service idle */
 }
 
-/* START while stopped or failed. */
+/* START while stopped or failed. A start that waits for room in the group
+ * is a deferred one: it keeps waiting when no connection does. */
 static void spawn(struct service *svc, const struct event *e)
 {
 	service_start_instance(svc, e->reason);
+	if (svc->state == SVC_WAITING)
+		svc->start_requested = true;
 }
 
 /* START while stopping: once the old instance is gone. */
@@ -464,7 +467,7 @@ static void service_group_join(struct service *svc)
 	if (svc->state != SVC_WAITING)
 		return;
 	svc->requesting = true;
-	bool room = !svc->gm || group_request(svc->gm);
+	bool room = !svc->gm || group_request(svc->gm) || group_member_holds(svc->gm);
 	svc->requesting = false;
 	if (room)
 		service_handle(svc, &(struct event){.type = SE_ROOM,

@@ -950,6 +950,10 @@ static void scenario_group(void)
 	other_holds();
 	cmd_start();
 	ok(T.svc->state == SVC_WAITING, "failed, then start with the group full: waiting");
+	int c5 = client_connect();
+	ok(closed_by_peer(c5) && T.svc->state == SVC_WAITING && n_pending() == 0,
+	   "a client that gives up meanwhile does not end a waiting start");
+	close(c5);
 	T.other_busy = false;
 	group_member_idle(T.other);
 	cell(SE_ROOM);
