@@ -24,8 +24,8 @@ def test(t):
     b_pidfile = t.path("b.pid")
     a = t.testd_service("a", address=a_addr, idle_timeout="infinity", service_group="gpu")
     b = f"127.0.0.1:{t.port()}"
-    t.service("b", listen=b, relay="no", idle_timeout="infinity", exec=t.testd("--pidfile", b_pidfile),
-              service_group="gpu")
+    t.service("b", listen=b, relay="no", idle_timeout="infinity",
+              exec=t.testd("--pidfile", b_pidfile), service_group="gpu")
     t.start()
     watch = zt.GroupWatch(t, {a_addr: ("a", 1), b_pidfile: ("b", 1)})
     try:
