@@ -95,10 +95,15 @@ static char *join_or(const char *const *items, size_t n)
 
 /* ---- the keys, by name ---- */
 
+static const char *key_id(const struct conf_key *k)
+{
+	return k->id ? k->id : k->name;
+}
+
 const struct conf_key *conf_key(const struct conf_parser *p, const char *name)
 {
 	for (size_t i = 0; i < p->n_keys; i++)
-		if (strcmp(p->keys[i].name, name) == 0)
+		if (strcmp(key_id(&p->keys[i]), name) == 0)
 			return &p->keys[i];
 	fprintf(stderr, "conf_parser: %s: no key %s in the table\n", p->path, name);
 	abort();
@@ -143,9 +148,9 @@ static void check_table(const struct conf_parser *p)
 {
 	for (size_t i = 0; i < p->n_keys; i++)
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(p->keys[i].name, p->keys[j].name) == 0) {
+			if (strcmp(key_id(&p->keys[i]), key_id(&p->keys[j])) == 0) {
 				fprintf(stderr, "conf_parser: key %s twice in the table\n",
-					p->keys[i].name);
+					key_id(&p->keys[i]));
 				abort();
 			}
 }

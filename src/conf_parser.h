@@ -38,12 +38,14 @@ enum conf_key_flags {
 
 struct conf_key {
 	const char *section; /* without brackets */
-	const char *name;    /* unique within its table: the rules look keys up by it */
+	const char *name;    /* what the file says */
 	conf_parse_fn parse;
 	size_t offset;   /* of the field in the target; 0 for parsers that use the target whole */
 	unsigned flags;  /* enum conf_key_flags */
 	uint64_t min;    /* conf_parse_duration, conf_parse_u32: smallest accepted */
 	const void *arg; /* for the parse function: conf_parse_enum's names */
+	const char *id;  /* what the rules look it up by, unique within its table: NULL is name
+			  * (set where one name is a key of two sections) */
 };
 
 /* One [NAME] a file may hold. A section with open set is written [NAME ARG]

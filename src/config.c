@@ -62,9 +62,10 @@ static int parse_metrics(struct conf_parser *p, const struct conf_key *k, const 
 	return -EINVAL;
 }
 
-/* The field of a row, as SVC() in config_service.c. */
+/* The field of a row, as SVC() in config_service.c; GRP() of a [group NAME]. */
 #define GLB(f)  .offset = offsetof(struct config, f)
 #define GLB_ALL .offset = 0
+#define GRP(f)  .offset = offsetof(struct group_config, f)
 
 /* clang-format off */
 static const struct conf_key global_keys[] = {
@@ -73,12 +74,61 @@ static const struct conf_key global_keys[] = {
 	{ "zeroproxy", "state_dir",      conf_parse_path,        GLB(state_dir) },
 	{ "zeroproxy", "log_level",      conf_parse_log_level,   GLB(log_level) },
 	{ "zeroproxy", "metrics_listen", parse_metrics,          GLB_ALL },
+	{ "group",     "capacity",       conf_parse_u32,         GRP(capacity), .min = 1 },
 };
 /* clang-format on */
 
+/* [group NAME]: a new group, unless the name is bad or taken. */
+static void *group_open(struct conf_parser *p, const char *name)
+{
+	struct config *c = p->target;
+	if (!service_name_valid(name)) {
+		char *q = conf_quote(name);
+		diag_error(
+		    p->d,
+		    "%s:%u: [group %s]: invalid group name, expected letters, digits, _ . and "
+		    "- (at most 64)",
+		    p->path, p->line, q);
+		free(q);
+		return NULL;
+	}
+	const struct group_config *was = config_find_group(c, name);
+	if (was) {
+		diag_error(p->d, "%s:%u: [group %s]: given twice, first at line %u", p->path,
+			   p->line, name, was->line);
+		return NULL;
+	}
+	c->groups = realloc(c->groups, (c->n_groups + 1) * sizeof(*c->groups));
+	if (!c->groups)
+		abort();
+	struct group_config *g = &c->groups[c->n_groups++];
+	*g = (struct group_config){.name = xstrdup(name), .line = p->line};
+	return g;
+}
+
+/* The end of a [group NAME]: capacity is required. */
+static void group_close(struct conf_parser *p)
+{
+	const struct group_config *g = p->block;
+	if (g->capacity || conf_key_bad(p, "capacity"))
+		return;
+	unsigned line = conf_key_line(p, "capacity");
+	conf_key_error(p, "capacity", line ? line : g->line, "required, %s",
+		       line ? "got an empty value" : "not given");
+}
+
 static const struct conf_section global_sections[] = {
     {.name = "zeroproxy"},
+    {.name = "group", .open = group_open, .close = group_close},
 };
+
+const struct group_config *config_find_group(const struct config *c, const char *name)
+{
+	for (size_t i = 0; name && i < c->n_groups; i++)
+		if (strcmp(c->groups[i].name, name) == 0)
+			return &c->groups[i];
+	return NULL;
+}
 
 void config_free(struct config *c)
 {
@@ -91,6 +141,9 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_services; i++)
 		service_config_free(c->services[i]);
 	free(c->services);
+	for (size_t i = 0; i < c->n_groups; i++)
+		free(c->groups[i].name);
+	free(c->groups);
 	free(c);
 }
 
@@ -176,6 +229,28 @@ static void check_across(struct config *c, struct service_lines *lines, struct d
 	}
 }
 
+/* A service's group is a [group NAME] of zeroproxy.conf, and its weight fits
+ * the group's capacity. */
+static void check_groups(const struct config *c, const struct service_lines *lines, struct diag *d)
+{
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct service_config *s = c->services[i];
+		if (!s->group_name)
+			continue;
+		const struct group_config *g = config_find_group(c, s->group_name);
+		if (!g)
+			diag_error(d, "%s:%u: [service] group: no [group %s] in %s", s->path,
+				   lines[i].group, s->group_name, c->path);
+		else if (g->capacity && s->group_weight > g->capacity)
+			diag_error(
+			    d,
+			    "%s:%u: [service] group_weight: expected at most the capacity of "
+			    "group %s (%u at %s:%u), got \"%u\"",
+			    s->path, lines[i].group_weight ? lines[i].group_weight : lines[i].group,
+			    g->name, g->capacity, c->path, g->line, s->group_weight);
+	}
+}
+
 /* The folder relative paths in path are resolved against, made absolute so
  * that nothing depends on the daemon's working directory later. */
 static char *config_base_dir(const char *path)
@@ -241,6 +316,7 @@ static void load_services(struct config *c, struct diag *d, unsigned services_di
 
 	/* readdir order was sorted by file name; sort by service name all the same. */
 	check_across(c, lines, d, metrics_line);
+	check_groups(c, lines, d);
 	for (size_t i = 0; i < c->n_services; i++)
 		free(lines[i].listen);
 	free(lines);
@@ -349,8 +425,11 @@ void config_print_summary(const struct config *c, FILE *f)
 		for (size_t j = 0; j < s->n_listen; j++)
 			fprintf(f, "%s%s", j ? ", " : "", s->listen[j].text);
 		format_duration(s->idle_timeout_ms, idle, sizeof(idle));
-		fprintf(f, " -> backend %s (ready=%s), exec %s, idle_timeout %s\n",
+		fprintf(f, " -> backend %s (ready=%s), exec %s, idle_timeout %s",
 			s->has_address ? s->address.text : "private socket", ready_name(s->ready),
 			s->argv ? s->argv[0] : "-", idle);
+		if (s->group_name)
+			fprintf(f, ", group %s (weight %u)", s->group_name, s->group_weight);
+		fputc('\n', f);
 	}
 }

@@ -69,6 +69,17 @@ struct service_config {
 	char *group;             /* NULL: user's primary group, or unchanged */
 	char *working_directory; /* NULL: inherit */
 	char **environment;      /* KEY=VALUE, NULL-terminated, may be NULL */
+
+	/* [service] group, group_weight */
+	char *group_name;      /* a [group NAME] of zeroproxy.conf, or NULL */
+	uint32_t group_weight; /* its share of the group's capacity while it has an instance */
+};
+
+/* [group NAME] of zeroproxy.conf. */
+struct group_config {
+	char *name;
+	uint32_t capacity; /* sum of group_weight of the members with an instance, at most */
+	unsigned line;     /* of its header */
 };
 
 struct config {
@@ -82,6 +93,9 @@ struct config {
 
 	struct service_config **services; /* sorted by name */
 	size_t n_services;
+
+	struct group_config *groups; /* in file order */
+	size_t n_groups;
 };
 
 /* Load the global file at path (explicit: given with -c, so it must exist) and
@@ -106,6 +120,9 @@ struct service_config *config_find(const struct config *c, const char *name);
 
 /* Whether two service configs are equal in every setting (reload uses it). */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);
+
+/* Find a group by name, or NULL. */
+const struct group_config *config_find_group(const struct config *c, const char *name);
 
 /* Print one line per service for `zeroproxy check`. */
 void config_print_summary(const struct config *c, FILE *f);

@@ -192,6 +192,9 @@ static const struct conf_key service_keys[] = {
 	{ "service", "connection_idle_timeout", conf_parse_duration, SVC(connection_idle_timeout_ms),
 	  .min = 1 },
 	{ "service", "relay",                   conf_parse_bool,     SVC(relay) },
+	{ "service", "group",                   conf_parse_string,   SVC(group_name),
+	  .id = "service.group" },
+	{ "service", "group_weight",            conf_parse_u32,      SVC(group_weight), .min = 1 },
 	{ "backend", "exec",                    parse_exec,          SVC_ALL },
 	{ "backend", "address",                 parse_address,       SVC_ALL },
 	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
@@ -228,6 +231,7 @@ static void service_defaults(struct service_config *s)
 	s->stop_timeout_ms = ZP_DEFAULT_STOP_TIMEOUT_MS;
 	s->kill_mode = ZP_KILL_MIXED;
 	s->relay = true;
+	s->group_weight = 1;
 }
 
 void service_config_free(struct service_config *s)
@@ -244,6 +248,7 @@ void service_config_free(struct service_config *s)
 	free(s->group);
 	free(s->working_directory);
 	strv_free(s->environment);
+	free(s->group_name);
 	free(s);
 }
 
@@ -538,6 +543,8 @@ struct service_config *service_parse(const char *path, const char *name, struct 
 		service_finish(&p, s);
 		if (s->has_address)
 			lines->address = conf_key_line(&p, "address");
+		lines->group = conf_key_line(&p, "service.group");
+		lines->group_weight = conf_key_line(&p, "group_weight");
 	}
 	conf_parser_done(&p);
 	*n_errors = d->n_errors - before;
@@ -604,5 +611,6 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&
-	       strv_equal(a->environment, b->environment);
+	       strv_equal(a->environment, b->environment) &&
+	       str_equal(a->group_name, b->group_name) && a->group_weight == b->group_weight;
 }

@@ -13,8 +13,10 @@
 
 /* Where a service's listen and address were written, for the rules across files. */
 struct service_lines {
-	unsigned *listen; /* line of each listen[i]; malloc'd */
-	unsigned address; /* 0: no address */
+	unsigned *listen;      /* line of each listen[i]; malloc'd */
+	unsigned address;      /* 0: no address */
+	unsigned group;        /* [service] group, 0: not given */
+	unsigned group_weight; /* 0: not given */
 };
 
 /* Parse one service file, reporting every error to d. Always returns the

@@ -25,6 +25,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "daemon.h"
+#include "group.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -308,7 +309,8 @@ static void daemon_free(struct daemon *d)
 		service_save_usage(d->core.retired[i]);
 		service_free(d->core.retired[i]);
 	}
-	usage_store_free(d->usage); /* the saves above are on disk when it returns */
+	group_set_free(d->core.env.groups); /* after its members */
+	usage_store_free(d->usage);         /* the saves above are on disk when it returns */
 	free(d->core.svcs);
 	free(d->core.retired);
 	control_server_free(d->core.control);
@@ -407,6 +409,7 @@ int daemon_run(const char *config_path, bool explicit_path)
 	    .changed = daemon_service_changed,
 	    .conns_changed = daemon_conns_changed,
 	    .drained = daemon_drained,
+	    .groups = group_set_new(),
 	    .data = d,
 	};
 

@@ -185,6 +185,17 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 			sb_puts(out, st[i].state && !strcmp(st[i].state, name) ? "1\n" : "0\n");
 		}
 
+	/* Only the members of a group have a series; a metric family with no
+	 * series is fine for promtool. */
+	family(out, "zeroproxy_group_evictions_total", "counter",
+	       "Times the service was stopped to make room in its group.");
+	for (size_t i = 0; i < n; i++)
+		if (st[i].group) {
+			series(out, "zeroproxy_group_evictions_total", &st[i], "group",
+			       st[i].group);
+			sb_printf(out, "%llu\n", (unsigned long long)st[i].group_evictions);
+		}
+
 	gauge_ms(out, "zeroproxy_last_start_duration_seconds",
 		 "The latest cold start as its client felt it: from the connection that woke "
 		 "the service until the backend's first byte to it.",

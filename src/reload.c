@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "group.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -457,6 +458,10 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 	}
 	free(old_b);
 
+	/* The groups first, so that services join the new ones; their rules are
+	 * applied once every service has joined (group_set_settle() below). */
+	if (c->env.groups)
+		group_set_configure(c->env.groups, cfg->groups, cfg->n_groups);
 	struct service **svcs = xcalloc(cfg->n_services + 1, sizeof(*svcs));
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		struct service_config *sc = cfg->services[i];
@@ -504,6 +509,8 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 		service_retire(gone);
 	}
 	free(old_svcs);
+	if (c->env.groups)
+		group_set_settle(c->env.groups);
 
 	struct config *old_cfg = c->cfg;
 	c->cfg = cfg;

@@ -15,6 +15,7 @@
 #include "address.h"
 #include "config.h"
 #include "conn.h"
+#include "group.h"
 #include "service.h"
 #include "instance.h"
 #include "sockdiag.h"
@@ -32,6 +33,7 @@ struct service {
 	bool start_requested; /* `zeroproxy start` while stopping */
 	bool shutting_down;   /* zeroproxy is exiting: never start again */
 	bool retired;         /* removed by a reload: draining */
+	bool requesting;      /* asking its group for room (an admission now is the answer) */
 
 	struct listener **listeners; /* one per cfg->listen */
 	size_t n_listeners;
@@ -69,6 +71,10 @@ struct service {
 	char *backend_status; /* last STATUS= from the backend */
 
 	struct usage usage; /* the meter, persisted in state_dir */
+
+	struct group_member *gm;      /* membership in cfg's group, or NULL */
+	struct group_member *inst_gm; /* the one inst holds its weight in (gm, or the
+				       * group of the config it started with), or NULL */
 };
 
 /* What happens to a service; service.c has the table of what each does in
@@ -83,6 +89,7 @@ enum service_event {
 	SE_FAILED,  /* its start failed (exec, start_timeout); it is being stopped */
 	SE_EXITED,  /* its main process was reaped */
 	SE_GONE,    /* its last process is gone, after an EXITED that found some left */
+	SE_ROOM,    /* its group made room for it (it waited) */
 	SE__COUNT,
 };
 
@@ -93,6 +100,10 @@ bool service_event_possible(enum service_state s, enum service_event e);
 
 /* Whether the table moves from one state to another anywhere. */
 bool service_move_legal(enum service_state from, enum service_state to);
+
+/* How its group sees a service (service.c); the unit test fires ROOM with
+ * its admit. */
+extern const struct group_member_ops service_group_ops;
 
 /* service-instance.c: the instance side. */
 

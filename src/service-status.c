@@ -68,6 +68,14 @@ void service_status(struct service *svc, struct service_status *st)
 	st->connections_refused = u->connections_refused;
 	st->cold_starts = u->cold_starts;
 	st->relay = svc->cfg->relay;
+	if (svc->gm) {
+		const struct group *g = group_member_group(svc->gm);
+		st->group = xstrdup(group_name(g));
+		st->group_weight = svc->cfg->group_weight;
+		st->group_capacity = group_capacity(g);
+		st->group_used = group_used(g);
+		st->group_evictions = group_member_evictions(svc->gm);
+	}
 	st->has_start = u->start_count > 0;
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;

@@ -39,7 +39,7 @@ struct event {
 
 typedef void handler(struct service *svc, const struct event *e);
 static handler spawn_conn, wait_conn, serve_conn, thaw_conn, spawn, defer, thaw, stop_now,
-    stop_idle, freeze, run, fail, fail_late, exited, gone, ignore;
+    stop_idle, freeze, run, fail, fail_late, exited, gone, unwait, admitted, ignore;
 
 /*
  * What each event does in each state. An empty cell cannot happen: there is
@@ -62,9 +62,9 @@ static handler spawn_conn, wait_conn, serve_conn, thaw_conn, spawn, defer, thaw,
  *    every cell, which the two share.
  *  - inst_served: the instance proved itself; it decides EXITED while
  *    running (stopped, or failed when unproven; see service_exit_unproven()).
- *  - start_requested: a START deferred while stopping, as pending
+ *  - start_requested: a START deferred while stopping or waiting, as pending
  *    connections are a deferred CONNECT; both are replayed when the instance
- *    ends (service_end_instance()).
+ *    ends (service_end_instance()) or the group makes room (ROOM).
  *  - inst->reaped while stopping: the wait for the instance's leftover
  *    processes; GONE comes only then.
  *  - thaw_pending: the instance was thawed for a connection whose first
@@ -74,35 +74,49 @@ static handler spawn_conn, wait_conn, serve_conn, thaw_conn, spawn, defer, thaw,
  *    state (a retired service may also shut down): no respawn when the
  *    instance ends; STOP once the last connection of a removed service ends,
  *    then drained(). They change what follows the cells, not the cells.
+ *  - requesting: the service asks its group for room (group_request()); an
+ *    admission that comes back during the call is its answer, not a ROOM.
+ *
+ * Waiting for room in a group is a state of its own, not a flag: it has no
+ * instance (unlike starting), yet connections wait in it (unlike stopped),
+ * and its cells differ from both (ROOM spawns, STOP cancels the wait). It is
+ * entered where an instance would start (service_start_instance()) when the
+ * group is full, and left when the group admits it (ROOM), or when nothing
+ * waits any more: its connections gave up (pending_timeout, `zeroproxy
+ * stop`) and no `zeroproxy start` is deferred (STOP, from
+ * service_check_idle()).
  */
 /* clang-format off */
 static handler *const transitions[SVC__COUNT][SE__COUNT] = {
-	/*                CONNECT     START   STOP      IDLE       FREEZE  READY FAILED     EXITED  GONE */
-	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL},
-	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      NULL,   run,  fail,      exited, NULL},
-	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, freeze, NULL, fail,      exited, NULL},
-	[SVC_FROZEN]   = {thaw_conn,  thaw,   stop_now, stop_idle, NULL,   NULL, fail,      exited, NULL},
-	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL,   NULL, fail_late, exited, gone},
-	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL},
+	/*                CONNECT     START   STOP      IDLE       FREEZE  READY FAILED     EXITED  GONE  ROOM */
+	[SVC_STOPPED]  = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL, NULL},
+	[SVC_STARTING] = {wait_conn,  ignore, stop_now, NULL,      NULL,   run,  fail,      exited, NULL, NULL},
+	[SVC_RUNNING]  = {serve_conn, ignore, stop_now, stop_idle, freeze, NULL, fail,      exited, NULL, NULL},
+	[SVC_FROZEN]   = {thaw_conn,  thaw,   stop_now, stop_idle, NULL,   NULL, fail,      exited, NULL, NULL},
+	[SVC_STOPPING] = {wait_conn,  defer,  ignore,   NULL,      NULL,   NULL, fail_late, exited, gone, NULL},
+	[SVC_FAILED]   = {spawn_conn, spawn,  ignore,   NULL,      NULL,   NULL, NULL,      NULL,   NULL, NULL},
+	[SVC_WAITING]  = {wait_conn,  defer,  unwait,   NULL,      NULL,   NULL, NULL,      NULL,   NULL, admitted},
 };
 /* clang-format on */
 
 /* The moves the cells make: legal[from][to]. */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
-    [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
+    [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true, [SVC_WAITING] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
     [SVC_RUNNING] =
 	{[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true, [SVC_FROZEN] = true},
     [SVC_FROZEN] =
 	{[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
-    [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
+    [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true, [SVC_WAITING] = true},
+    [SVC_WAITING] = {[SVC_STARTING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
 };
 
 static const char *const event_names[SE__COUNT] = {
     [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",
     [SE_IDLE] = "idle",       [SE_FREEZE] = "freeze", [SE_READY] = "ready",
     [SE_FAILED] = "failed",   [SE_EXITED] = "exited", [SE_GONE] = "gone",
+    [SE_ROOM] = "room",
 };
 
 const char *service_event_to_string(enum service_event e)
@@ -206,6 +220,8 @@ static void service_enter_stopping(struct service *svc, int prio, const char *fm
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	service_set_state(svc, SVC_STOPPING, prio, "%s", reason);
+	if (svc->inst_gm)
+		group_leaving(svc->inst_gm);
 	svc->drv->stop(svc->inst);
 }
 
@@ -219,14 +235,14 @@ static void ignore(struct service *svc, const struct event *e)
 {
 }
 
-/* CONNECT while stopped or failed: start, even when the connection cannot
- * wait itself (max_pending = 0). */
+/* CONNECT while stopped or failed: start (or wait for room in the group),
+ * even when the connection cannot wait itself (max_pending = 0). */
 static void spawn_conn(struct service *svc, const struct event *e)
 {
 	char reason[96];
 	snprintf(reason, sizeof(reason), "connection from %s", e->reason);
 	service_start_instance(svc, reason);
-	if (!svc->inst)
+	if (!svc->inst && svc->state != SVC_WAITING)
 		return; /* the spawn failed and refused every pending connection */
 	wait_conn(svc, e);
 }
@@ -266,10 +282,13 @@ static void thaw_conn(struct service *svc, const struct event *e)
 	serve_conn(svc, e);
 }
 
-/* START while stopped or failed. */
+/* START while stopped or failed. A start that waits for room in the group
+ * is a deferred one: it keeps waiting when no connection does. */
 static void spawn(struct service *svc, const struct event *e)
 {
 	service_start_instance(svc, e->reason);
+	if (svc->state == SVC_WAITING)
+		svc->start_requested = true;
 }
 
 /* START while stopping: once the old instance is gone. */
@@ -397,16 +416,155 @@ static void gone(struct service *svc, const struct event *e)
 	service_end_instance(svc, LOG_INFO, reason);
 }
 
+/* STOP while waiting: nothing waits any more, or `zeroproxy stop`. */
+static void unwait(struct service *svc, const struct event *e)
+{
+	svc->start_requested = false;
+	group_cancel(svc->gm);
+	service_set_state(svc, SVC_STOPPED, LOG_INFO, "%s", e->reason);
+}
+
+/* ROOM while waiting: the group took our weight; spawn. */
+static void admitted(struct service *svc, const struct event *e)
+{
+	svc->start_requested = false;
+	service_start_instance(svc, e->reason);
+}
+
+/* --- groups ----------------------------------------------------------------
+ *
+ * A member holds its weight in its group from the moment it may spawn until
+ * its instance is entirely gone (service_end_instance()), so the group's
+ * capacity holds while instances start and stop. */
+
+/* Whether anything is in flight: the one predicate that says whether the
+ * group may stop this service to make room (tcp: a connection open or
+ * waiting; http mode: a request in flight). */
+static bool service_in_flight(const struct service *svc)
+{
+	return open_conns(svc) > 0;
+}
+
+static bool group_idle(void *owner)
+{
+	return !service_in_flight(owner);
+}
+
+/* Eviction order among idle members: lower first, then the least recently
+ * used. A frozen member goes first: it holds its weight and serves nobody. */
+static int group_evict_rank(void *owner)
+{
+	const struct service *svc = owner;
+	return svc->state == SVC_FROZEN ? 0 : 1;
+}
+
+static void group_evict(void *owner, const char *group, const char *for_whom)
+{
+	struct service *svc = owner;
+	char reason[200];
+	if (for_whom)
+		snprintf(reason, sizeof(reason), "to make room for %s in group %s", for_whom,
+			 group);
+	else
+		snprintf(reason, sizeof(reason), "group %s is above its capacity", group);
+	service_handle(svc, &(struct event){.type = SE_STOP, .reason = reason});
+}
+
+static void group_admit(void *owner)
+{
+	struct service *svc = owner;
+	if (svc->requesting)
+		return; /* group_request() returns it: service_start_instance() goes on */
+	char reason[120];
+	snprintf(reason, sizeof(reason), "room in group %s",
+		 svc->gm ? group_name(group_member_group(svc->gm)) : "-");
+	service_handle(svc, &(struct event){.type = SE_ROOM, .reason = reason});
+}
+
+const struct group_member_ops service_group_ops = {
+    .idle = group_idle,
+    .evict_rank = group_evict_rank,
+    .evict = group_evict,
+    .admit = group_admit,
+};
+
+/* A use of the service (a connection came or went, a start): the LRU order. */
+static void service_group_touch(struct service *svc)
+{
+	uint64_t now = now_usec();
+	if (svc->gm)
+		group_touch(svc->gm, now);
+	if (svc->inst_gm && svc->inst_gm != svc->gm)
+		group_touch(svc->inst_gm, now);
+}
+
+/* The instance is gone (or never spawned): its weight is free again. A
+ * membership of a group the service has left since is dropped now. */
+static void service_group_release(struct service *svc)
+{
+	struct group_member *m = svc->inst_gm;
+	if (!m)
+		return;
+	svc->inst_gm = NULL;
+	group_release(m);
+	if (m != svc->gm)
+		group_leave(m);
+}
+
+/* Join cfg's group (service_new, a reload), keeping the membership the
+ * instance holds its weight in until the instance ends. A waiting service
+ * asks its new group (or starts, without one). */
+static void service_group_join(struct service *svc)
+{
+	struct group *g = group_set_find(svc->env->groups, svc->cfg->group_name);
+	struct group_member *old = svc->gm;
+	if (old && group_member_group(old) == g) {
+		group_member_set_weight(old, svc->cfg->group_weight);
+		return;
+	}
+	svc->gm =
+	    g ? group_join(g, svc->name, svc->cfg->group_weight, &service_group_ops, svc) : NULL;
+	if (old && old != svc->inst_gm)
+		group_leave(old);
+	if (svc->state != SVC_WAITING)
+		return;
+	svc->requesting = true;
+	bool room = !svc->gm || group_request(svc->gm) || group_member_holds(svc->gm);
+	svc->requesting = false;
+	if (room)
+		service_handle(svc, &(struct event){.type = SE_ROOM,
+						    .reason = "group changed by a "
+							      "reload"});
+}
+
 /* --- an instance's start and end --------------------------------------- */
 
 static const struct instance_ops inst_ops;
 
-/* Spawn an instance: starting, or failed when nothing could be spawned. */
+/* Spawn an instance: starting, or failed when nothing could be spawned, or
+ * waiting when its group is full (ROOM comes back here). */
 static void service_start_instance(struct service *svc, const char *reason)
 {
 	char why[256];
+	if (svc->gm && !group_member_holds(svc->gm)) {
+		svc->requesting = true;
+		bool room = group_request(svc->gm);
+		svc->requesting = false;
+		if (!room && !group_member_holds(svc->gm)) {
+			if (svc->state != SVC_WAITING)
+				service_set_state(svc, SVC_WAITING, LOG_INFO,
+						  "%s; group %s is full (%u of %u)", reason,
+						  group_name(group_member_group(svc->gm)),
+						  group_used(group_member_group(svc->gm)),
+						  group_capacity(group_member_group(svc->gm)));
+			return;
+		}
+	}
+	svc->inst_gm = svc->gm;
+	service_group_touch(svc);
 	if (service_spawn(svc, &inst_ops, why, sizeof(why)) < 0) {
 		service_set_state(svc, SVC_FAILED, LOG_ERR, "start failed: %s", why);
+		service_group_release(svc);
 		return;
 	}
 	service_set_state(svc, SVC_STARTING, LOG_INFO, "%s", reason);
@@ -428,6 +586,7 @@ static void service_end_instance(struct service *svc, int prio, const char *reas
 	service_free_inst(svc);
 	service_set_state(svc, failed ? SVC_FAILED : SVC_STOPPED, prio, "%s", reason);
 	service_save_usage(svc);
+	service_group_release(svc); /* first: the group's waiters come before our next instance */
 
 	if (svc->shutting_down) {
 		conn_queue_refuse_pending(&svc->queue, "zeroproxy is shutting down");
@@ -482,6 +641,7 @@ static void on_conn_closed(void *data)
 	struct service *svc = data;
 	svc->env->conns_changed(svc->env->data);
 	budget_conn_closed(svc->env->budget);
+	service_group_touch(svc);
 }
 
 static bool on_pipe_take(void *data)
@@ -577,10 +737,18 @@ static void service_check_idle(struct service *svc)
 			svc->env->drained(svc->env->data, svc);
 		return;
 	}
+	if (svc->state == SVC_WAITING && !svc->start_requested) {
+		service_handle(svc, &(struct event){.type = SE_STOP,
+						    .reason = "no connection waits any more"});
+		return;
+	}
 	if (svc->state == SVC_RUNNING || svc->state == SVC_FROZEN)
 		timer_arm(svc, &svc->idle_timer, svc->cfg->idle_timeout_ms);
 	if (svc->state == SVC_RUNNING)
 		timer_arm(svc, &svc->freeze_timer, svc->cfg->freeze_after_ms);
+	/* Last: a waiter of the group may stop us now. */
+	if (svc->inst_gm)
+		group_member_idle(svc->inst_gm);
 }
 
 static void accept_conn(struct service *svc, int fd, const char *peer)
@@ -601,6 +769,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	ev_timer_stop(svc->env->loop, &svc->freeze_timer);
 	svc->idle_since_usec = 0;
+	service_group_touch(svc);
 	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = peer, .conn = c});
 }
 
@@ -628,8 +797,8 @@ static void handoff_watch(struct service *svc)
 {
 	if (svc->cfg->relay)
 		return;
-	bool watch = !svc->inst && !svc->shutting_down && !svc->retired &&
-		     !ev_is_active(&svc->handoff_timer);
+	bool watch = !svc->inst && svc->state != SVC_WAITING && !svc->shutting_down &&
+		     !svc->retired && !ev_is_active(&svc->handoff_timer);
 	for (size_t i = 0; i < svc->n_listeners; i++)
 		if (watch)
 			listener_watch(svc->listeners[i], on_handoff_queued, svc);
@@ -793,6 +962,7 @@ struct service *service_new(const struct service_env *env, struct service_config
 	if (usage_store_load(env->usage, env->state_dir, svc->name, wall_usec(), &svc->usage, why,
 			     sizeof(why)) < 0)
 		log_warning("%s: usage file: %s", svc->name, why);
+	service_group_join(svc);
 	listeners_start(svc);
 	return svc;
 }
@@ -846,6 +1016,7 @@ void service_reconfigure(struct service *svc, struct service_config *cfg,
 	ev_timer_stop(svc->env->loop, &svc->idle_timer);
 	ev_timer_stop(svc->env->loop, &svc->freeze_timer);
 	listeners_start(svc);
+	service_group_join(svc);
 	service_check_idle(svc);
 }
 
@@ -923,6 +1094,9 @@ void service_free(struct service *svc)
 	ev_timer_stop(loop, &svc->handoff_timer);
 	ev_timer_stop(loop, &svc->diag_timer);
 	free(svc->seen);
+	if (svc->inst_gm != svc->gm)
+		group_leave(svc->inst_gm);
+	group_leave(svc->gm);
 	service_config_free(svc->cfg);
 	free(svc->last_error);
 	free(svc->backend_status);

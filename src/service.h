@@ -10,6 +10,8 @@
  *                              │                frozen ──idle, stop──▶ stopping        │
  *                              └──start failed──▶ (stopping ──exit──▶) failed ◀─────────┘
  *
+ *   stopped/failed ──connection, group full──▶ waiting ──room──▶ starting
+ *
  * "exit" is the exit of the backend's last process: while processes of an
  * instance outlive its main one, the service is stopping. A frozen instance
  * (freeze_after) keeps its memory and uses no CPU; it is thawed before
@@ -36,6 +38,7 @@
 /* One service; its fields are the service's own (service-internal.h). */
 struct service;
 struct cgroup_root;
+struct group_set;
 
 /* How a service drives its instances: NULL in service_env means the
  * instance functions (instance.h); the unit test of the state
@@ -70,6 +73,7 @@ struct service_env {
 	struct conn_budget *budget; /* counts every connection, pauses the listeners */
 	rlim_t backend_nofile;      /* RLIMIT_NOFILE soft limit for backends (0: ours) */
 	const struct instance_driver *instances; /* NULL: the instance_* functions */
+	struct group_set *groups; /* the [group NAME]s services join, or NULL: none */
 	void *data;
 };
 

@@ -16,6 +16,7 @@
 static const char *const state_names[SVC__COUNT] = {
     [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
     [SVC_STOPPING] = "stopping", [SVC_FAILED] = "failed",     [SVC_FROZEN] = "frozen",
+    [SVC_WAITING] = "waiting",
 };
 
 const char *service_state_to_string(enum service_state s)
@@ -36,7 +37,8 @@ void service_status_free(struct service_status *st)
 	free(st->last_exit);
 	free(st->backend_status);
 	free(st->last_error);
-	st->name = st->last_exit = st->backend_status = st->last_error = NULL;
+	free(st->group);
+	st->name = st->last_exit = st->backend_status = st->last_error = st->group = NULL;
 	st->listen = NULL;
 }
 
@@ -130,6 +132,11 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	json_str(sb, "last_exit", s->last_exit);
 	json_str(sb, "backend_status", s->backend_status);
 	json_str(sb, "last_error", s->last_error);
+	json_str(sb, "group", s->group);
+	json_double(sb, "group_weight", s->group != NULL, s->group_weight, 0);
+	json_double(sb, "group_capacity", s->group != NULL, s->group_capacity, 0);
+	json_double(sb, "group_used", s->group != NULL, s->group_used, 0);
+	json_u64(sb, "group_evictions", s->group_evictions);
 	sb_puts(sb, "}");
 }
 

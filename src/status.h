@@ -21,6 +21,7 @@ enum service_state {
 	SVC_STOPPING,
 	SVC_FAILED,
 	SVC_FROZEN,
+	SVC_WAITING, /* no instance: waiting for room in its group */
 	SVC__COUNT,
 };
 
@@ -65,6 +66,11 @@ struct service_status {
 	char *last_exit;           /* NULL: null */
 	char *backend_status;      /* NULL: null */
 	char *last_error;          /* NULL: null */
+	char *group;               /* NULL: null (no group); the rest is 0 then */
+	uint32_t group_weight;     /* this service's share */
+	uint32_t group_capacity;   /* its group's capacity */
+	uint32_t group_used;       /* the weight of the group's members with an instance */
+	uint64_t group_evictions;  /* how often it was stopped to make room in its group */
 	/* start-latency histogram, for /metrics */
 	uint64_t start_buckets[ZP_START_BUCKETS]; /* cumulative counts per bucket */
 	uint64_t start_count;

@@ -12,18 +12,21 @@ import zptest as zt
 SRCDIR = os.environ.get("ZP_SRCDIR") or os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-GLOBAL_KEYS = ("services_dir", "control_socket", "state_dir", "log_level", "metrics_listen")
+GLOBAL_KEYS = ("services_dir", "control_socket", "state_dir", "log_level", "metrics_listen",
+               "capacity")
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout", "exec", "address", "ready", "start_timeout",
                 "stop_signal", "stop_timeout", "user", "group", "working_directory",
-                "environment", "ready_command", "kill_mode", "relay", "freeze_after")
+                "environment", "ready_command", "kill_mode", "relay", "freeze_after",
+                "group_weight")
 JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connections_pending",
                "connections_total", "connections_refused", "cold_starts", "last_start_ms",
                "start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",
                "uptime_seconds", "billed_seconds", "cpu_seconds", "cpu_source",
                "peak_memory_bytes", "time_at_zero_ratio", "bytes_in", "bytes_out",
                "last_exit", "backend_status", "last_error", "ready_ms", "relay",
-               "frozen_seconds", "thaws", "last_thaw_ms")
+               "frozen_seconds", "thaws", "last_thaw_ms",
+               "group", "group_weight", "group_capacity", "group_used", "group_evictions")
 
 
 def read(*parts):

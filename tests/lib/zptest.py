@@ -86,7 +86,9 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
-                "connection_idle_timeout", "relay", "freeze_after")
+                "connection_idle_timeout", "relay", "freeze_after",
+                "group_weight")
+# [service] group is written as service_group= (group= is [backend]'s).
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode")
@@ -753,6 +755,55 @@ def _tmp_base():
     return "/tmp"
 
 
+class GroupWatch:
+    """Samples the daemon's backends every 20 ms in a thread and remembers the
+    most weight that was alive at once: backends maps a service's backend
+    address (its zp-testd --listen) to (service, weight). A process counts from
+    its fork until it is reaped (a zombie still counts)."""
+
+    def __init__(self, t, backends, interval=0.02):
+        self.t, self.backends, self.interval = t, backends, interval
+        self.max_weight, self.max_alive, self.samples = 0, (), 0
+        self.seen = {}  # pid -> service (a zombie has no cmdline left)
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def alive(self):
+        """The services whose backend process exists now."""
+        out = set()
+        for pid in self.t.children():
+            name = self.seen.get(pid)
+            if name is None:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        argv = f.read().decode(errors="replace").split("\0")
+                except OSError:
+                    continue
+                for addr, (n, _) in self.backends.items():
+                    if addr in argv:
+                        name = self.seen[pid] = n
+            if name:
+                out.add(name)
+        return out
+
+    def _run(self):
+        weights = dict(self.backends.values())
+        while not self.stop_ev.wait(self.interval):
+            if not self.t.daemon_alive():
+                continue
+            now = self.alive()
+            w = sum(weights[n] for n in now)
+            self.samples += 1
+            if w > self.max_weight:
+                self.max_weight, self.max_alive = w, tuple(sorted(now))
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join()
+        return self.max_weight
+
+
 class Test:
     """One test's world: its directory, configuration, daemon and cleanup."""
 
@@ -771,6 +822,7 @@ class Test:
             "log_level": os.environ.get("ZP_LOG_LEVEL", "info"),
         }
         self.global_written = False
+        self.groups = {}  # [group NAME] -> capacity, written by write_global
         self.daemon = None
         self.daemon_pid = None
         self.pids = set()
@@ -830,6 +882,8 @@ class Test:
         for k, v in self.global_settings.items():
             if v is not None:
                 lines.append(f"{k} = {v}")
+        for name, capacity in self.groups.items():
+            lines += [f"[group {name}]", f"capacity = {capacity}"]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.global_written = True
@@ -841,7 +895,10 @@ class Test:
         for k, v in keys.items():
             if v is None:
                 continue
-            sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else None
+            if k == "service_group":
+                k, sec = "group", "service"
+            else:
+                sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else None
             if sec is None:
                 raise Error(f"service {name}: unknown key {k!r} (use service_text for raw files)")
             for item in (v if isinstance(v, (list, tuple)) else [v]):

@@ -415,7 +415,46 @@ static const struct bad_case bad_cases[] = {
 	{ "global: unknown section",
 	  "[zeroproxy]\nservices_dir = services.d\n[service]\nlisten = 127.0.0.1:1\n",
 	  { NULL },
-	  { "{D}/zeroproxy.conf:3: [service]: unknown section, expected [zeroproxy]" } },
+	  { "{D}/zeroproxy.conf:3: [service]: unknown section, expected [zeroproxy] or [group NAME]" } },
+	{ "group: a service's group names no section",
+	  "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 1\n",
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\ngroup = gpx\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
+	  { "{D}/services.d/web.conf:3: [service] group: no [group gpx] in {D}/zeroproxy.conf" } },
+	{ "group: group_weight above the capacity",
+	  "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 2\n",
+	  { "web.conf", VALID_SERVICE "[service]\ngroup = gpu\ngroup_weight = 3\n" },
+	  { "{D}/services.d/web.conf:8: [service] group_weight: expected at most the capacity of group gpu (2 at {D}/zeroproxy.conf:3), got \"3\"" } },
+	{ "group: group_weight zero and not a number",
+	  "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 2\n",
+	  { "api.conf", "[service]\nlisten = 127.0.0.1:8081\ngroup_weight = 0\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18081\n",
+	    "web.conf", VALID_SERVICE "[service]\ngroup = gpu\ngroup_weight = heavy\n" },
+	  { "{D}/services.d/api.conf:3: [service] group_weight: expected a whole number from 1 to 4294967295, got \"0\"",
+	    "{D}/services.d/web.conf:8: [service] group_weight: expected a whole number from 1 to 4294967295, got \"heavy\"" } },
+	{ "group: duplicate section",
+	  "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 1\n[group gpu]\ncapacity = 2\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:5: [group gpu]: given twice, first at line 3" } },
+	{ "group: bad capacity",
+	  "[zeroproxy]\nservices_dir = services.d\n[group a]\ncapacity = 0\n[group b]\ncapacity = lots\n[group c]\ncapacity = 1\ncapacity = 2\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:4: [group a] capacity: expected a whole number from 1 to 4294967295, got \"0\"",
+	    "{D}/zeroproxy.conf:6: [group b] capacity: expected a whole number from 1 to 4294967295, got \"lots\"",
+	    "{D}/zeroproxy.conf:9: [group c] capacity: given twice, first at line 8" } },
+	{ "group: capacity missing or empty",
+	  "[zeroproxy]\nservices_dir = services.d\n[group a]\n[group b]\ncapacity =\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [group a] capacity: required, not given",
+	    "{D}/zeroproxy.conf:5: [group b] capacity: required, got an empty value" } },
+	{ "group: unknown key, no name, bad name",
+	  "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 1\nweight = 2\n[group]\ncapacity = 1\n[group g/1]\ncapacity = 1\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:5: [group gpu] weight: unknown key",
+	    "{D}/zeroproxy.conf:6: [group]: unknown section, expected [zeroproxy] or [group NAME]",
+	    "{D}/zeroproxy.conf:8: [group \"g/1\"]: invalid group name, expected letters, digits, _ . and - (at most 64)" } },
+	{ "group: a key of [group] in [zeroproxy]",
+	  "[zeroproxy]\nservices_dir = services.d\ncapacity = 1\n",
+	  { NULL },
+	  { "{D}/zeroproxy.conf:3: [zeroproxy] capacity: unknown key in [zeroproxy], capacity belongs in [group]" } },
 	{ "global: metrics_listen forms",
 	  "[zeroproxy]\nservices_dir = services.d\nmetrics_listen = unix:/run/m.sock\n",
 	  { NULL },
@@ -1164,6 +1203,58 @@ static void test_relay(void)
 	free(dir);
 }
 
+static void test_groups(void)
+{
+	char *dir = case_dir("groups");
+	char *conf = xasprintf("%s/zeroproxy.conf", dir);
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	char *b = xasprintf("%s/services.d/b.conf", dir);
+	struct diag d = {0};
+	struct config *c = NULL;
+
+	write_file(conf, "[zeroproxy]\nservices_dir = services.d\n[group gpu]\ncapacity = 3\n"
+			 "[group cpu] ; a comment\ncapacity = 1\n[zeroproxy]\nlog_level = debug\n");
+	write_file(a, VALID_SERVICE "[service]\ngroup = gpu\ngroup_weight = 3\n"
+				    "[backend]\ngroup = root\n");
+	write_file(b, "[service]\nlisten = 127.0.0.1:8081\n[backend]\nexec = /bin/true\n"
+		      "address = 127.0.0.1:18081\n");
+	ok(config_load(conf, true, &c, &d) == 0 && c, "groups: a valid configuration");
+	for (size_t i = 0; i < d.n_errors; i++)
+		note("%s", d.errors[i]);
+	if (c) {
+		ok(c->n_groups == 2 && strcmp(c->groups[0].name, "gpu") == 0 &&
+		       c->groups[0].capacity == 3 && strcmp(c->groups[1].name, "cpu") == 0 &&
+		       c->groups[1].capacity == 1 && c->log_level == LOG_DEBUG,
+		   "groups: both sections read, [zeroproxy] again after them");
+		ok(config_find_group(c, "cpu") == &c->groups[1] && !config_find_group(c, "x"),
+		   "groups: found by name");
+		const struct service_config *x = config_find(c, "a"), *y = config_find(c, "b");
+		ok(x && strcmp(x->group_name, "gpu") == 0 && x->group_weight == 3,
+		   "groups: a service's group and weight");
+		ok(x && x->group && strcmp(x->group, "root") == 0,
+		   "groups: [backend] group is still the unix group");
+		ok(y && !y->group_name && y->group_weight == 1,
+		   "groups: none, weight 1 by default");
+		struct service_config *z = service_config_load(a, "a", &d);
+		ok(z && x && service_config_equal(x, z), "groups: the same file is equal");
+		if (z) {
+			z->group_weight = 2;
+			ok(x && !service_config_equal(x, z), "groups: a change of weight is seen");
+			z->group_weight = 3;
+			free(z->group_name);
+			z->group_name = xstrdup("cpu");
+			ok(x && !service_config_equal(x, z), "groups: a change of group is seen");
+		}
+		service_config_free(z);
+	}
+	config_free(c);
+	diag_free(&d);
+	free(a);
+	free(b);
+	free(conf);
+	free(dir);
+}
+
 static void test_service_equal(void)
 {
 	char *dir = case_dir("equal");
@@ -1258,6 +1349,7 @@ int main(void)
 	test_ready_command_kill_mode();
 	test_service_equal();
 	test_relay();
+	test_groups();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

@@ -78,6 +78,10 @@ static void fill(struct service_status *s, size_t i)
 	s->thaws = 5 + i;
 	s->has_thaw = i == 0;
 	s->last_thaw_ms = 0.5;
+	if (i == 0) {
+		s->group = strdup("gpu");
+		s->group_evictions = 4;
+	}
 }
 
 static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
@@ -173,6 +177,10 @@ static void test_format(void)
 	   "last thaw duration, only where there was one");
 	ok(strstr(t, "zeroproxy_state{service=\"web\",state=\"frozen\"} 0\n") != NULL,
 	   "the state gauge knows frozen");
+	ok(strstr(t, "# TYPE zeroproxy_group_evictions_total counter\n") &&
+	       strstr(t, "zeroproxy_group_evictions_total{service=\"web\",group=\"gpu\"} 4\n") &&
+	       count(t, "zeroproxy_group_evictions_total{") == 1,
+	   "group evictions: a series for the member of a group only");
 
 	/* Each family once. */
 	int dup = 0, families = 0;

@@ -65,7 +65,46 @@ static struct {
 	bool cells[SVC__COUNT][SE__COUNT]; /* every (state, event) the test fired */
 	int drained;                       /* drained() calls */
 	int violations;                    /* invariant breaches in this scenario */
+
+	/* the group "gpu" (capacity 1) and another member of it */
+	struct group *gpu;
+	struct group_member *other;
+	bool other_busy;
+	int other_evicted, other_admitted;
 } T;
+
+/* --- the other member of the group --------------------------------------- */
+
+static bool other_idle(void *owner)
+{
+	return !T.other_busy;
+}
+
+static int other_rank(void *owner)
+{
+	return 1;
+}
+
+static void other_evict(void *owner, const char *group, const char *for_whom)
+{
+	T.other_evicted++;
+}
+
+static void other_admit(void *owner)
+{
+	T.other_admitted++;
+}
+
+static const struct group_member_ops other_ops = {
+    .idle = other_idle, .evict_rank = other_rank, .evict = other_evict, .admit = other_admit};
+
+/* The other member takes the whole group (capacity 1), busy. */
+static void other_holds(void)
+{
+	T.other_busy = true;
+	if (!group_request(T.other))
+		note("the other member did not get the group");
+}
 
 /* --- the fake instance driver ------------------------------------------ */
 
@@ -350,8 +389,14 @@ static void check_invariants(const char *where)
 	enum service_state s = svc->state;
 	bool none = s == SVC_STOPPED || s == SVC_FAILED;
 	const char *bad = NULL;
-	if (none != (svc->inst == NULL))
+	if ((none || s == SVC_WAITING) != (svc->inst == NULL))
 		bad = "an instance exactly while starting, running or stopping";
+	else if (svc->gm && group_member_holds(svc->gm) != (svc->inst != NULL))
+		bad = "the group's weight held exactly while there is an instance";
+	else if (svc->gm && group_member_waiting(svc->gm) != (s == SVC_WAITING))
+		bad = "waiting in the group exactly while waiting";
+	else if (group_used(T.gpu) > group_capacity(T.gpu))
+		bad = "the group within its capacity";
 	else if (ev_is_active(&svc->idle_timer) &&
 		 ((s != SVC_RUNNING && s != SVC_FROZEN) || n_active() + n_pending()))
 		bad = "the idle timer only while running or frozen without connections";
@@ -437,6 +482,8 @@ static void teardown(const char *scenario)
 	check_invariants(scenario);
 	service_free(T.svc);
 	T.svc = NULL;
+	T.other_busy = false;
+	group_release(T.other);
 	char path[256];
 	snprintf(path, sizeof(path), "%s/web.usage", T.dir);
 	unlink(path);
@@ -867,6 +914,87 @@ static void scenario_shutdown(void)
 	teardown("shutdown while stopping");
 }
 
+/* A member of a full group waits for room: its connections wait, the idle
+ * holder is stopped for it, and it starts once the holder is gone. */
+static void scenario_group(void)
+{
+	setup(IDLE_SHORT, "group = gpu\npending_timeout = 300ms");
+	other_holds();
+	int c1 = client_connect();
+	ok(T.svc->state == SVC_WAITING && T.spawns == 0 && n_pending() == 1,
+	   "connection, group full: waiting, nothing spawned, the client waits");
+	ok(T.other_evicted == 0, "the busy holder is not stopped");
+	int c2 = client_connect();
+	ok(T.svc->state == SVC_WAITING && n_pending() == 2, "another connection waits too");
+	cmd_start();
+	ok(T.svc->state == SVC_WAITING && T.svc->start_requested,
+	   "start while waiting: deferred until there is room");
+	T.other_busy = false;
+	group_member_idle(T.other);
+	ok(T.other_evicted == 1 && T.svc->state == SVC_WAITING,
+	   "the holder becomes idle: it is stopped, we still wait for it to be gone");
+	check_invariants("evicting");
+	cell(SE_ROOM);
+	group_release(T.other);
+	ok(T.svc->state == SVC_STARTING && T.spawns == 1 && !T.svc->start_requested,
+	   "the holder gone: room, starting");
+	fire_ready(-1);
+	int b1 = backend_accept(), b2 = backend_accept();
+	ok(n_active() == 2 && relays(c1, b1, "one") && relays(c2, b2, "two"),
+	   "both clients relayed");
+	trace_is("waiting starting running", "waiting for room: the states");
+	hang_up(c1, b1);
+	hang_up(c2, b2);
+	RUN_UNTIL(n_active() == 0);
+	cmd_stop();
+	fire_exit(KILLED(SIGTERM));
+	ok(T.svc->state == SVC_STOPPED && !group_member_holds(T.svc->gm),
+	   "the instance gone: the weight is free");
+	T.trace[0] = '\0';
+
+	/* STOP while waiting: the wait ends, the client is refused. */
+	other_holds();
+	int c3 = client_connect();
+	ok(T.svc->state == SVC_WAITING, "waiting again");
+	cmd_stop();
+	ok(T.svc->state == SVC_STOPPED && closed_by_peer(c3) && !group_member_waiting(T.svc->gm),
+	   "stop while waiting: stopped, the client refused, no longer in the group's queue");
+	/* pending_timeout: nothing waits any more, so the service does not. */
+	int c4 = client_connect();
+	ok(T.svc->state == SVC_WAITING, "waiting once more");
+	ok(RUN_UNTIL(T.svc->state == SVC_STOPPED) && closed_by_peer(c4),
+	   "its only client times out: stopped");
+	trace_is("waiting stopped waiting stopped", "waits that end: the states");
+
+	/* Failed, then waiting; the spawn fails when room comes: failed, and
+	 * the weight is back. */
+	T.other_busy = false;
+	group_release(T.other);
+	T.spawn_fails = true;
+	cmd_start();
+	ok(T.svc->state == SVC_FAILED && group_used(T.gpu) == 0, "a failed spawn holds no weight");
+	other_holds();
+	cmd_start();
+	ok(T.svc->state == SVC_WAITING, "failed, then start with the group full: waiting");
+	int c5 = client_connect();
+	ok(closed_by_peer(c5) && T.svc->state == SVC_WAITING && n_pending() == 0,
+	   "a client that gives up meanwhile does not end a waiting start");
+	close(c5);
+	T.other_busy = false;
+	group_member_idle(T.other);
+	cell(SE_ROOM);
+	group_release(T.other);
+	ok(T.svc->state == SVC_FAILED && group_used(T.gpu) == 0 && T.spawns == 3,
+	   "room, but the spawn fails: failed, the weight is free again");
+	T.spawn_fails = false;
+	trace_is("failed waiting failed", "waiting and failing: the states");
+	close(c1);
+	close(c2);
+	close(c3);
+	close(c4);
+	teardown("group");
+}
+
 static void scenario_probe_handover(void)
 {
 	setup(IDLE_SHORT, NULL);
@@ -1027,14 +1155,15 @@ static void scenario_freeze(void)
 
 /* The moves of the table (service.c's legal[][]), as the contract. */
 static const bool legal[SVC__COUNT][SVC__COUNT] = {
-    [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
+    [SVC_STOPPED] = {[SVC_STARTING] = true, [SVC_FAILED] = true, [SVC_WAITING] = true},
     [SVC_STARTING] = {[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_FAILED] = true},
     [SVC_RUNNING] =
 	{[SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true, [SVC_FROZEN] = true},
     [SVC_FROZEN] =
 	{[SVC_RUNNING] = true, [SVC_STOPPING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
     [SVC_STOPPING] = {[SVC_STOPPED] = true, [SVC_FAILED] = true},
-    [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true},
+    [SVC_FAILED] = {[SVC_STARTING] = true, [SVC_FAILED] = true, [SVC_WAITING] = true},
+    [SVC_WAITING] = {[SVC_STARTING] = true, [SVC_STOPPED] = true, [SVC_FAILED] = true},
 };
 
 /* What each event may do in each state, as the contract: false where it
@@ -1067,6 +1196,7 @@ static const bool possible[SVC__COUNT][SE__COUNT] = {
 		      [SE_EXITED] = true,
 		      [SE_GONE] = true},
     [SVC_FAILED] = {[SE_CONNECT] = true, [SE_START] = true, [SE_STOP] = true},
+    [SVC_WAITING] = {[SE_CONNECT] = true, [SE_START] = true, [SE_STOP] = true, [SE_ROOM] = true},
 };
 
 static void check_table(void)
@@ -1112,6 +1242,7 @@ static void fire_in_child(enum service_event e, bool stale)
 		in->ops->exited(in, "exited with status 0");
 		break;
 	case SE_GONE: in->ops->gone(in); break;
+	case SE_ROOM: service_group_ops.admit(T.svc); break;
 	default: break;
 	}
 }
@@ -1140,18 +1271,24 @@ static void reach(enum service_state s)
 {
 	/* frozen: an idle_timeout far beyond freeze_after, so that both timers,
 	 * set from a loop time left stale by the forks of the checks before,
-	 * cannot expire in the same iteration. */
+	 * cannot expire in the same iteration. Every state is reached as a
+	 * member of a group (waiting needs one). */
 	ev_now_update(T.loop);
 	if (s == SVC_FROZEN)
-		setup("10s", "freeze_after = 50ms");
+		setup("10s", "freeze_after = 50ms\ngroup = gpu");
 	else
-		setup(IDLE_SHORT, NULL);
+		setup(IDLE_SHORT, "group = gpu");
 	cmd_start();
 	fire_ready(-1);
 	cmd_stop();
 	fire_exit(KILLED(SIGTERM));
 	if (s == SVC_STOPPED)
 		return;
+	if (s == SVC_WAITING) {
+		other_holds();
+		cmd_start();
+		return;
+	}
 	if (s == SVC_FAILED) {
 		T.spawn_fails = true;
 		cmd_start();
@@ -1236,7 +1373,13 @@ int main(void)
 	    .drained = on_drained,
 	    .budget = &T.budget,
 	    .instances = &fake_driver,
+	    .groups = group_set_new(),
 	};
+	char gpu[] = "gpu";
+	struct group_config gc = {.name = gpu, .capacity = 1, .line = 1};
+	group_set_configure(T.env.groups, &gc, 1);
+	T.gpu = group_set_find(T.env.groups, "gpu");
+	T.other = group_join(T.gpu, "other", 1, &other_ops, NULL);
 
 	scenario_cold_start();
 	scenario_stop_while_starting();
@@ -1253,11 +1396,14 @@ int main(void)
 	scenario_shutdown();
 	scenario_probe_handover();
 	scenario_freeze();
+	scenario_group();
 	check_cells();
 	check_edges();
 	check_table();
 	check_impossible();
 
+	group_leave(T.other);
+	group_set_free(T.env.groups);
 	close(T.back_fd);
 	unlink(T.back);
 	char path[256];

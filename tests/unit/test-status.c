@@ -60,6 +60,11 @@ static void example(struct service_status st[2])
 	    .bytes_in = 1000,
 	    .bytes_out = 123456789012ULL,
 	    .last_exit = dup("exited 0"),
+	    .group = dup("gpu"),
+	    .group_weight = 2,
+	    .group_capacity = 3,
+	    .group_used = 2,
+	    .group_evictions = 1,
 	};
 	st[1] = (struct service_status){
 	    .name = dup("api"),
@@ -292,7 +297,9 @@ static void test_json(void)
 	       "\"last_thaw_ms\": 0.420, \"cpu_seconds\": 31.240, \"cpu_source\": \"cgroup\", "
 	       "\"peak_memory_bytes\": 52428800, \"time_at_zero_ratio\": 0.913100, "
 	       "\"bytes_in\": 1000, \"bytes_out\": 123456789012, \"last_exit\": \"exited 0\", "
-	       "\"backend_status\": null, \"last_error\": null},\n"
+	       "\"backend_status\": null, \"last_error\": null, \"group\": \"gpu\", "
+	       "\"group_weight\": 2, \"group_capacity\": 3, \"group_used\": 2, "
+	       "\"group_evictions\": 1},\n"
 	       "  {\"name\": \"api\", \"state\": \"stopped\", \"pid\": null, "
 	       "\"listen\": [\"*:9000\"], "
 	       "\"connections_active\": 0, \"connections_pending\": 0, "
@@ -305,7 +312,9 @@ static void test_json(void)
 	       "\"last_thaw_ms\": null, \"cpu_seconds\": 2.000, \"cpu_source\": \"rusage\", "
 	       "\"peak_memory_bytes\": 0, \"time_at_zero_ratio\": 0.997000, "
 	       "\"bytes_in\": 0, \"bytes_out\": 0, \"last_exit\": \"killed by SIGKILL\", "
-	       "\"backend_status\": \"serving\", \"last_error\": null}\n"
+	       "\"backend_status\": \"serving\", \"last_error\": null, \"group\": null, "
+	       "\"group_weight\": null, \"group_capacity\": null, \"group_used\": null, "
+	       "\"group_evictions\": 0}\n"
 	       "]}\n",
 	       "JSON of zeroproxy(8)'s example");
 	ok(json_valid(sb.data), "that JSON parses");
@@ -341,6 +350,11 @@ static void test_json(void)
 	    "last_exit",
 	    "backend_status",
 	    "last_error",
+	    "group",
+	    "group_weight",
+	    "group_capacity",
+	    "group_used",
+	    "group_evictions",
 	};
 	bool all = true;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
