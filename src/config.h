@@ -30,6 +30,14 @@ enum kill_mode {
 
 const char *kill_mode_name(enum kill_mode m);
 
+/* What zeroproxy understands of a service's traffic. */
+enum protocol {
+	ZP_PROTOCOL_TCP,  /* bytes: idle means no connection open */
+	ZP_PROTOCOL_HTTP, /* HTTP/1.x requests: idle means no request in flight */
+};
+
+const char *protocol_name(enum protocol p);
+
 /* Defaults, as zeroproxy.conf(5) lists them. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
 #define ZP_DEFAULT_MAX_CONNECTIONS      1024
@@ -38,6 +46,9 @@ const char *kill_mode_name(enum kill_mode m);
 #define ZP_DEFAULT_CONN_IDLE_TIMEOUT_MS (60 * 60 * 1000ULL)
 #define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
+#define ZP_DEFAULT_MAX_HEADER_SIZE      (64 * 1024)
+/* The largest max_header_size accepted (http.h's HTTP_HEADER_SIZE_LIMIT). */
+#define ZP_MAX_HEADER_SIZE_LIMIT (1024 * 1024)
 
 struct service_config {
 	char *name; /* file name without .conf */
@@ -52,6 +63,10 @@ struct service_config {
 	uint64_t pending_timeout_ms;         /* a waiting connection is closed after this */
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
 	bool relay; /* false: hand-off, the backend accepts on our listeners */
+	enum protocol protocol;
+
+	/* [http] (protocol = http only) */
+	size_t max_header_size; /* bytes of a request head at most, else 431 */
 
 	/* [backend] */
 	char *exec;          /* as written */

@@ -28,6 +28,7 @@
 /* conf_parse_enum stores an int. */
 _Static_assert(sizeof(enum ready_mode) == sizeof(int), "enum ready_mode is an int");
 _Static_assert(sizeof(enum kill_mode) == sizeof(int), "enum kill_mode is an int");
+_Static_assert(sizeof(enum protocol) == sizeof(int), "enum protocol is an int");
 
 static const char *const ready_names[] = {
     [ZP_READY_CONNECT] = "connect",
@@ -42,6 +43,19 @@ static const char *const kill_mode_names[] = {
     [ZP_KILL_CONTROL_GROUP] = "control-group",
     NULL,
 };
+
+static const char *const protocol_names[] = {
+    [ZP_PROTOCOL_TCP] = "tcp",
+    [ZP_PROTOCOL_HTTP] = "http",
+    NULL,
+};
+
+const char *protocol_name(enum protocol p)
+{
+	if ((size_t)p < ZP_ARRAY_SIZE(protocol_names) - 1)
+		return protocol_names[p];
+	return "?";
+}
 
 const char *ready_name(enum ready_mode r)
 {
@@ -174,6 +188,31 @@ static int parse_environment(struct conf_parser *p, const struct conf_key *k, co
 	return 0;
 }
 
+/* A size_t of bytes: a whole number, or with k or M (1024, 1048576), from
+ * k->min to ZP_MAX_HEADER_SIZE_LIMIT. */
+static int parse_size(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	char *end;
+	errno = 0;
+	unsigned long long u = v[0] >= '0' && v[0] <= '9' ? strtoull(v, &end, 10) : 0;
+	bool ok = v[0] >= '0' && v[0] <= '9' && errno == 0;
+	if (ok && (*end == 'k' || *end == 'K') && u <= ZP_MAX_HEADER_SIZE_LIMIT) {
+		u *= 1024;
+		end++;
+	} else if (ok && *end == 'M' && u <= ZP_MAX_HEADER_SIZE_LIMIT) {
+		u *= 1024 * 1024;
+		end++;
+	}
+	if (!ok || *end || u < k->min || u > ZP_MAX_HEADER_SIZE_LIMIT) {
+		conf_error(p,
+			   "expected a size from %llu to %u bytes (k = 1024, M = 1048576), got %s",
+			   (unsigned long long)k->min, ZP_MAX_HEADER_SIZE_LIMIT, p->quoted);
+		return -EINVAL;
+	}
+	*(size_t *)field = (size_t)u;
+	return 0;
+}
+
 /* ---- the keys ---- */
 
 /* The field of a row: SVC(f) for a field of struct service_config, SVC_ALL
@@ -191,6 +230,7 @@ static const struct conf_key service_keys[] = {
 	{ "service", "connection_idle_timeout", conf_parse_duration, SVC(connection_idle_timeout_ms),
 	  .min = 1 },
 	{ "service", "relay",                   conf_parse_bool,     SVC(relay) },
+	{ "service", "protocol",                conf_parse_enum,     SVC(protocol), .arg = protocol_names },
 	{ "backend", "exec",                    parse_exec,          SVC_ALL },
 	{ "backend", "address",                 parse_address,       SVC_ALL },
 	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
@@ -204,12 +244,14 @@ static const struct conf_key service_keys[] = {
 	  .flags = CONF_REPEATABLE },
 	{ "backend", "ready_command",           parse_ready_command, SVC_ALL },
 	{ "backend", "kill_mode",               conf_parse_enum,     SVC(kill_mode), .arg = kill_mode_names },
+	{ "http",    "max_header_size",         parse_size,          SVC(max_header_size), .min = 1024 },
 };
 /* clang-format on */
 
 static const struct conf_section service_sections[] = {
     {.name = "service"},
     {.name = "backend"},
+    {.name = "http"},
 };
 
 /* The defaults, as zeroproxy.conf(5) lists them. */
@@ -226,6 +268,8 @@ static void service_defaults(struct service_config *s)
 	s->stop_timeout_ms = ZP_DEFAULT_STOP_TIMEOUT_MS;
 	s->kill_mode = ZP_KILL_MIXED;
 	s->relay = true;
+	s->protocol = ZP_PROTOCOL_TCP;
+	s->max_header_size = ZP_DEFAULT_MAX_HEADER_SIZE;
 }
 
 void service_config_free(struct service_config *s)
@@ -420,6 +464,41 @@ static void relay_check(struct conf_parser *p, const struct service_config *s)
 	}
 }
 
+/* protocol = http parses the traffic zeroproxy relays: not with relay = no
+ * (the second of the two keys is the one in error), and the [http] keys only
+ * with it. */
+static void protocol_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (conf_key_bad(p, "protocol"))
+		return;
+	unsigned protocol_line = conf_key_line(p, "protocol");
+	if (s->protocol == ZP_PROTOCOL_HTTP && !s->relay && !conf_key_bad(p, "relay")) {
+		unsigned relay_line = conf_key_line(p, "relay");
+		if (relay_line > protocol_line)
+			conf_key_error(p, "relay", relay_line,
+				       "no cannot be used with protocol = http (line %u): requests "
+				       "are seen only when zeroproxy relays them",
+				       protocol_line);
+		else
+			conf_key_error(
+			    p, "protocol", protocol_line,
+			    "http cannot be used with relay = no (line %u): requests are "
+			    "seen only when zeroproxy relays them",
+			    relay_line);
+	}
+	if (s->protocol == ZP_PROTOCOL_HTTP)
+		return;
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(service_keys); i++) {
+		const struct conf_key *k = &service_keys[i];
+		if (strcmp(k->section, "http") != 0 || !conf_key_line(p, k->name) ||
+		    conf_key_bad(p, k->name))
+			continue;
+		conf_key_error(p, k->name, conf_key_line(p, k->name),
+			       "[http] only with protocol = http, protocol is %s",
+			       protocol_name(s->protocol));
+	}
+}
+
 static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
@@ -456,6 +535,7 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 
 	ready_command_check(p, s);
 	relay_check(p, s);
+	protocol_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s);
@@ -554,7 +634,8 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       a->max_connections == b->max_connections && a->max_pending == b->max_pending &&
 	       a->pending_timeout_ms == b->pending_timeout_ms &&
 	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&
-	       a->relay == b->relay && str_equal(a->exec, b->exec) &&
+	       a->relay == b->relay && a->protocol == b->protocol &&
+	       a->max_header_size == b->max_header_size && str_equal(a->exec, b->exec) &&
 	       strv_equal(a->argv, b->argv) && a->ready == b->ready &&
 	       a->start_timeout_ms == b->start_timeout_ms && a->stop_signal == b->stop_signal &&
 	       a->stop_timeout_ms == b->stop_timeout_ms &&

@@ -111,6 +111,42 @@ static const struct bad_case bad_cases[] = {
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nmax_pending = 0\nrelay = false\n[backend]\nexec = /bin/true\n" },
 	  { "{D}/services.d/web.conf:4: [service] relay: no cannot be used with max_pending (line 3): the backend accepts on the listen sockets itself" } },
+	{ "protocol typo",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = https\n" },
+	  { "{D}/services.d/web.conf:7: [service] protocol: expected tcp or http, got \"https\"" } },
+	{ "protocol = http, then relay = no",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nprotocol = http\nrelay = no\n[backend]\nexec = /bin/true\n" },
+	  { "{D}/services.d/web.conf:4: [service] relay: no cannot be used with protocol = http (line 3): requests are seen only when zeroproxy relays them" } },
+	{ "relay = no, then protocol = http",
+	  NULL,
+	  { "web.conf", VALID_SERVICE_NO_ADDRESS_RELAY_NO "[service]\nprotocol = http\n" },
+	  { "{D}/services.d/web.conf:7: [service] protocol: http cannot be used with relay = no (line 3): requests are seen only when zeroproxy relays them" } },
+	{ "[http] in a tcp service",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[http]\nmax_header_size = 8k\n" },
+	  { "{D}/services.d/web.conf:7: [http] max_header_size: [http] only with protocol = http, protocol is tcp" } },
+	{ "[http] in a service that says protocol = tcp",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[http]\nmax_header_size = 8k\n[service]\nprotocol = tcp\n" },
+	  { "{D}/services.d/web.conf:7: [http] max_header_size: [http] only with protocol = http, protocol is tcp" } },
+	{ "max_header_size = 1000",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nmax_header_size = 1000\n" },
+	  { "{D}/services.d/web.conf:9: [http] max_header_size: expected a size from 1024 to 1048576 bytes (k = 1024, M = 1048576), got \"1000\"" } },
+	{ "max_header_size = 2M",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nmax_header_size = 2M\n" },
+	  { "{D}/services.d/web.conf:9: [http] max_header_size: expected a size from 1024 to 1048576 bytes (k = 1024, M = 1048576), got \"2M\"" } },
+	{ "max_header_size = 64kb",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nmax_header_size = 64kb\n" },
+	  { "{D}/services.d/web.conf:9: [http] max_header_size: expected a size from 1024 to 1048576 bytes (k = 1024, M = 1048576), got \"64kb\"" } },
+	{ "max_header_size = 99999999999999999999k",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nmax_header_size = 99999999999999999999k\n" },
+	  { "{D}/services.d/web.conf:9: [http] max_header_size: expected a size from 1024 to 1048576 bytes (k = 1024, M = 1048576), got \"99999999999999999999k\"" } },
 	{ "ready typo",
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
@@ -255,7 +291,7 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown section",
 	  NULL,
 	  { "web.conf", "; web\n[servic]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
-	  { "{D}/services.d/web.conf:2: [servic]: unknown section, expected [service] or [backend]" } },
+	  { "{D}/services.d/web.conf:2: [servic]: unknown section, expected [service], [backend] or [http]" } },
 	{ "misspelt key",
 	  NULL,
 	  { "web.conf", "[service]\nlsten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
@@ -285,7 +321,7 @@ static const struct bad_case bad_cases[] = {
 	{ "key before any section",
 	  NULL,
 	  { "web.conf", "listen = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n" },
-	  { "{D}/services.d/web.conf:1: listen: key outside of a section, expected [service] or [backend] before it",
+	  { "{D}/services.d/web.conf:1: listen: key outside of a section, expected [service], [backend] or [http] before it",
 	    "{D}/services.d/web.conf: [service] listen: required, not given" } },
 	{ "line without =",
 	  NULL,
@@ -1143,6 +1179,44 @@ static void test_relay(void)
 	free(dir);
 }
 
+static void test_protocol(void)
+{
+	char *dir = case_dir("protocol");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	struct diag d = {0};
+
+	write_file(a, VALID_SERVICE);
+	struct service_config *x = service_config_load(a, "web", &d);
+	ok(x && x->protocol == ZP_PROTOCOL_TCP, "protocol defaults to tcp");
+	ok(x && x->max_header_size == 64 * 1024, "max_header_size defaults to 64k");
+	write_file(a, VALID_SERVICE "[service]\nprotocol = http\n");
+	struct service_config *y = service_config_load(a, "web", &d);
+	ok(y && y->protocol == ZP_PROTOCOL_HTTP && d.n_errors == 0, "protocol = http read");
+	ok(x && y && !service_config_equal(x, y), "a change of protocol is seen");
+	static const struct {
+		const char *v;
+		size_t want;
+	} sizes[] = {{"8k", 8192}, {"8K", 8192}, {"1M", 1048576}, {"4096", 4096}, {"1024", 1024}};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(sizes); i++) {
+		char *content =
+		    xasprintf("%s[service]\nprotocol = http\n[http]\nmax_header_size = %s\n",
+			      VALID_SERVICE, sizes[i].v);
+		write_file(a, content);
+		struct service_config *z = service_config_load(a, "web", &d);
+		ok(z && z->max_header_size == sizes[i].want, "max_header_size = %s is %zu bytes",
+		   sizes[i].v, sizes[i].want);
+		ok(y && z && !service_config_equal(y, z), "a change of max_header_size is seen");
+		service_config_free(z);
+		free(content);
+	}
+	ok(d.n_errors == 0, "no errors");
+	service_config_free(x);
+	service_config_free(y);
+	diag_free(&d);
+	free(a);
+	free(dir);
+}
+
 static void test_service_equal(void)
 {
 	char *dir = case_dir("equal");
@@ -1236,6 +1310,7 @@ int main(void)
 	test_ready_command_kill_mode();
 	test_service_equal();
 	test_relay();
+	test_protocol();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }
