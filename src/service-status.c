@@ -18,6 +18,16 @@ static double usec_to_s(uint64_t us)
 	return (double)us / 1e6;
 }
 
+/* A histogram's per-bucket counts as Prometheus wants them, cumulative. */
+static void cumulate(const uint64_t *per_bucket, size_t n, uint64_t *out)
+{
+	uint64_t cum = 0;
+	for (size_t i = 0; i < n; i++) {
+		cum += per_bucket[i];
+		out[i] = cum;
+	}
+}
+
 /* CPU and peak memory of the running instance so far (0 when none). The
  * peak is remembered: what status showed once must not shrink at the exit,
  * where only wait4()'s (slightly different) ru_maxrss is left. */
@@ -42,6 +52,25 @@ static void inst_live(struct service *svc, uint64_t *cpu_usec, uint64_t *peak_by
 	*peak_bytes = svc->inst_peak_bytes;
 }
 
+/* The figures of protocol = http. requests_active is the engine's (its
+ * connections' requests in flight); requests_ignored and
+ * connections_ignored are 0 until idle_ignore and wake_on = data count
+ * them. */
+static void service_status_requests(const struct service *svc, struct service_status *st)
+{
+	const struct usage *u = &svc->usage;
+	st->protocol = protocol_name(svc->cfg->protocol);
+	st->requests_total = u->requests_total;
+	st->requests_active = 0;
+	memcpy(st->responses, u->responses, sizeof(st->responses));
+	st->has_request = u->request_count > 0;
+	st->request_ms_p50 = usage_request_percentile(u, 50) / 1000.0;
+	st->request_ms_p99 = usage_request_percentile(u, 99) / 1000.0;
+	cumulate(u->request_buckets, ZP_REQUEST_BUCKETS, st->request_buckets);
+	st->request_count = u->request_count;
+	st->request_sum_seconds = usec_to_s(u->request_sum_usec);
+}
+
 void service_status(struct service *svc, struct service_status *st)
 {
 	uint64_t now = now_usec();
@@ -60,6 +89,7 @@ void service_status(struct service *svc, struct service_status *st)
 	st->connections_refused = u->connections_refused;
 	st->cold_starts = u->cold_starts;
 	st->relay = svc->cfg->relay;
+	service_status_requests(svc, st);
 	st->has_start = u->start_count > 0;
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
@@ -91,11 +121,7 @@ void service_status(struct service *svc, struct service_status *st)
 	st->last_exit = u->last_exit[0] ? xstrdup(u->last_exit) : NULL;
 	st->backend_status = svc->backend_status ? xstrdup(svc->backend_status) : NULL;
 	st->last_error = svc->last_error ? xstrdup(svc->last_error) : NULL;
-	uint64_t cum = 0;
-	for (int i = 0; i < ZP_START_BUCKETS; i++) {
-		cum += u->start_buckets[i];
-		st->start_buckets[i] = cum;
-	}
+	cumulate(u->start_buckets, ZP_START_BUCKETS, st->start_buckets);
 	st->start_count = u->start_count;
 	st->start_sum_seconds = usec_to_s(u->start_sum_usec);
 }
