@@ -521,11 +521,10 @@ void relay_resume(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	h->paused = false;
-	/* Bytes read past what paused it wait for the filter: from the loop,
-	 * where an error may finish the relay. */
-	if (h->seen < h->end || h->eof)
-		ev_feed_event(r->loop, &r->rio[src_of(d)], EV_READ);
-	relay_update(r);
+	/* Bytes read past what paused it wait for the filter, and the watchers
+	 * are set again: from the loop, where an error may finish the relay
+	 * (so this may be called from the filter). */
+	ev_feed_event(r->loop, &r->rio[src_of(d)], EV_READ);
 }
 
 void relay_end_input(struct relay *r, enum relay_dir d)

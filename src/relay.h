@@ -146,7 +146,8 @@ void relay_set_filter(struct relay *r, size_t hold_max);
 void relay_attach(struct relay *r, int backend_fd, bool connecting);
 
 /* Read direction d again after the filter paused it; bytes it holds unseen
- * are given to the filter from the loop, not from this call. */
+ * are given to the filter from the loop, not from this call (the filter
+ * may call it). */
 void relay_resume(struct relay *r, enum relay_dir d);
 
 /* Read no more of direction d's source, as if it had sent its EOF: what was

@@ -86,10 +86,11 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
-                "connection_idle_timeout", "relay")
+                "connection_idle_timeout", "relay", "protocol")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode")
+HTTP_KEYS = ("max_header_size",)
 
 
 # ---------------------------------------------------------------------------
@@ -810,17 +811,20 @@ class Test:
     def service(self, name, **keys):
         """Write services.d/NAME.conf from keys (section chosen by key name; a
         list gives a repeated key; None leaves the key out). Returns its path."""
-        sections = {"service": [], "backend": []}
+        sections = {"service": [], "backend": [], "http": []}
         for k, v in keys.items():
             if v is None:
                 continue
-            sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else None
+            sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else \
+                "http" if k in HTTP_KEYS else None
             if sec is None:
                 raise Error(f"service {name}: unknown key {k!r} (use service_text for raw files)")
             for item in (v if isinstance(v, (list, tuple)) else [v]):
                 sections[sec].append(f"{k} = {item}")
         text = "[service]\n" + "\n".join(sections["service"]) + "\n\n[backend]\n" + \
             "\n".join(sections["backend"]) + "\n"
+        if sections["http"]:
+            text += "\n[http]\n" + "\n".join(sections["http"]) + "\n"
         return self.service_text(name, text)
 
     def service_text(self, name, text):
