@@ -100,6 +100,8 @@ static int filter_up(struct conn *c, struct relay *r)
 		enum http_event ev = http_track_request(&h->t, u->data + u->seen, u->end - u->seen,
 							now_usec(), &used);
 		u->seen += used;
+		if (!used && (ev == HTTP_MORE || ev == HTTP_HEAD))
+			break; /* no progress: wait for more bytes rather than spin */
 		switch (ev) {
 		case HTTP_MORE:
 			/* The head in progress is held; body bytes may go. */
