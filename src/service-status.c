@@ -61,7 +61,7 @@ static void service_status_requests(const struct service *svc, struct service_st
 	const struct usage *u = &svc->usage;
 	st->protocol = protocol_name(svc->cfg->protocol);
 	st->requests_total = u->requests_total;
-	st->requests_active = 0;
+	st->requests_active = svc->queue.n_requests;
 	memcpy(st->responses, u->responses, sizeof(st->responses));
 	st->has_request = u->request_count > 0;
 	st->request_ms_p50 = usage_request_percentile(u, 50) / 1000.0;
@@ -83,7 +83,7 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->queue.n_active + svc->handoff_active;
+	st->connections_active = svc->queue.n_active + svc->queue.n_reading + svc->handoff_active;
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;
