@@ -3,7 +3,8 @@
 starts (zp-testd --unavailable-for) is ready only once a GET of ready_path
 answers below 500. No client sees the 503s: neither the first request nor
 several that arrive together during the start; the probe asked the backend
-itself (its 503 count) with a new connection per try. The same backend with
+itself (its 503 count) with a new connection per try, and its requests are
+not counted as the service's. The same backend with
 ready = connect hands the first client a 503 (so the 503 window is real). A
 backend that never gets ready, or answers something that is not HTTP, fails
 the start at start_timeout with the last answer in last_error."""
@@ -43,12 +44,17 @@ def test(t):
     zt.expect(s["ready_ms"] is not None and s["ready_ms"] >= WINDOW * 0.9,
               f"ready_ms {s['ready_ms']} covers the 503 window")
     zt.expect(s["last_start_ms"] >= WINDOW * 0.9, f"last_start_ms {s['last_start_ms']}")
+    zt.expect_eq((s["requests_total"], s["responses"]["2xx"], s["responses"]["5xx"]), (1, 1, 0),
+                 "the probe's requests are not the service's")
 
     # Several requests together during a cold start: none sees a 503.
     got = zt.concurrent_gets(crowd, 8, timeout=15)
     statuses = [g.status if isinstance(g, zt.Response) else repr(g) for g in got]
     zt.expect_eq(statuses, [200] * 8, "eight clients during the start")
     zt.expect(min(int(g.kv["unavailable"]) for g in got) >= 1, "the probe met 503s there too")
+    s = t.service_status("crowd")
+    zt.expect_eq((s["requests_total"], s["responses"]["2xx"], s["responses"]["5xx"]), (8, 8, 0),
+                 "crowd: eight requests, eight 2xx")
 
     # The control: ready = connect relays the first request to the 503 window.
     r = zt.http_get(plain, timeout=15)

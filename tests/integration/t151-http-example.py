@@ -2,7 +2,7 @@
 """The shipped conf/services.d/web-http.conf.example: `zeroproxy check`
 accepts it as it is, and made to run here (ports, no user, a folder of our
 own) it serves python3's http.server in HTTP mode, found ready by ready =
-http; status says protocol http. The demo's conf/demo/web-http.conf.in
+http; status says protocol http and counts the request. The demo's conf/demo/web-http.conf.in
 checks too."""
 import os
 import sys
@@ -54,6 +54,7 @@ def test(t):
     s = t.service_status("web")
     zt.expect_eq((s["protocol"], s["state"], s["cold_starts"]), ("http", "running", 1),
                  "an http service, started once")
+    zt.expect_eq((s["requests_total"], s["responses"]["2xx"]), (1, 1), "the request counted")
 
 
 zt.run(test)
