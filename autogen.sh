@@ -10,7 +10,7 @@ set -e
 cd "$(dirname "$0")"
 # The build: compiler, C library headers, linker, autotools, libraries.
 zp_build="gcc libc6-dev linux-libc-dev binutils make autoconf automake m4 pkg-config
-	libev-dev libsystemd-dev libinih-dev"
+	libev-dev libsystemd-dev libinih-dev libhttp-parser-dev"
 # The tests and `make demo`: python3 (the harness), curl, ps/pgrep (procps),
 # setpriv/prlimit/unshare/nsenter (util-linux), mount, systemd
 # (systemd-analyze, systemd-socket-activate, the systemd box), man-db and

@@ -18,7 +18,11 @@ enum ready_mode {
 	ZP_READY_NOTIFY,  /* wait for READY=1 on our NOTIFY_SOCKET */
 	ZP_READY_SOCKET,  /* we listen on address and pass the socket as fd 3 */
 	ZP_READY_COMMAND, /* run ready_command until it exits 0 */
+	ZP_READY_HTTP,    /* GET ready_path on address until the status is below 500 */
 };
+
+/* The longest ready_path. */
+#define ZP_READY_PATH_MAX 1024
 
 const char *ready_name(enum ready_mode r);
 
@@ -30,6 +34,14 @@ enum kill_mode {
 
 const char *kill_mode_name(enum kill_mode m);
 
+/* What zeroproxy understands of a service's traffic. */
+enum protocol {
+	ZP_PROTOCOL_TCP,  /* bytes: idle means no connection open */
+	ZP_PROTOCOL_HTTP, /* HTTP/1.x requests: idle means no request in flight */
+};
+
+const char *protocol_name(enum protocol p);
+
 /* Defaults, as zeroproxy.conf(5) lists them. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
 #define ZP_DEFAULT_MAX_CONNECTIONS      1024
@@ -38,6 +50,9 @@ const char *kill_mode_name(enum kill_mode m);
 #define ZP_DEFAULT_CONN_IDLE_TIMEOUT_MS (60 * 60 * 1000ULL)
 #define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
+#define ZP_DEFAULT_MAX_HEADER_SIZE      (64 * 1024)
+/* The largest max_header_size accepted (http.h's HTTP_HEADER_SIZE_LIMIT). */
+#define ZP_MAX_HEADER_SIZE_LIMIT (1024 * 1024)
 
 struct service_config {
 	char *name; /* file name without .conf */
@@ -53,6 +68,10 @@ struct service_config {
 	uint64_t pending_timeout_ms;         /* a waiting connection is closed after this */
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
 	bool relay; /* false: hand-off, the backend accepts on our listeners */
+	enum protocol protocol;
+
+	/* [http] (protocol = http only) */
+	size_t max_header_size; /* bytes of a request head at most, else 431 */
 
 	/* [backend] */
 	char *exec;          /* as written */
@@ -61,6 +80,7 @@ struct service_config {
 	struct addr address; /* where the backend accepts */
 	enum ready_mode ready;
 	char **ready_argv; /* ready_command split, NULL-terminated; NULL unless ready = command */
+	char *ready_path;  /* ready = http: the target it GETs; NULL: "/" */
 	uint64_t start_timeout_ms;
 	int stop_signal;
 	uint64_t stop_timeout_ms;

@@ -28,13 +28,11 @@
 /* conf_parse_enum stores an int. */
 _Static_assert(sizeof(enum ready_mode) == sizeof(int), "enum ready_mode is an int");
 _Static_assert(sizeof(enum kill_mode) == sizeof(int), "enum kill_mode is an int");
+_Static_assert(sizeof(enum protocol) == sizeof(int), "enum protocol is an int");
 
 static const char *const ready_names[] = {
-    [ZP_READY_CONNECT] = "connect",
-    [ZP_READY_NOTIFY] = "notify",
-    [ZP_READY_SOCKET] = "socket",
-    [ZP_READY_COMMAND] = "command",
-    NULL,
+    [ZP_READY_CONNECT] = "connect", [ZP_READY_NOTIFY] = "notify", [ZP_READY_SOCKET] = "socket",
+    [ZP_READY_COMMAND] = "command", [ZP_READY_HTTP] = "http",     NULL,
 };
 
 static const char *const kill_mode_names[] = {
@@ -42,6 +40,19 @@ static const char *const kill_mode_names[] = {
     [ZP_KILL_CONTROL_GROUP] = "control-group",
     NULL,
 };
+
+static const char *const protocol_names[] = {
+    [ZP_PROTOCOL_TCP] = "tcp",
+    [ZP_PROTOCOL_HTTP] = "http",
+    NULL,
+};
+
+const char *protocol_name(enum protocol p)
+{
+	if ((size_t)p < ZP_ARRAY_SIZE(protocol_names) - 1)
+		return protocol_names[p];
+	return "?";
+}
 
 const char *ready_name(enum ready_mode r)
 {
@@ -174,6 +185,50 @@ static int parse_environment(struct conf_parser *p, const struct conf_key *k, co
 	return 0;
 }
 
+/* ready_path: an origin-form target ("/", "/healthz?full=1"): a slash, then
+ * visible ASCII only (it goes into a request line as it is). */
+static int parse_ready_path(struct conf_parser *p, const struct conf_key *k, const char *v,
+			    void *field)
+{
+	size_t len = strlen(v);
+	bool ok = v[0] == '/' && len <= ZP_READY_PATH_MAX;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = v[i] > 0x20 && v[i] < 0x7f;
+	if (!ok) {
+		conf_error(p,
+			   "expected a path starting with / (visible ASCII, no spaces, at most %d "
+			   "bytes), got %s",
+			   ZP_READY_PATH_MAX, p->quoted);
+		return -EINVAL;
+	}
+	return conf_parse_string(p, k, v, field);
+}
+
+/* A size_t of bytes: a whole number, or with k or M (1024, 1048576), from
+ * k->min to ZP_MAX_HEADER_SIZE_LIMIT. */
+static int parse_size(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	char *end;
+	errno = 0;
+	unsigned long long u = v[0] >= '0' && v[0] <= '9' ? strtoull(v, &end, 10) : 0;
+	bool ok = v[0] >= '0' && v[0] <= '9' && errno == 0;
+	if (ok && (*end == 'k' || *end == 'K') && u <= ZP_MAX_HEADER_SIZE_LIMIT) {
+		u *= 1024;
+		end++;
+	} else if (ok && *end == 'M' && u <= ZP_MAX_HEADER_SIZE_LIMIT) {
+		u *= 1024 * 1024;
+		end++;
+	}
+	if (!ok || *end || u < k->min || u > ZP_MAX_HEADER_SIZE_LIMIT) {
+		conf_error(p,
+			   "expected a size from %llu to %u bytes (k = 1024, M = 1048576), got %s",
+			   (unsigned long long)k->min, ZP_MAX_HEADER_SIZE_LIMIT, p->quoted);
+		return -EINVAL;
+	}
+	*(size_t *)field = (size_t)u;
+	return 0;
+}
+
 /* ---- the keys ---- */
 
 /* The field of a row: SVC(f) for a field of struct service_config, SVC_ALL
@@ -195,6 +250,7 @@ static const struct conf_key service_keys[] = {
 	{ "service", "group",                   conf_parse_string,   SVC(group_name),
 	  .id = "service.group" },
 	{ "service", "group_weight",            conf_parse_u32,      SVC(group_weight), .min = 1 },
+	{ "service", "protocol",                conf_parse_enum,     SVC(protocol), .arg = protocol_names },
 	{ "backend", "exec",                    parse_exec,          SVC_ALL },
 	{ "backend", "address",                 parse_address,       SVC_ALL },
 	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
@@ -208,12 +264,15 @@ static const struct conf_key service_keys[] = {
 	  .flags = CONF_REPEATABLE },
 	{ "backend", "ready_command",           parse_ready_command, SVC_ALL },
 	{ "backend", "kill_mode",               conf_parse_enum,     SVC(kill_mode), .arg = kill_mode_names },
+	{ "backend", "ready_path",              parse_ready_path,    SVC(ready_path) },
+	{ "http",    "max_header_size",         parse_size,          SVC(max_header_size), .min = 1024 },
 };
 /* clang-format on */
 
 static const struct conf_section service_sections[] = {
     {.name = "service"},
     {.name = "backend"},
+    {.name = "http"},
 };
 
 /* The defaults, as zeroproxy.conf(5) lists them. */
@@ -232,6 +291,8 @@ static void service_defaults(struct service_config *s)
 	s->kill_mode = ZP_KILL_MIXED;
 	s->relay = true;
 	s->group_weight = 1;
+	s->protocol = ZP_PROTOCOL_TCP;
+	s->max_header_size = ZP_DEFAULT_MAX_HEADER_SIZE;
 }
 
 void service_config_free(struct service_config *s)
@@ -244,6 +305,7 @@ void service_config_free(struct service_config *s)
 	free(s->exec);
 	strv_free(s->argv);
 	strv_free(s->ready_argv);
+	free(s->ready_path);
 	free(s->user);
 	free(s->group);
 	free(s->working_directory);
@@ -399,6 +461,37 @@ static void ready_command_check(struct conf_parser *p, const struct service_conf
 	}
 }
 
+/* ready = http GETs an HTTP backend: only with protocol = http; ready_path
+ * only with ready = http. The second of two keys is the one in error. */
+static void ready_http_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (conf_key_bad(p, "ready") || conf_key_bad(p, "protocol"))
+		return;
+	unsigned ready_line = conf_key_line(p, "ready");
+	unsigned protocol_line = conf_key_line(p, "protocol");
+	if (s->ready == ZP_READY_HTTP && s->protocol != ZP_PROTOCOL_HTTP) {
+		if (protocol_line > ready_line)
+			conf_key_error(p, "protocol", protocol_line,
+				       "%s cannot be used with ready = http (line %u), which needs "
+				       "protocol = http",
+				       protocol_name(s->protocol), ready_line);
+		else
+			conf_key_error(p, "ready", ready_line,
+				       "http needs protocol = http, protocol is %s",
+				       protocol_name(s->protocol));
+	}
+	unsigned path_line = conf_key_line(p, "ready_path");
+	if (s->ready_path && s->ready != ZP_READY_HTTP && !conf_key_bad(p, "ready_path")) {
+		if (ready_line > path_line)
+			conf_key_error(p, "ready", ready_line,
+				       "ready_path (line %u) needs ready = http, got %s", path_line,
+				       ready_name(s->ready));
+		else
+			conf_key_error(p, "ready_path", path_line,
+				       "only with ready = http, ready is %s", ready_name(s->ready));
+	}
+}
+
 /* relay = no hands the listeners to the backend: nothing of the relay
  * applies. The second of the two keys is the one in error. */
 static void relay_check(struct conf_parser *p, const struct service_config *s)
@@ -466,6 +559,41 @@ static void freeze_check(struct conf_parser *p, const struct service_config *s)
 			       freeze_line, i);
 }
 
+/* protocol = http parses the traffic zeroproxy relays: not with relay = no
+ * (the second of the two keys is the one in error), and the [http] keys only
+ * with it. */
+static void protocol_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (conf_key_bad(p, "protocol"))
+		return;
+	unsigned protocol_line = conf_key_line(p, "protocol");
+	if (s->protocol == ZP_PROTOCOL_HTTP && !s->relay && !conf_key_bad(p, "relay")) {
+		unsigned relay_line = conf_key_line(p, "relay");
+		if (relay_line > protocol_line)
+			conf_key_error(p, "relay", relay_line,
+				       "no cannot be used with protocol = http (line %u): requests "
+				       "are seen only when zeroproxy relays them",
+				       protocol_line);
+		else
+			conf_key_error(
+			    p, "protocol", protocol_line,
+			    "http cannot be used with relay = no (line %u): requests are "
+			    "seen only when zeroproxy relays them",
+			    relay_line);
+	}
+	if (s->protocol == ZP_PROTOCOL_HTTP)
+		return;
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(service_keys); i++) {
+		const struct conf_key *k = &service_keys[i];
+		if (strcmp(k->section, "http") != 0 || !conf_key_line(p, k->name) ||
+		    conf_key_bad(p, k->name))
+			continue;
+		conf_key_error(p, k->name, conf_key_line(p, k->name),
+			       "[http] only with protocol = http, protocol is %s",
+			       protocol_name(s->protocol));
+	}
+}
+
 static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
@@ -501,8 +629,10 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 	}
 
 	ready_command_check(p, s);
+	ready_http_check(p, s);
 	relay_check(p, s);
 	freeze_check(p, s);
+	protocol_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s);
@@ -604,11 +734,13 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       a->max_connections == b->max_connections && a->max_pending == b->max_pending &&
 	       a->pending_timeout_ms == b->pending_timeout_ms &&
 	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&
-	       a->relay == b->relay && str_equal(a->exec, b->exec) &&
+	       a->relay == b->relay && a->protocol == b->protocol &&
+	       a->max_header_size == b->max_header_size && str_equal(a->exec, b->exec) &&
 	       strv_equal(a->argv, b->argv) && a->ready == b->ready &&
 	       a->start_timeout_ms == b->start_timeout_ms && a->stop_signal == b->stop_signal &&
 	       a->stop_timeout_ms == b->stop_timeout_ms &&
-	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
+	       strv_equal(a->ready_argv, b->ready_argv) &&
+	       str_equal(a->ready_path, b->ready_path) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&
 	       strv_equal(a->environment, b->environment) &&

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_http.h"
 #include "log.h"
 #include "util.h"
 
@@ -30,35 +31,70 @@ void conn_queue_init(struct conn_queue *q, struct ev_loop *loop, const char *nam
 	q->fd_retry_timer.data = q;
 }
 
+/* The list where says, and its count. */
+static struct conn **list_of(struct conn_queue *q, enum conn_where w, uint32_t **n)
+{
+	switch (w) {
+	case CONN_READING: *n = &q->n_reading; return &q->reading;
+	case CONN_PENDING: *n = &q->n_pending; return &q->pending_head;
+	case CONN_ACTIVE: *n = &q->n_active; return &q->active;
+	case CONN_CLOSING: break;
+	}
+	*n = &q->n_closing;
+	return &q->closing;
+}
+
 static void conn_unlink(struct conn *c)
 {
 	struct conn_queue *q = c->q;
-	if (c->pending) {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			q->pending_head = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		else
-			q->pending_tail = c->prev;
-		q->n_pending--;
-	} else {
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			q->active = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		q->n_active--;
-	}
+	uint32_t *n;
+	struct conn **head = list_of(q, c->where, &n);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else if (c->where == CONN_PENDING)
+		q->pending_tail = c->prev;
+	(*n)--;
 	c->prev = c->next = NULL;
+}
+
+/* Put c on the list of w: at the end of the FIFO, the front of the others. */
+static void conn_link(struct conn *c, enum conn_where w)
+{
+	struct conn_queue *q = c->q;
+	uint32_t *n;
+	struct conn **head = list_of(q, w, &n);
+	c->where = w;
+	c->pending = w == CONN_PENDING;
+	if (w == CONN_PENDING) {
+		c->prev = q->pending_tail;
+		c->next = NULL;
+		if (q->pending_tail)
+			q->pending_tail->next = c;
+		q->pending_tail = c;
+		if (!q->pending_head)
+			q->pending_head = c;
+	} else {
+		c->prev = NULL;
+		c->next = *head;
+		if (*head)
+			(*head)->prev = c;
+		*head = c;
+	}
+	(*n)++;
 }
 
 static void conn_free(struct conn *c)
 {
 	c->q->ops->conn_closed(c->q->data);
 	ev_timer_stop(c->q->loop, &c->pending_timer);
+	if (c->http)
+		conn_http_free(c);
+	else
+		c->q->n_plain--;
 	if (c->relay) {
 		relay_close(c->relay);
 		free(c->relay);
@@ -68,13 +104,35 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+void conn_closing_done(struct conn *c)
+{
+	conn_unlink(c);
+	conn_free(c);
+}
+
+/* c (unlinked) is done: freed, or closing after an answer of ours. */
+static void conn_end(struct conn *c, bool closing)
+{
+	if (closing)
+		conn_link(c, CONN_CLOSING);
+	else
+		conn_free(c);
+}
+
 void conn_refuse(struct conn *c, const char *why)
 {
 	struct conn_queue *q = c->q;
 	log_info("%s: connection from %s refused: %s", q->name, c->peer, why);
 	q->usage->connections_refused++;
 	conn_unlink(c);
-	conn_free(c);
+	if (!c->http) {
+		conn_free(c);
+		return;
+	}
+	ev_timer_stop(q->loop, &c->pending_timer);
+	char body[300];
+	snprintf(body, sizeof(body), "Service unavailable: %s.", why);
+	conn_end(c, conn_http_answer(c, 503, q->ops->retry_after(q->data), body));
 }
 
 void conn_queue_refuse_pending(struct conn_queue *q, const char *why)
@@ -124,11 +182,11 @@ static void on_relay_done(struct relay *r, int err)
 		else if (err == -ETIMEDOUT)
 			log_info("%s: connection from %s closed after connection_idle_timeout",
 				 q->name, c->peer);
-		else if (err < 0)
+		else if (err < 0 && !(c->http && (err == -EBADMSG || err == -EPROTO)))
 			log_debug("%s: connection from %s ended: %s", q->name, c->peer,
 				  strerror(-err));
 		conn_unlink(c);
-		conn_free(c);
+		conn_end(c, c->http && conn_http_relay_done(c, err));
 	}
 	/* Its fds are free now: a connection waiting for fds may go. */
 	if (q->pending_head && q->open)
@@ -154,11 +212,12 @@ static void on_pipe_release(struct relay *r)
 	c->q->ops->pipe_release(c->q->data);
 }
 
-static const struct relay_ops conn_relay_ops = {
+const struct relay_ops conn_relay_ops = {
     .done = on_relay_done,
     .first_byte = on_first_byte,
     .pipe_take = on_pipe_take,
     .pipe_release = on_pipe_release,
+    .filter = conn_http_filter,
 };
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -169,27 +228,64 @@ static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	q->ops->changed(q->data);
 }
 
-struct conn *conn_queue_add(struct conn_queue *q, int fd, const char *peer, bool waited)
+static struct conn *conn_new(struct conn_queue *q, int fd, const char *peer, bool waited)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->q = q;
 	c->fd = fd;
-	c->pending = true;
 	c->arrive_usec = now_usec();
 	c->waited = waited;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	ev_init(&c->pending_timer, on_pending_timeout);
 	c->pending_timer.data = c;
 	q->usage->connections_total++;
-
-	if (q->pending_tail)
-		q->pending_tail->next = c;
-	c->prev = q->pending_tail;
-	q->pending_tail = c;
-	if (!q->pending_head)
-		q->pending_head = c;
-	q->n_pending++;
 	return c;
+}
+
+struct conn *conn_queue_add(struct conn_queue *q, int fd, const char *peer, bool waited)
+{
+	struct conn *c = conn_new(q, fd, peer, waited);
+	q->n_plain++;
+	conn_link(c, CONN_PENDING);
+	return c;
+}
+
+struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *peer)
+{
+	struct conn *c = conn_new(q, fd, peer, false);
+	conn_link(c, CONN_READING);
+	conn_http_start(c);
+	return c;
+}
+
+void conn_queue_pend(struct conn *c, bool waited)
+{
+	conn_unlink(c);
+	c->waited = waited;
+	c->arrive_usec = now_usec(); /* the request woke the service, not the connect */
+	conn_link(c, CONN_PENDING);
+}
+
+unsigned conn_queue_close_idle(struct conn_queue *q)
+{
+	unsigned closed = 0;
+	struct conn *lists[] = {q->reading, q->active};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(lists); i++)
+		for (struct conn *c = lists[i], *next; c; c = next) {
+			next = c->next;
+			if (!c->http || !http_track_between(&c->http->t))
+				continue;
+			if (conn_http_idle(c)) {
+				conn_unlink(c);
+				conn_free(c);
+				closed++;
+			} else {
+				/* Its last response is still being written: it
+				 * closes once that is out. */
+				relay_end_input(c->relay, RELAY_UP);
+			}
+		}
+	return closed;
 }
 
 void conn_wait(struct conn *c)
@@ -227,12 +323,19 @@ static int conn_connect(struct conn *c, int probe_fd)
 	}
 	ev_timer_stop(q->loop, &c->pending_timer);
 	conn_unlink(c);
-	c->pending = false;
-	c->next = q->active;
-	if (q->active)
-		q->active->prev = c;
-	q->active = c;
-	q->n_active++;
+	conn_link(c, CONN_ACTIVE);
+	c->gen = q->gen;
+	if (c->relay) { /* http: relayed since the accept, waiting for its backend */
+		relay_attach(c->relay, fd, in_progress);
+		return 0;
+	}
+	conn_relay_start(c, fd, in_progress);
+	return 0;
+}
+
+void conn_relay_start(struct conn *c, int backend_fd, bool in_progress)
+{
+	struct conn_queue *q = c->q;
 	/* The relay buffers are not zeroed: their pages are touched only when
 	 * bytes flow, so idle connections cost little memory. */
 	c->relay = xmalloc(sizeof(*c->relay));
@@ -240,10 +343,8 @@ static int conn_connect(struct conn *c, int probe_fd)
 	c->relay->count[RELAY_DOWN] = &q->usage->bytes_out;
 	int client = c->fd;
 	c->fd = -1;
-	c->gen = q->gen;
-	relay_start(c->relay, q->loop, client, fd, in_progress, q->cfg->connection_idle_timeout_ms,
-		    &conn_relay_ops, c);
-	return 0;
+	relay_start(c->relay, q->loop, client, backend_fd, in_progress,
+		    q->cfg->connection_idle_timeout_ms, &conn_relay_ops, c);
 }
 
 void conn_queue_open(struct conn_queue *q, const struct addr *target, unsigned gen)
@@ -292,15 +393,12 @@ static void on_fd_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 void conn_queue_free(struct conn_queue *q)
 {
-	while (q->pending_head) {
-		struct conn *c = q->pending_head;
-		conn_unlink(c);
-		conn_free(c);
-	}
-	while (q->active) {
-		struct conn *c = q->active;
-		conn_unlink(c);
-		conn_free(c);
-	}
+	struct conn **lists[] = {&q->pending_head, &q->active, &q->reading, &q->closing};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(lists); i++)
+		while (*lists[i]) {
+			struct conn *c = *lists[i];
+			conn_unlink(c);
+			conn_free(c);
+		}
 	ev_timer_stop(q->loop, &q->fd_retry_timer);
 }

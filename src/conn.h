@@ -8,6 +8,16 @@
  * It decides no service policy: limits, back-off and when to start or stop
  * an instance are the owner's, and the queue reaches its owner only through
  * conn_queue_ops (as an instance reaches its service through instance_ops).
+ *
+ * protocol = http (conn_http.c): a connection is first read (reading) until
+ * its first request head is complete and valid; only then does it ask for a
+ * backend (ops->request) and wait like any other. Its relay starts at the
+ * accept, without a backend, and an HTTP tracker filters both directions:
+ * requests in flight are counted (q->n_requests), completed ones reach the
+ * meter, bad heads get 400/431, refusals 503, a backend's garbage 502.
+ * zeroproxy's own answers are written, then the connection lingers a moment
+ * (reading and dropping what the client still sends) so that a close does
+ * not reset the answer away (closing).
  */
 #ifndef ZP_CONN_H
 #define ZP_CONN_H
@@ -22,19 +32,30 @@
 #include "usage.h"
 
 struct conn_queue;
+struct conn_http;
+
+/* Which of q's lists a connection is on. */
+enum conn_where {
+	CONN_READING, /* http: its first request head is being read */
+	CONN_PENDING, /* waiting for a backend */
+	CONN_ACTIVE,  /* relayed to one */
+	CONN_CLOSING, /* http: zeroproxy's own answer is sent, then it closes */
+};
 
 /* One client connection. */
 struct conn {
 	struct conn_queue *q;
-	struct conn *prev, *next; /* on q's pending FIFO or its active list */
-	int fd;                   /* the client, while pending */
-	bool pending;
+	struct conn *prev, *next; /* on the list where says */
+	int fd;                   /* the client, while pending without a relay */
+	enum conn_where where;
+	bool pending;           /* where == CONN_PENDING */
 	bool waited;            /* arrived while no instance was running: felt a cold start */
 	uint64_t arrive_usec;   /* monotonic, at accept */
 	unsigned gen;           /* the instance generation it was relayed to */
 	ev_timer pending_timer; /* pending_timeout */
 	char peer[64];
-	struct relay *relay; /* once relayed */
+	struct relay *relay;    /* once relayed (http: from the accept) */
+	struct conn_http *http; /* protocol = http, else NULL */
 };
 
 /* What the queue tells its owner (data is the owner's). */
@@ -50,12 +71,21 @@ struct conn_queue_ops {
 	 * direction; true: granted and counted until pipe_release(). */
 	bool (*pipe_take)(void *data);
 	void (*pipe_release)(void *data);
+	/* http: c's first request head is complete and valid (c is reading):
+	 * the owner refuses it or makes it wait (conn_queue_pend()). */
+	void (*request)(void *data, struct conn *c);
+	/* http: seconds a refused client should wait (Retry-After). */
+	unsigned (*retry_after)(void *data);
 };
 
 struct conn_queue {
 	uint32_t n_pending, n_active;             /* first: see struct service */
+	uint32_t n_reading, n_closing;            /* http: see enum conn_where */
+	uint32_t n_requests;                      /* http: requests in flight, tunnels included */
+	uint32_t n_plain;                         /* connections without http (tcp) */
 	struct conn *pending_head, *pending_tail; /* FIFO of waiting connections */
 	struct conn *active;                      /* relayed connections */
+	struct conn *reading, *closing;           /* http: see enum conn_where */
 	bool open;                                /* hand over to target (else hold) */
 	const struct addr *target; /* where the instance accepts (the last one opened to) */
 	unsigned gen;              /* the instance generation of target */
@@ -78,11 +108,26 @@ void conn_queue_init(struct conn_queue *q, struct ev_loop *loop, const char *nam
  * it. waited: no instance was running when it came. */
 struct conn *conn_queue_add(struct conn_queue *q, int fd, const char *peer, bool waited);
 
+/* http: take a new client connection (fd taken) and count it; it is read
+ * until its first request head is complete (ops->request), or closed when the
+ * client leaves first. */
+struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *peer);
+
+/* http: a reading connection waits for a backend, at the end of the FIFO.
+ * waited: no instance was running when its request came. */
+void conn_queue_pend(struct conn *c, bool waited);
+
+/* http: the idle stop. Close the connections between requests (keep-alive
+ * ones that wait for a next request, and reading ones that sent nothing);
+ * one whose last response is not all written yet reads no more and closes
+ * once it is. Returns how many were closed. */
+unsigned conn_queue_close_idle(struct conn_queue *q);
+
 /* c waits: its pending_timeout runs (once; never with infinity). */
 void conn_wait(struct conn *c);
 
 /* Close a connection that never reached a backend, logged with why, and
- * counted as refused. */
+ * counted as refused (http: after a 503 with Retry-After). */
 void conn_refuse(struct conn *c, const char *why);
 
 /* Refuse every pending connection. */

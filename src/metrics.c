@@ -151,6 +151,79 @@ static void gauge_ms(struct strbuf *out, const char *name, const char *help,
 	}
 }
 
+/* One service's histogram NAME: cumulative buckets of bounds le (the last
+ * +Inf), _sum and _count. */
+static void histogram(struct strbuf *out, const char *name, const struct service_status *s,
+		      const double *le, size_t nb, const uint64_t *buckets, uint64_t count,
+		      double sum)
+{
+	char series_name[128];
+	for (size_t b = 0; b < nb; b++) {
+		char bound[32];
+		if (b == nb - 1)
+			strcpy(bound, "+Inf");
+		else
+			snprintf(bound, sizeof(bound), "%g", le[b]);
+		snprintf(series_name, sizeof(series_name), "%s_bucket", name);
+		series(out, series_name, s, "le", bound);
+		/* +Inf must equal _count, whatever the buckets say. */
+		sb_printf(out, "%llu\n", (unsigned long long)(b == nb - 1 ? count : buckets[b]));
+	}
+	snprintf(series_name, sizeof(series_name), "%s_sum", name);
+	series(out, series_name, s, NULL, NULL);
+	put_float(out, sum);
+	sb_puts(out, "\n");
+	snprintf(series_name, sizeof(series_name), "%s_count", name);
+	series(out, series_name, s, NULL, NULL);
+	sb_printf(out, "%llu\n", (unsigned long long)count);
+}
+
+/* protocol = http: requests by the class of their response ("none": ended
+ * before one), in flight, and their durations; only http services have
+ * these series. */
+static void metrics_format_http(const struct service_status *st, size_t n, struct strbuf *out)
+{
+	family(out, "zeroproxy_requests_total", "counter",
+	       "HTTP requests, by the class of their response (none: the connection ended "
+	       "before it).");
+	for (size_t i = 0; i < n; i++) {
+		if (!service_status_http(&st[i]))
+			continue;
+		uint64_t answered = 0;
+		for (int c = 0; c < ZP_RESPONSE_CLASSES; c++) {
+			char class[8];
+			snprintf(class, sizeof(class), "%dxx", c + 1);
+			series(out, "zeroproxy_requests_total", &st[i], "class", class);
+			sb_printf(out, "%llu\n", (unsigned long long)st[i].responses[c]);
+			answered += st[i].responses[c];
+		}
+		series(out, "zeroproxy_requests_total", &st[i], "class", "none");
+		sb_printf(out, "%llu\n",
+			  (unsigned long long)(st[i].requests_total > answered
+						   ? st[i].requests_total - answered
+						   : 0));
+	}
+
+	family(out, "zeroproxy_requests_in_flight", "gauge",
+	       "HTTP requests received and not yet answered in full, tunnels included.");
+	for (size_t i = 0; i < n; i++) {
+		if (!service_status_http(&st[i]))
+			continue;
+		series(out, "zeroproxy_requests_in_flight", &st[i], NULL, NULL);
+		sb_printf(out, "%llu\n", (unsigned long long)st[i].requests_active);
+	}
+
+	family(out, "zeroproxy_request_duration_seconds", "histogram",
+	       "HTTP requests answered: from their first byte until the last byte of the "
+	       "response.");
+	for (size_t i = 0; i < n; i++)
+		if (service_status_http(&st[i]))
+			histogram(out, "zeroproxy_request_duration_seconds", &st[i],
+				  usage_request_bucket_le, ZP_REQUEST_BUCKETS,
+				  st[i].request_buckets, st[i].request_count,
+				  st[i].request_sum_seconds);
+}
+
 void metrics_format(const struct service_status *st, size_t n, struct strbuf *out)
 {
 	for (size_t m = 0; m < sizeof(simple) / sizeof(simple[0]); m++) {
@@ -214,25 +287,12 @@ void metrics_format(const struct service_status *st, size_t n, struct strbuf *ou
 	family(out, "zeroproxy_start_duration_seconds", "histogram",
 	       "Cold starts as clients felt them: from the connection that woke the service "
 	       "until the backend's first byte to it.");
-	for (size_t i = 0; i < n; i++) {
-		for (size_t b = 0; b < ZP_START_BUCKETS; b++) {
-			char le[32];
-			if (b == ZP_START_BUCKETS - 1)
-				strcpy(le, "+Inf");
-			else
-				snprintf(le, sizeof(le), "%g", usage_start_bucket_le[b]);
-			series(out, "zeroproxy_start_duration_seconds_bucket", &st[i], "le", le);
-			/* +Inf must equal _count, whatever the buckets say. */
-			uint64_t v =
-			    b == ZP_START_BUCKETS - 1 ? st[i].start_count : st[i].start_buckets[b];
-			sb_printf(out, "%llu\n", (unsigned long long)v);
-		}
-		series(out, "zeroproxy_start_duration_seconds_sum", &st[i], NULL, NULL);
-		put_float(out, st[i].start_sum_seconds);
-		sb_puts(out, "\n");
-		series(out, "zeroproxy_start_duration_seconds_count", &st[i], NULL, NULL);
-		sb_printf(out, "%llu\n", (unsigned long long)st[i].start_count);
-	}
+	for (size_t i = 0; i < n; i++)
+		histogram(out, "zeroproxy_start_duration_seconds", &st[i], usage_start_bucket_le,
+			  ZP_START_BUCKETS, st[i].start_buckets, st[i].start_count,
+			  st[i].start_sum_seconds);
+
+	metrics_format_http(st, n, out);
 }
 
 /* --- the HTTP server --- */

@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -132,11 +133,51 @@ static int pipe_flush(struct relay *r, enum relay_dir d)
 	return 0;
 }
 
+/* Whether direction d's destination can be written to: the backend exists
+ * and is connected. */
+static bool dst_open(const struct relay *r, enum relay_dir d)
+{
+	return d == RELAY_DOWN || (r->fd[1] >= 0 && !r->connecting);
+}
+
+/* The fixed buffer again, once a grown one is empty. */
+static void half_shrink(struct relay_half *h)
+{
+	if (!h->big)
+		return;
+	free(h->big);
+	h->big = NULL;
+	h->data = h->buf;
+	h->cap = sizeof(h->buf);
+}
+
+/* Held bytes that start after written ones move to the front, so that the
+ * buffer has room for the rest of them; a buffer that they fill grows once
+ * to hold_max. */
+static void half_compact(struct relay *r, struct relay_half *h)
+{
+	if (h->start > 0 && h->start == h->ready) {
+		memmove(h->data, h->data + h->start, h->end - h->start);
+		h->ready -= h->start;
+		h->seen -= h->start;
+		h->end -= h->start;
+		h->start = 0;
+	}
+	if (h->end == h->cap && h->start == 0 && h->ready == 0 && !h->big && r->hold_max > h->cap) {
+		h->big = xmalloc(r->hold_max);
+		memcpy(h->big, h->buf, h->end);
+		h->data = h->big;
+		h->cap = r->hold_max;
+	}
+}
+
 /* Write what direction d holds. Returns 0, or -errno on a hard error. */
 static int half_flush(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	int fd = r->fd[dst_of(d)];
+	if (!dst_open(r, d))
+		return 0;
 	if (h->pipe[0] >= 0) {
 		int err = pipe_flush(r, d);
 		if (err < 0 || h->piped > 0)
@@ -144,8 +185,8 @@ static int half_flush(struct relay *r, enum relay_dir d)
 		if (h->eof)
 			half_pipe_close(r, d); /* nothing more will come */
 	}
-	while (h->start < h->end) {
-		ssize_t n = send(fd, h->buf + h->start, h->end - h->start, MSG_NOSIGNAL);
+	while (h->start < h->ready) {
+		ssize_t n = send(fd, h->data + h->start, h->ready - h->start, MSG_NOSIGNAL);
 		if (n < 0) {
 			int err = write_failed(r, d);
 			if (err > 0)
@@ -155,7 +196,17 @@ static int half_flush(struct relay *r, enum relay_dir d)
 		h->start += (size_t)n;
 		wrote(r, d, (size_t)n);
 	}
-	h->start = h->end = 0;
+	if (h->ready == h->end) {
+		h->start = h->ready = h->seen = h->end = 0;
+		half_shrink(h);
+	} else if (h->eof && !h->paused) {
+		/* Held bytes that the EOF left unfinished (a partial head) are
+		 * never written. */
+		h->start = h->ready = h->seen = h->end = 0;
+		half_shrink(h);
+	} else {
+		return 0;
+	}
 	if (h->eof && !h->shut) {
 		/* Everything before the EOF is out: pass the EOF on. When the
 		 * other direction is finished as well, the relay closes both
@@ -171,17 +222,17 @@ static int half_flush(struct relay *r, enum relay_dir d)
 /* Whether direction d may read: its buffer, or its pipe, has room. */
 static bool half_room(const struct relay_half *h)
 {
-	if (h->eof)
+	if (h->eof || h->paused)
 		return false;
 	if (h->pipe[0] >= 0)
 		return !h->pipe_full && h->piped < h->pipe_cap;
-	return h->end < sizeof(h->buf);
+	return h->end < h->cap;
 }
 
 /* Whether direction d holds bytes for its destination. */
 static bool half_pending(const struct relay_half *h)
 {
-	return h->end > h->start || h->piped > 0;
+	return h->ready > h->start || h->piped > 0;
 }
 
 /* half_pump() for a splicing direction: source -> pipe -> destination. */
@@ -228,12 +279,67 @@ static int pipe_pump(struct relay *r, enum relay_dir d)
 	return half_flush(r, d);
 }
 
+/* A byte came from the backend. */
+static void backend_spoke(struct relay *r)
+{
+	if (r->backend_spoke)
+		return;
+	r->backend_spoke = true;
+	if (r->ops->first_byte)
+		r->ops->first_byte(r);
+}
+
+/* half_pump() for a filtered direction: every byte read goes to the filter
+ * before any is written; held bytes stay in the buffer. */
+static int filtered_pump(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	int fd = r->fd[src_of(d)];
+	for (;;) {
+		if (h->filter && (h->seen < h->end || (h->eof && !h->eof_told)) && !h->paused) {
+			h->eof_told = h->eof;
+			int err = r->ops->filter(r, d);
+			if (err < 0)
+				return side_error(r, src_of(d), -err);
+		}
+		if (!h->filter) {
+			h->seen = h->ready = h->end; /* a tunnel now: no more holding */
+			h->eof_told = h->eof;
+		}
+		int err = half_flush(r, d);
+		if (err < 0)
+			return err;
+		half_compact(r, h);
+		if (!half_room(h) || (h->ready > h->start && !dst_open(r, d)))
+			break;
+		ssize_t n = recv(fd, h->data + h->end, h->cap - h->end, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return side_error(r, src_of(d), errno);
+		}
+		if (n == 0) {
+			h->eof = true;
+			continue; /* the filter hears of it */
+		}
+		h->end += (size_t)n;
+		r->last_activity = ev_now(r->loop);
+		if (d == RELAY_DOWN)
+			backend_spoke(r);
+	}
+	return 0;
+}
+
 /* Read into direction d while there is room, writing out as we go so one
  * wake-up moves as much as the kernel allows. Returns 0 or -errno. */
 static int half_pump(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	int fd = r->fd[src_of(d)];
+	if (h->filter || h->big || h->ready < h->end)
+		return filtered_pump(r, d);
 	if (h->pipe[0] >= 0) {
 		int err = pipe_pump(r, d);
 		if (err <= 0)
@@ -255,13 +361,11 @@ static int half_pump(struct relay *r, enum relay_dir d)
 		}
 		size_t room = sizeof(h->buf) - h->end;
 		h->end += (size_t)n;
+		h->ready = h->seen = h->end;
 		r->last_activity = ev_now(r->loop);
-		if (d == RELAY_DOWN && !r->backend_spoke) {
-			r->backend_spoke = true;
-			if (r->ops->first_byte)
-				r->ops->first_byte(r);
-		}
-		if (r->connecting)
+		if (d == RELAY_DOWN)
+			backend_spoke(r);
+		if (!dst_open(r, d))
 			break; /* keep it until the backend is connected */
 		int err = half_flush(r, d);
 		if (err < 0)
@@ -282,9 +386,7 @@ static int half_pump(struct relay *r, enum relay_dir d)
 			return perr > 0 ? half_pump(r, d) : perr;
 		}
 	}
-	if (!r->connecting)
-		return half_flush(r, d);
-	return 0;
+	return half_flush(r, d);
 }
 
 /* Which watchers run follows from the buffers: read a source only while its
@@ -292,13 +394,14 @@ static int half_pump(struct relay *r, enum relay_dir d)
 static void relay_update(struct relay *r)
 {
 	struct relay_half *up = &r->half[RELAY_UP], *down = &r->half[RELAY_DOWN];
-	if (up->shut && down->shut) {
+	bool backend = r->fd[1] >= 0;
+	if ((up->shut && down->shut) || (!backend && up->eof)) {
 		relay_finish(r, 0);
 		return;
 	}
 	watcher_set(r, &r->rio[0], half_room(up));
-	watcher_set(r, &r->rio[1], !r->connecting && half_room(down));
-	watcher_set(r, &r->wio[1], r->connecting || half_pending(up));
+	watcher_set(r, &r->rio[1], backend && !r->connecting && half_room(down));
+	watcher_set(r, &r->wio[1], backend && (r->connecting || half_pending(up)));
 	watcher_set(r, &r->wio[0], half_pending(down));
 }
 
@@ -357,7 +460,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backend_fd,
 		 bool connecting, uint64_t idle_timeout_ms, const struct relay_ops *ops, void *data)
 {
-	assert(r && loop && ops && ops->done && client_fd >= 0 && backend_fd >= 0);
+	assert(r && loop && ops && ops->done && client_fd >= 0);
 	r->loop = loop;
 	r->fd[0] = client_fd;
 	r->fd[1] = backend_fd;
@@ -367,7 +470,13 @@ void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backe
 	r->err_side = RELAY_CLIENT;
 	r->ops = ops;
 	r->data = data;
+	r->hold_max = 0;
 	for (int i = 0; i < 2; i++) {
+		r->half[i].data = r->half[i].buf;
+		r->half[i].big = NULL;
+		r->half[i].cap = sizeof(r->half[i].buf);
+		r->half[i].ready = r->half[i].seen = 0;
+		r->half[i].filter = r->half[i].paused = r->half[i].eof_told = false;
 		r->half[i].start = r->half[i].end = 0;
 		r->half[i].eof = r->half[i].shut = false;
 		r->half[i].no_splice = r->half[i].pipe_full = false;
@@ -390,19 +499,74 @@ void relay_start(struct relay *r, struct ev_loop *loop, int client_fd, int backe
 	relay_update(r);
 }
 
+void relay_set_filter(struct relay *r, size_t hold_max)
+{
+	r->hold_max = hold_max;
+	r->half[RELAY_UP].filter = r->half[RELAY_DOWN].filter = true;
+	r->half[RELAY_UP].no_splice = r->half[RELAY_DOWN].no_splice = true;
+}
+
+void relay_attach(struct relay *r, int backend_fd, bool connecting)
+{
+	assert(r->fd[1] < 0 && backend_fd >= 0);
+	r->fd[1] = backend_fd;
+	r->connecting = connecting;
+	ev_io_set(&r->rio[1], backend_fd, EV_READ);
+	ev_io_set(&r->wio[1], backend_fd, EV_WRITE);
+	r->last_activity = ev_now(r->loop);
+	relay_resume(r, RELAY_UP);
+}
+
+void relay_resume(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	h->paused = false;
+	/* Bytes read past what paused it wait for the filter, and the watchers
+	 * are set again: from the loop, where an error may finish the relay
+	 * (so this may be called from the filter). */
+	ev_feed_event(r->loop, &r->rio[src_of(d)], EV_READ);
+}
+
+void relay_end_input(struct relay *r, enum relay_dir d)
+{
+	struct relay_half *h = &r->half[d];
+	h->eof = h->eof_told = true;
+	h->paused = false;
+	if (r->fd[dst_of(d)] >= 0)
+		ev_feed_event(r->loop, &r->wio[dst_of(d)], EV_WRITE);
+}
+
+bool relay_holds(const struct relay *r, enum relay_dir d)
+{
+	const struct relay_half *h = &r->half[d];
+	return h->end > h->start || h->piped > 0;
+}
+
+int relay_take_client(struct relay *r)
+{
+	int fd = r->fd[0];
+	/* ev_io_stop() also drops an event relay_resume() fed. */
+	ev_io_stop(r->loop, &r->rio[0]);
+	ev_io_stop(r->loop, &r->wio[0]);
+	r->fd[0] = -1;
+	return fd;
+}
+
 void relay_close(struct relay *r)
 {
 	for (int i = 0; i < 2; i++) {
 		if (r->loop)
 			half_pipe_close(r, (enum relay_dir)i);
 		if (r->loop) {
-			watcher_set(r, &r->rio[i], false);
-			watcher_set(r, &r->wio[i], false);
+			/* ev_io_stop() also drops an event relay_resume() fed. */
+			ev_io_stop(r->loop, &r->rio[i]);
+			ev_io_stop(r->loop, &r->wio[i]);
 		}
 		if (r->fd[i] >= 0) {
 			close(r->fd[i]);
 			r->fd[i] = -1;
 		}
+		half_shrink(&r->half[i]);
 	}
 	if (r->loop)
 		ev_timer_stop(r->loop, &r->idle);

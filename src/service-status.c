@@ -18,6 +18,16 @@ static double usec_to_s(uint64_t us)
 	return (double)us / 1e6;
 }
 
+/* A histogram's per-bucket counts as Prometheus wants them, cumulative. */
+static void cumulate(const uint64_t *per_bucket, size_t n, uint64_t *out)
+{
+	uint64_t cum = 0;
+	for (size_t i = 0; i < n; i++) {
+		cum += per_bucket[i];
+		out[i] = cum;
+	}
+}
+
 /* CPU and peak memory of the running instance so far (0 when none). The
  * peak is remembered: what status showed once must not shrink at the exit,
  * where only wait4()'s (slightly different) ru_maxrss is left. */
@@ -50,6 +60,25 @@ uint64_t service_inst_frozen_usec(const struct service *svc, uint64_t now)
 	return t;
 }
 
+/* The figures of protocol = http. requests_active is the engine's (its
+ * connections' requests in flight); requests_ignored and
+ * connections_ignored are 0 until idle_ignore and wake_on = data count
+ * them. */
+static void service_status_requests(const struct service *svc, struct service_status *st)
+{
+	const struct usage *u = &svc->usage;
+	st->protocol = protocol_name(svc->cfg->protocol);
+	st->requests_total = u->requests_total;
+	st->requests_active = svc->queue.n_requests;
+	memcpy(st->responses, u->responses, sizeof(st->responses));
+	st->has_request = u->request_count > 0;
+	st->request_ms_p50 = usage_request_percentile(u, 50) / 1000.0;
+	st->request_ms_p99 = usage_request_percentile(u, 99) / 1000.0;
+	cumulate(u->request_buckets, ZP_REQUEST_BUCKETS, st->request_buckets);
+	st->request_count = u->request_count;
+	st->request_sum_seconds = usec_to_s(u->request_sum_usec);
+}
+
 void service_status(struct service *svc, struct service_status *st)
 {
 	uint64_t now = now_usec();
@@ -62,7 +91,7 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
-	st->connections_active = svc->queue.n_active + svc->handoff_active;
+	st->connections_active = svc->queue.n_active + svc->queue.n_reading + svc->handoff_active;
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;
@@ -76,6 +105,7 @@ void service_status(struct service *svc, struct service_status *st)
 		st->group_used = group_used(g);
 		st->group_evictions = group_member_evictions(svc->gm);
 	}
+	service_status_requests(svc, st);
 	st->has_start = u->start_count > 0;
 	st->last_start_ms = (double)u->last_start_usec / 1000.0;
 	st->start_ms_p50 = usage_start_percentile(u, 50) / 1000.0;
@@ -113,11 +143,7 @@ void service_status(struct service *svc, struct service_status *st)
 	st->last_exit = u->last_exit[0] ? xstrdup(u->last_exit) : NULL;
 	st->backend_status = svc->backend_status ? xstrdup(svc->backend_status) : NULL;
 	st->last_error = svc->last_error ? xstrdup(svc->last_error) : NULL;
-	uint64_t cum = 0;
-	for (int i = 0; i < ZP_START_BUCKETS; i++) {
-		cum += u->start_buckets[i];
-		st->start_buckets[i] = cum;
-	}
+	cumulate(u->start_buckets, ZP_START_BUCKETS, st->start_buckets);
 	st->start_count = u->start_count;
 	st->start_sum_seconds = usec_to_s(u->start_sum_usec);
 }

@@ -113,10 +113,9 @@ static const bool legal[SVC__COUNT][SVC__COUNT] = {
 };
 
 static const char *const event_names[SE__COUNT] = {
-    [SE_CONNECT] = "connect", [SE_START] = "start",   [SE_STOP] = "stop",
-    [SE_IDLE] = "idle",       [SE_FREEZE] = "freeze", [SE_READY] = "ready",
-    [SE_FAILED] = "failed",   [SE_EXITED] = "exited", [SE_GONE] = "gone",
-    [SE_ROOM] = "room",
+    [SE_CONNECT] = "connect", [SE_START] = "start", [SE_STOP] = "stop",     [SE_IDLE] = "idle",
+    [SE_FREEZE] = "freeze",   [SE_READY] = "ready", [SE_FAILED] = "failed", [SE_EXITED] = "exited",
+    [SE_GONE] = "gone",       [SE_ROOM] = "room",
 };
 
 const char *service_event_to_string(enum service_event e)
@@ -153,7 +152,30 @@ static void handoff_diag(struct service *svc, bool on);
  * the kernel showed the last time it was asked. */
 static uint32_t open_conns(const struct service *svc)
 {
-	return svc->queue.n_active + svc->queue.n_pending + svc->handoff_active;
+	return svc->queue.n_active + svc->queue.n_pending + svc->queue.n_reading +
+	       svc->handoff_active;
+}
+
+/* What keeps the service awake: open connections, or with protocol = http
+ * requests in flight (tunnels included), and connections of tcp mode left
+ * by a reload. An open keep-alive connection between requests does not. */
+static uint32_t busy(const struct service *svc)
+{
+	if (svc->cfg->protocol != ZP_PROTOCOL_HTTP)
+		return open_conns(svc);
+	return svc->queue.n_requests + svc->queue.n_plain;
+}
+
+/* protocol = http, before an idle stop: close the connections between
+ * requests, which would otherwise hold the instance that is going. */
+static void close_idle_conns(struct service *svc)
+{
+	if (!svc->queue.n_reading && !svc->queue.n_active)
+		return;
+	unsigned n = conn_queue_close_idle(&svc->queue);
+	if (n)
+		log_info("%s: closed %u keep-alive connection%s between requests", svc->name, n,
+			 n == 1 ? "" : "s");
 }
 
 static void service_set_state(struct service *svc, enum service_state to, int prio, const char *fmt,
@@ -316,8 +338,9 @@ static void stop_idle(struct service *svc, const struct event *e)
 {
 	char d[32];
 	format_duration(svc->cfg->idle_timeout_ms, d, sizeof(d));
-	if (open_conns(svc))
+	if (busy(svc))
 		return;
+	close_idle_conns(svc);
 	service_enter_stopping(svc, LOG_INFO, "idle %s", d);
 }
 
@@ -326,8 +349,12 @@ static void freeze(struct service *svc, const struct event *e)
 {
 	char d[32];
 	format_duration(svc->cfg->freeze_after_ms, d, sizeof(d));
-	if (open_conns(svc))
+	if (busy(svc))
 		return;
+	/* protocol = http: a keep-alive connection between requests would
+	 * carry its next request to the frozen backend, past the thaw that a
+	 * new connection brings: closed first, as at an idle stop. */
+	close_idle_conns(svc);
 	service_set_state(svc, SVC_FROZEN, LOG_INFO, "idle %s", d);
 }
 
@@ -442,7 +469,7 @@ static void admitted(struct service *svc, const struct event *e)
  * waiting; http mode: a request in flight). */
 static bool service_in_flight(const struct service *svc)
 {
-	return open_conns(svc) > 0;
+	return busy(svc) > 0;
 }
 
 static bool group_idle(void *owner)
@@ -467,6 +494,7 @@ static void group_evict(void *owner, const char *group, const char *for_whom)
 			 group);
 	else
 		snprintf(reason, sizeof(reason), "group %s is above its capacity", group);
+	close_idle_conns(svc); /* http: only idle members are evicted */
 	service_handle(svc, &(struct event){.type = SE_STOP, .reason = reason});
 }
 
@@ -683,12 +711,41 @@ static void on_first_byte(void *data, const struct conn *c)
 	}
 }
 
+/* protocol = http: c's first request head is complete. What a connection
+ * does in tcp mode at the accept, the request does here: a pre-connect
+ * that never sends a request wakes nothing. */
+static void on_request(void *data, struct conn *c)
+{
+	struct service *svc = data;
+	if (now_usec() < svc->backoff_until_usec) {
+		conn_refuse(c, "back-off after a failed start");
+		service_check_idle(svc);
+		return;
+	}
+	conn_queue_pend(c, svc->state != SVC_RUNNING);
+	ev_timer_stop(svc->env->loop, &svc->idle_timer);
+	svc->idle_since_usec = 0;
+	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = c->peer, .conn = c});
+}
+
+/* Retry-After of a refusal: the seconds until the back-off ends, else 1. */
+static unsigned on_retry_after(void *data)
+{
+	struct service *svc = data;
+	uint64_t now = now_usec();
+	if (now >= svc->backoff_until_usec)
+		return 1;
+	return (unsigned)((svc->backoff_until_usec - now + 999999) / 1000000);
+}
+
 static const struct conn_queue_ops queue_ops = {
     .conn_closed = on_conn_closed,
     .pipe_take = on_pipe_take,
     .pipe_release = on_pipe_release,
     .changed = on_queue_changed,
     .first_byte = on_first_byte,
+    .request = on_request,
+    .retry_after = on_retry_after,
 };
 
 static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
@@ -720,7 +777,7 @@ static void timer_arm(struct service *svc, ev_timer *t, uint64_t ms)
 static void service_check_idle(struct service *svc)
 {
 	struct ev_loop *loop = svc->env->loop;
-	if (open_conns(svc)) {
+	if (busy(svc)) {
 		svc->idle_since_usec = 0;
 		ev_timer_stop(loop, &svc->idle_timer);
 		ev_timer_stop(loop, &svc->freeze_timer);
@@ -731,6 +788,7 @@ static void service_check_idle(struct service *svc)
 	if (!svc->idle_since_usec && svc->usage.connections_total)
 		svc->idle_since_usec = now_usec();
 	if (svc->retired) {
+		close_idle_conns(svc);
 		service_handle(svc, &(struct event){.type = SE_STOP,
 						    .reason = "removed from the configuration"});
 		if (!svc->inst && svc->env->drained)
@@ -756,12 +814,16 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
 	/* Queue it first so that refusing and counting go one way for all. */
-	struct conn *c = conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
+	bool http = svc->cfg->protocol == ZP_PROTOCOL_HTTP;
+	struct conn *c = http ? conn_queue_add_reading(&svc->queue, fd, peer)
+			      : conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
 
-	if (svc->queue.n_active + svc->queue.n_pending > svc->cfg->max_connections) {
+	if (open_conns(svc) > svc->cfg->max_connections) {
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
+	if (http)
+		return; /* its first request decides (on_request) */
 	if (now_usec() < svc->backoff_until_usec) {
 		conn_refuse(c, "back-off after a failed start");
 		return;

@@ -42,6 +42,11 @@ void service_status_free(struct service_status *st)
 	st->listen = NULL;
 }
 
+bool service_status_http(const struct service_status *s)
+{
+	return s->protocol && !strcmp(s->protocol, "http");
+}
+
 /* A JSON number with a fixed number of decimals; NaN and infinities (which JSON
  * cannot carry) become null, and -0.000 becomes 0.000. */
 static void json_number(struct strbuf *sb, double v, int decimals)
@@ -85,6 +90,24 @@ static void json_str(struct strbuf *sb, const char *key, const char *v)
 	sb_json_string(sb, v);
 }
 
+/* The fields of protocol = http (zeros and nulls in tcp mode). */
+static void json_http(struct strbuf *sb, const struct service_status *s)
+{
+	bool http = service_status_http(s);
+	json_str(sb, "protocol", http ? "http" : "tcp");
+	json_u64(sb, "requests_total", s->requests_total);
+	json_u64(sb, "requests_active", s->requests_active);
+	json_u64(sb, "requests_ignored", s->requests_ignored);
+	json_key(sb, "responses");
+	for (int c = 0; c < ZP_RESPONSE_CLASSES; c++)
+		sb_printf(sb, "%s\"%dxx\": %llu", c ? ", " : "{", c + 1,
+			  (unsigned long long)s->responses[c]);
+	sb_puts(sb, "}");
+	json_double(sb, "request_ms_p50", http && s->has_request, s->request_ms_p50, 3);
+	json_double(sb, "request_ms_p99", http && s->has_request, s->request_ms_p99, 3);
+	json_u64(sb, "connections_ignored", s->connections_ignored);
+}
+
 static void json_service(struct strbuf *sb, const struct service_status *s)
 {
 	sb_puts(sb, "{");
@@ -112,6 +135,7 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 	json_u64(sb, "cold_starts", s->cold_starts);
 	json_key(sb, "relay");
 	sb_puts(sb, s->relay ? "true" : "false");
+	json_http(sb, s);
 	json_double(sb, "last_start_ms", s->has_start, s->last_start_ms, 3);
 	json_double(sb, "start_ms_p50", s->has_start, s->start_ms_p50, 3);
 	json_double(sb, "start_ms_p99", s->has_start, s->start_ms_p99, 3);
@@ -219,6 +243,7 @@ enum {
 	COL_CONNS,
 	COL_PENDING,
 	COL_TOTAL,
+	COL_REQS,
 	COL_COLD,
 	COL_LAST_START,
 	COL_IDLE,
@@ -231,7 +256,7 @@ enum {
 };
 
 static const char *const col_names[N_COLS] = {
-    "SERVICE",    "STATE", "PID",     "CONNS", "PENDING", "TOTAL", "COLD",
+    "SERVICE",    "STATE", "PID",     "CONNS", "PENDING", "TOTAL", "REQS",  "COLD",
     "LAST-START", "IDLE",  "STOP-IN", "UP",    "BILLED",  "CPU",   "SAVED",
 };
 
@@ -251,6 +276,10 @@ static void table_row(const struct service_status *s, char cells[N_COLS][CELL])
 	snprintf(cells[COL_CONNS], CELL, "%llu", (unsigned long long)s->connections_active);
 	snprintf(cells[COL_PENDING], CELL, "%llu", (unsigned long long)s->connections_pending);
 	snprintf(cells[COL_TOTAL], CELL, "%llu", (unsigned long long)s->connections_total);
+	if (service_status_http(s))
+		snprintf(cells[COL_REQS], CELL, "%llu", (unsigned long long)s->requests_total);
+	else
+		snprintf(cells[COL_REQS], CELL, "-");
 	snprintf(cells[COL_COLD], CELL, "%llu", (unsigned long long)s->cold_starts);
 	if (s->has_start)
 		status_human_ms(s->last_start_ms, cells[COL_LAST_START], CELL);

@@ -39,7 +39,17 @@ struct service_status {
 	uint64_t connections_total;
 	uint64_t connections_refused;
 	uint64_t cold_starts;
-	bool relay;     /* false: relay = no (hand-off) */
+	bool relay; /* false: relay = no (hand-off) */
+	/* protocol = http (tcp: requests 0, request_ms_* null, REQS "-") */
+	const char *protocol;         /* "tcp" or "http" (NULL: "tcp") */
+	uint64_t requests_total;      /* every request */
+	uint64_t requests_active;     /* requests in flight now, tunnels included */
+	uint64_t requests_ignored;    /* idle_ignore requests forwarded */
+	uint64_t connections_ignored; /* wake_on = data: closed before sending anything */
+	uint64_t responses[ZP_RESPONSE_CLASSES]; /* 1xx..5xx */
+	bool has_request;                        /* false: request_ms_p50, p99 are null */
+	double request_ms_p50;
+	double request_ms_p99;
 	bool has_start; /* false: last_start_ms, p50, p99 are null */
 	double last_start_ms;
 	double start_ms_p50;
@@ -75,7 +85,14 @@ struct service_status {
 	uint64_t start_buckets[ZP_START_BUCKETS]; /* cumulative counts per bucket */
 	uint64_t start_count;
 	double start_sum_seconds;
+	/* request-duration histogram, for /metrics */
+	uint64_t request_buckets[ZP_REQUEST_BUCKETS]; /* cumulative counts per bucket */
+	uint64_t request_count;
+	double request_sum_seconds;
 };
+
+/* Whether s is a protocol = http service. */
+bool service_status_http(const struct service_status *s);
 
 void service_status_free(struct service_status *st);
 

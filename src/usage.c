@@ -8,6 +8,10 @@
  *	connections_total 1284
  *	...
  *	start_samples 3 1200 980 40211        (count, then oldest first)
+ *	...
+ *	requests_total 52                     (protocol = http: keys added to
+ *	responses 0 50 0 2 0                   version 1 later; older files,
+ *	...                                    without them, load them as 0)
  *	last_exit exited 0
  *	end 9f3a61c2                          (FNV-1a 32 of every byte before)
  *
@@ -51,10 +55,10 @@
 
 #define USAGE_MAGIC   "zeroproxy-usage"
 #define USAGE_VERSION 1
-/* Far above what version 1 writes (about 4 KiB); a bigger file is not ours. */
+/* Far above what version 1 writes (under 8 KiB: twice 256 samples of 10
+ * digits, 14 + 17 + 5 numbers and 15 counters of 20; USAGE_TEXT_MAX, a
+ * writer slot's buffer, has room to spare); a bigger file is not ours. */
 #define USAGE_MAX_BYTES (64 * 1024)
-/* What version 1 can write at most (under 4 KiB: 256 samples of 10 digits,
- * 14 buckets and 15 counters of 20), with room to spare: a slot's buffer. */
 
 const double usage_start_bucket_le[ZP_START_BUCKETS] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, __builtin_inf(),
@@ -66,42 +70,100 @@ static const uint64_t bucket_le_usec[ZP_START_BUCKETS - 1] = {
     250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
+/* Requests: from half a millisecond (a local backend's answer through the
+ * relay) to a minute (slow uploads, long polls); longer ones, tunnels
+ * included, fall in +Inf. */
+const double usage_request_bucket_le[ZP_REQUEST_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,           0.05, 0.1, 0.25, 0.5, 1,
+    2.5,    5,     10,     30,    60,   __builtin_inf(),
+};
+
+static const uint64_t request_le_usec[ZP_REQUEST_BUCKETS - 1] = {
+    500,    1000,   2500,    5000,    10000,   25000,    50000,    100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+};
+
 void usage_init(struct usage *u, uint64_t wall_now_usec)
 {
 	memset(u, 0, sizeof(*u));
 	u->first_seen_wall_usec = wall_now_usec;
 }
 
-static void sample_push(struct usage *u, uint32_t v)
+/* A ring of recent samples (start latencies, request durations) inside
+ * struct usage: cap slots, *n filled, *pos the next to write. */
+struct ring {
+	uint32_t *v;
+	uint32_t *n, *pos;
+	uint32_t cap;
+};
+
+/* u's ring of start latencies or of request durations. u is const for the
+ * readers (percentiles, formatting, the since of usage_add), which never
+ * write through the ring. */
+static struct ring ring_of(const struct usage *u, bool requests)
 {
-	u->start_samples[u->sample_pos % ZP_START_SAMPLES] = v;
-	u->sample_pos = (u->sample_pos + 1) % ZP_START_SAMPLES;
-	if (u->n_samples < ZP_START_SAMPLES)
-		u->n_samples++;
+	struct usage *w = (struct usage *)u;
+	if (requests)
+		return (struct ring){w->request_samples, &w->n_request_samples,
+				     &w->request_sample_pos, ZP_REQUEST_SAMPLES};
+	return (struct ring){w->start_samples, &w->n_samples, &w->sample_pos, ZP_START_SAMPLES};
 }
 
-static uint32_t sample_count(const struct usage *u)
+static void ring_push(struct ring r, uint64_t v)
 {
-	return u->n_samples > ZP_START_SAMPLES ? ZP_START_SAMPLES : u->n_samples;
+	r.v[*r.pos % r.cap] = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	*r.pos = (*r.pos + 1) % r.cap;
+	if (*r.n < r.cap)
+		(*r.n)++;
 }
 
-/* The i-th oldest of the recent samples (i < sample_count()). */
-static uint32_t sample_at(const struct usage *u, uint32_t i)
+static uint32_t ring_count(struct ring r)
 {
-	uint32_t first = sample_count(u) < ZP_START_SAMPLES ? 0 : u->sample_pos % ZP_START_SAMPLES;
-	return u->start_samples[(first + i) % ZP_START_SAMPLES];
+	return *r.n > r.cap ? r.cap : *r.n;
+}
+
+/* The i-th oldest of the recent samples (i < ring_count()). */
+static uint32_t ring_at(struct ring r, uint32_t i)
+{
+	uint32_t first = ring_count(r) < r.cap ? 0 : *r.pos % r.cap;
+	return r.v[(first + i) % r.cap];
+}
+
+/* since's samples after r's, oldest first. */
+static void ring_append(struct ring r, struct ring since)
+{
+	for (uint32_t i = 0, n = ring_count(since); i < n; i++)
+		ring_push(r, ring_at(since, i));
+}
+
+/* The bucket of v among n bounds le_usec (the last bucket, +Inf, has none). */
+static size_t bucket_of(const uint64_t *le_usec, size_t n, uint64_t v)
+{
+	size_t i = 0;
+	while (i < n - 1 && v > le_usec[i])
+		i++;
+	return i;
 }
 
 void usage_record_start(struct usage *u, uint64_t latency_usec)
 {
-	size_t i = 0;
-	while (i < ZP_START_BUCKETS - 1 && latency_usec > bucket_le_usec[i])
-		i++;
-	u->start_buckets[i]++;
+	u->start_buckets[bucket_of(bucket_le_usec, ZP_START_BUCKETS, latency_usec)]++;
 	u->start_count++;
 	u->start_sum_usec += latency_usec;
 	u->last_start_usec = latency_usec;
-	sample_push(u, latency_usec > UINT32_MAX ? UINT32_MAX : (uint32_t)latency_usec);
+	ring_push(ring_of(u, false), latency_usec);
+}
+
+void usage_request_done(struct usage *u, unsigned status, uint64_t duration_usec)
+{
+	u->requests_total++;
+	if (status == 0)
+		return;
+	u->responses[status >= 100 && status < 600 ? status / 100 - 1 : 4]++;
+	u->request_buckets[bucket_of(request_le_usec, ZP_REQUEST_BUCKETS, duration_usec)]++;
+	u->request_count++;
+	u->request_sum_usec += duration_usec;
+	ring_push(ring_of(u, true), duration_usec);
 }
 
 void usage_add(struct usage *u, const struct usage *since)
@@ -126,12 +188,19 @@ void usage_add(struct usage *u, const struct usage *since)
 		u->start_buckets[i] += since->start_buckets[i];
 	u->start_count += since->start_count;
 	u->start_sum_usec += since->start_sum_usec;
-	for (uint32_t i = 0, n = sample_count(since); i < n; i++)
-		sample_push(u, sample_at(since, i));
+	ring_append(ring_of(u, false), ring_of(since, false));
 	if (since->start_count)
 		u->last_start_usec = since->last_start_usec;
 	if (since->last_exit[0])
 		memcpy(u->last_exit, since->last_exit, sizeof(u->last_exit));
+	u->requests_total += since->requests_total;
+	for (size_t i = 0; i < ZP_RESPONSE_CLASSES; i++)
+		u->responses[i] += since->responses[i];
+	for (size_t i = 0; i < ZP_REQUEST_BUCKETS; i++)
+		u->request_buckets[i] += since->request_buckets[i];
+	u->request_count += since->request_count;
+	u->request_sum_usec += since->request_sum_usec;
+	ring_append(ring_of(u, true), ring_of(since, true));
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -140,29 +209,40 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double usage_start_percentile(const struct usage *u, double p)
+/* Nearest rank: the smallest sample with at least p% of samples <= it. */
+static double ring_percentile(struct ring r, double p)
 {
-	uint32_t sorted[ZP_START_SAMPLES];
-	size_t n = sample_count(u);
+	uint32_t
+	    sorted[ZP_START_SAMPLES > ZP_REQUEST_SAMPLES ? ZP_START_SAMPLES : ZP_REQUEST_SAMPLES];
+	size_t n = ring_count(r);
 
 	if (n == 0)
 		return 0;
-	memcpy(sorted, u->start_samples, n * sizeof(sorted[0]));
+	memcpy(sorted, r.v, n * sizeof(sorted[0]));
 	qsort(sorted, n, sizeof(sorted[0]), cmp_u32);
-	/* Nearest rank: the smallest sample with at least p% of samples <= it. */
 	if (!(p > 0))
 		return sorted[0];
 	if (p >= 100)
 		return sorted[n - 1];
-	double r = p / 100.0 * (double)n;
-	size_t rank = (size_t)r;
-	if ((double)rank < r)
+	double x = p / 100.0 * (double)n;
+	size_t rank = (size_t)x;
+	if ((double)rank < x)
 		rank++;
 	if (rank < 1)
 		rank = 1;
 	if (rank > n)
 		rank = n;
 	return sorted[rank - 1];
+}
+
+double usage_start_percentile(const struct usage *u, double p)
+{
+	return ring_percentile(ring_of(u, false), p);
+}
+
+double usage_request_percentile(const struct usage *u, double p)
+{
+	return ring_percentile(ring_of(u, true), p);
 }
 
 static uint32_t fnv1a(const char *p, size_t n)
@@ -177,14 +257,23 @@ static uint32_t fnv1a(const char *p, size_t n)
 
 /* --- writing --- */
 
-/* The samples oldest first, so that a reload keeps their order in the ring. */
-static void format_samples(const struct usage *u, struct strbuf *sb)
+/* "KEY COUNT V..." of a ring's samples, oldest first, so that a reload keeps
+ * their order. */
+static void format_samples(const char *key, struct ring r, struct strbuf *sb)
 {
-	uint32_t n = sample_count(u);
+	uint32_t n = ring_count(r);
 
-	sb_printf(sb, "start_samples %" PRIu32, n);
+	sb_printf(sb, "%s %" PRIu32, key, n);
 	for (uint32_t i = 0; i < n; i++)
-		sb_printf(sb, " %" PRIu32, sample_at(u, i));
+		sb_printf(sb, " %" PRIu32, ring_at(r, i));
+	sb_puts(sb, "\n");
+}
+
+static void format_list(const char *key, const uint64_t *v, size_t n, struct strbuf *sb)
+{
+	sb_puts(sb, key);
+	for (size_t i = 0; i < n; i++)
+		sb_printf(sb, " %" PRIu64, v[i]);
 	sb_puts(sb, "\n");
 }
 
@@ -200,18 +289,24 @@ static void format_usage(const struct usage *u, struct strbuf *sb)
 	sb_printf(sb, "bytes_in %" PRIu64 "\n", u->bytes_in);
 	sb_printf(sb, "bytes_out %" PRIu64 "\n", u->bytes_out);
 	sb_printf(sb, "first_seen_wall_usec %" PRIu64 "\n", u->first_seen_wall_usec);
-	sb_puts(sb, "start_buckets");
-	for (size_t i = 0; i < ZP_START_BUCKETS; i++)
-		sb_printf(sb, " %" PRIu64, u->start_buckets[i]);
-	sb_puts(sb, "\n");
+	format_list("start_buckets", u->start_buckets, ZP_START_BUCKETS, sb);
 	sb_printf(sb, "start_count %" PRIu64 "\n", u->start_count);
 	sb_printf(sb, "start_sum_usec %" PRIu64 "\n", u->start_sum_usec);
-	format_samples(u, sb);
+	format_samples("start_samples", ring_of(u, false), sb);
 	sb_printf(sb, "last_start_usec %" PRIu64 "\n", u->last_start_usec);
 	/* Added after version 1 came out: a file without them reads as 0. */
 	sb_printf(sb, "frozen_usec %" PRIu64 "\n", u->frozen_usec);
 	sb_printf(sb, "thaws %" PRIu64 "\n", u->thaws);
 	sb_printf(sb, "last_thaw_usec %" PRIu64 "\n", u->last_thaw_usec);
+	/* Added after version 1 was first written: a file without these lines
+	 * (an older zeroproxy's) loads with them 0, and an older zeroproxy
+	 * ignores them (unknown keys). */
+	sb_printf(sb, "requests_total %" PRIu64 "\n", u->requests_total);
+	format_list("responses", u->responses, ZP_RESPONSE_CLASSES, sb);
+	format_list("request_buckets", u->request_buckets, ZP_REQUEST_BUCKETS, sb);
+	sb_printf(sb, "request_count %" PRIu64 "\n", u->request_count);
+	sb_printf(sb, "request_sum_usec %" PRIu64 "\n", u->request_sum_usec);
+	format_samples("request_samples", ring_of(u, true), sb);
 
 	/* last_exit is ours ("exited 0"), but keep the file line-structured
 	 * whatever it holds. */
@@ -435,7 +530,46 @@ static const struct u64_key u64_keys[] = {
     {"frozen_usec", offsetof(struct usage, frozen_usec)},
     {"thaws", offsetof(struct usage, thaws)},
     {"last_thaw_usec", offsetof(struct usage, last_thaw_usec)},
+    {"requests_total", offsetof(struct usage, requests_total)},
+    {"request_count", offsetof(struct usage, request_count)},
+    {"request_sum_usec", offsetof(struct usage, request_sum_usec)},
 };
+
+/* The lines of a fixed number of numbers. */
+struct list_key {
+	const char *key;
+	size_t offset;
+	size_t n;
+};
+
+static const struct list_key list_keys[] = {
+    {"start_buckets", offsetof(struct usage, start_buckets), ZP_START_BUCKETS},
+    {"responses", offsetof(struct usage, responses), ZP_RESPONSE_CLASSES},
+    {"request_buckets", offsetof(struct usage, request_buckets), ZP_REQUEST_BUCKETS},
+};
+
+/* "COUNT V..." into a ring. 0, or -EBADMSG with the reason in why. */
+static int parse_samples(struct ring r, const char *key, const char *val, unsigned line, char *why,
+			 size_t why_len)
+{
+	uint64_t
+	    v[(ZP_START_SAMPLES > ZP_REQUEST_SAMPLES ? ZP_START_SAMPLES : ZP_REQUEST_SAMPLES) + 1];
+	size_t n;
+	if (!parse_list(val, v, r.cap + 1, &n) || v[0] != n - 1) {
+		snprintf(why, why_len, "line %u: %s: bad list", line, key);
+		return -EBADMSG;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (v[i] > UINT32_MAX) {
+			snprintf(why, why_len, "line %u: %s: value too big", line, key);
+			return -EBADMSG;
+		}
+		r.v[i - 1] = (uint32_t)v[i];
+	}
+	*r.n = (uint32_t)(n - 1);
+	*r.pos = *r.n % r.cap;
+	return 0;
+}
 
 /* Apply one "key value" line (value may be empty). 0, or -EBADMSG when it
  * is malformed, with the reason in why. Unknown keys are accepted and
@@ -454,36 +588,25 @@ static int parse_line(struct usage *u, const char *key, const char *val, unsigne
 		memcpy((char *)u + u64_keys[i].offset, &v, sizeof(v));
 		return 0;
 	}
-	if (!strcmp(key, "start_buckets")) {
-		uint64_t v[ZP_START_BUCKETS];
+	for (size_t i = 0; i < sizeof(list_keys) / sizeof(list_keys[0]); i++) {
+		const struct list_key *k = &list_keys[i];
+		if (strcmp(key, k->key))
+			continue;
+		uint64_t v[ZP_START_BUCKETS > ZP_REQUEST_BUCKETS ? ZP_START_BUCKETS
+								 : ZP_REQUEST_BUCKETS];
 		size_t n;
-		if (!parse_list(val, v, ZP_START_BUCKETS, &n) || n != ZP_START_BUCKETS) {
-			snprintf(why, why_len, "line %u: start_buckets: expected %d numbers", line,
-				 ZP_START_BUCKETS);
+		if (!parse_list(val, v, k->n, &n) || n != k->n) {
+			snprintf(why, why_len, "line %u: %s: expected %zu numbers", line, key,
+				 k->n);
 			return -EBADMSG;
 		}
-		memcpy(u->start_buckets, v, sizeof(v));
+		memcpy((char *)u + k->offset, v, n * sizeof(v[0]));
 		return 0;
 	}
-	if (!strcmp(key, "start_samples")) {
-		uint64_t v[ZP_START_SAMPLES + 1];
-		size_t n;
-		if (!parse_list(val, v, ZP_START_SAMPLES + 1, &n) || v[0] != n - 1) {
-			snprintf(why, why_len, "line %u: start_samples: bad list", line);
-			return -EBADMSG;
-		}
-		for (size_t i = 1; i < n; i++) {
-			if (v[i] > UINT32_MAX) {
-				snprintf(why, why_len, "line %u: start_samples: value too big",
-					 line);
-				return -EBADMSG;
-			}
-			u->start_samples[i - 1] = (uint32_t)v[i];
-		}
-		u->n_samples = (uint32_t)(n - 1);
-		u->sample_pos = u->n_samples % ZP_START_SAMPLES;
-		return 0;
-	}
+	if (!strcmp(key, "start_samples"))
+		return parse_samples(ring_of(u, false), key, val, line, why, why_len);
+	if (!strcmp(key, "request_samples"))
+		return parse_samples(ring_of(u, true), key, val, line, why, why_len);
 	if (!strcmp(key, "last_exit")) {
 		size_t l = strlen(val);
 		if (l >= sizeof(u->last_exit))

@@ -16,6 +16,17 @@ extern const double usage_start_bucket_le[ZP_START_BUCKETS];
 /* How many recent start latencies are kept for p50/p99. */
 #define ZP_START_SAMPLES 256
 
+/* Upper bounds (seconds) of the request-duration histogram (protocol =
+ * http), 0.5 ms to 60 s; the last is +Inf. */
+#define ZP_REQUEST_BUCKETS 17
+extern const double usage_request_bucket_le[ZP_REQUEST_BUCKETS];
+
+/* How many recent request durations are kept for p50/p99. */
+#define ZP_REQUEST_SAMPLES 256
+
+/* Response classes counted: responses[0] is 1xx ... responses[4] is 5xx. */
+#define ZP_RESPONSE_CLASSES 5
+
 struct usage {
 	uint64_t connections_total;    /* every accepted client connection */
 	uint64_t connections_refused;  /* closed without reaching a backend */
@@ -37,9 +48,18 @@ struct usage {
 	uint32_t sample_pos;                      /* next slot in the ring */
 	uint64_t last_start_usec; /* latency of the latest start; valid if start_count */
 	char last_exit[64];       /* "exited 0", "killed by SIGKILL"; "" before any */
-	int unread;               /* errno of a failed read of the file (0: read, or none): while
-				   * set, the meter holds only what was counted since, and is
-				   * never written over the file it could not read */
+	/* protocol = http (all 0 in tcp mode) */
+	uint64_t requests_total;                      /* every request, answered or not */
+	uint64_t responses[ZP_RESPONSE_CLASSES];      /* final responses by class, 1xx..5xx */
+	uint64_t request_buckets[ZP_REQUEST_BUCKETS]; /* per bucket, not cumulative */
+	uint64_t request_count;                       /* answered requests timed */
+	uint64_t request_sum_usec;                    /* their durations summed */
+	uint32_t request_samples[ZP_REQUEST_SAMPLES]; /* ring of recent durations, usec */
+	uint32_t n_request_samples;                   /* filled entries */
+	uint32_t request_sample_pos;                  /* next slot in the ring */
+	int unread; /* errno of a failed read of the file (0: read, or none): while
+		     * set, the meter holds only what was counted since, and is
+		     * never written over the file it could not read */
 };
 
 /* A fresh meter for a service first configured now. */
@@ -51,8 +71,19 @@ void usage_record_start(struct usage *u, uint64_t latency_usec);
 /* The p-th percentile (0..100) of the recent start latencies in usec; 0 if none. */
 double usage_start_percentile(const struct usage *u, double p);
 
+/* One HTTP request ended (protocol = http): counted in requests_total and,
+ * when it was answered, its response in responses[] by class and its
+ * duration (first request byte to last response byte) in the histogram and
+ * the samples. status 0: no response (the connection ended first): counted
+ * in requests_total only. A status outside 100..599 (a backend's nonsense,
+ * which http-parser lets through up to 999) counts as 5xx. */
+void usage_request_done(struct usage *u, unsigned status, uint64_t duration_usec);
+
+/* The p-th percentile (0..100) of the recent request durations in usec; 0 if none. */
+double usage_request_percentile(const struct usage *u, double p);
+
 /* Add what since counted to u (counts and sums added, peak the larger, the
- * samples of since after u's, first_seen the earlier, the latest start and
+ * samples of since after u's (starts and requests), first_seen the earlier, the latest start and
  * exit from since when it has them). */
 void usage_add(struct usage *u, const struct usage *since);
 
@@ -80,7 +111,7 @@ int usage_save(const char *state_dir, const char *name, const struct usage *u);
 /* The file primitives the writer (usage_store.c) shares with the above. */
 
 /* Bytes of a formatted usage file, at most. */
-#define USAGE_TEXT_MAX 8192
+#define USAGE_TEXT_MAX 16384
 
 /* STATE_DIR/NAME.usage into path and, unless tmp is NULL, its temp file into
  * tmp (each size bytes). 0, -EINVAL (a bad name) or -ENAMETOOLONG. */

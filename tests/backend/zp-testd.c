@@ -61,18 +61,30 @@
  *                        (a backend with timers of its own: its /proc/PID/stat
  *                        CPU times grow while it runs, and stand still while it
  *                        is frozen or stopped).
+ *   --unavailable-for MS listen and accept at once, but answer every HTTP
+ *                        request of the first MS with "503 Service Unavailable"
+ *                        (a web app that listens before it can serve; they
+ *                        are counted as unavailable in the info body).
  *   --quiet              no start message on stderr.
  *
  * HTTP paths: "/" or anything else: the info body; "/bytes/N": N bytes of the
  * pattern byte[i] = i % 251; "/sleep/MS": the info body after MS; "/crash":
  * abort() (the connection is left mid-request); "/exit": the info body, then
- * exit 0.
+ * exit 0; "/chunked/N": the pattern's N bytes as a chunked body, in chunks of
+ * changing sizes; "/sum": after the whole request body (Content-Length or
+ * chunked), "length=N" and "crc32=HEX" (zlib's CRC-32) of it; "/304": a 304
+ * Not Modified that carries a Content-Length but, as 304s do, no body;
+ * "/upgrade": 101 Switching Protocols (Upgrade: websocket), then every byte
+ * is echoed; "/garbage": bytes that are no HTTP response, then close. A HEAD
+ * request gets the headers of its GET and no body. Request bodies may be
+ * chunked (they are read and dropped unless summed).
  *
  * The info body, one key=value per line:
  *   pid, ppid, uptime_ms, mode, path, listen_fds (passed by LISTEN_FDS),
  *   listen_fdnames, inherited_fds (fds open at exec, e.g. "0,1,2,3"),
  *   notify_socket, notified (READY=1 sent), ready (ready state reached),
  *   accepted_before_ready, connections (accepted so far), requests (so far),
+ *   unavailable (requests answered 503 by --unavailable-for),
  *   peer (the client's address as this process sees it: HOST:PORT or "unix").
  *
  * Every process says on stderr which signal ended it and who sent it:
@@ -136,7 +148,19 @@ struct conn {
 	bool sleep_close;     /* http /sleep: close after that reply */
 	bool close_after;     /* http: close once out and stream are done */
 	bool exit_after;      /* http /exit: exit 0 once the reply is written */
+	bool head_req;        /* http: the request is HEAD: headers only */
+	bool echo;            /* http /upgrade: echo every byte once out is written */
+	bool stream_chunked;  /* http /chunked/N: stream_left goes as chunks */
+	bool sum;             /* http /sum: answer length and CRC of the body at its end */
+	bool body_chunked;    /* http: the request body is chunked (decoded below) */
+	int chunk_state;      /* ... where in the chunked framing (enum chunk_state) */
+	uint64_t chunk_size;  /* ... the size being read */
+	uint64_t body_len;    /* http /sum: body bytes so far */
+	uint32_t crc;         /* http /sum: their CRC-32 so far (inverted) */
 };
+
+/* The chunked request body decoder's states. */
+enum chunk_state { CH_SIZE, CH_EXT, CH_DATA, CH_DATA_END, CH_TRAILER, CH_TRAILER_LINE };
 
 /* The whole server state. */
 struct server {
@@ -155,13 +179,15 @@ struct server {
 	unsigned long accepted_before_ready;
 	unsigned long connections;
 	unsigned long requests;
-	const char *ready_file; /* --ready-file, or NULL */
-	int64_t term_delay;     /* --term-delay in ms */
-	int64_t exit_at;        /* monotonic ms to exit after SIGTERM, or -1 */
-	int64_t accept_at;      /* monotonic ms before which nothing is accepted */
-	int backlog;            /* listen(2) backlog */
-	int64_t tick_ms;        /* --tick, or 0 */
-	int64_t tick_at;        /* monotonic ms of the next tick, or -1 */
+	unsigned long unavailable; /* requests answered 503 (--unavailable-for) */
+	int64_t unavailable_until; /* monotonic ms before which requests get 503 */
+	const char *ready_file;    /* --ready-file, or NULL */
+	int64_t term_delay;        /* --term-delay in ms */
+	int64_t exit_at;           /* monotonic ms to exit after SIGTERM, or -1 */
+	int64_t accept_at;         /* monotonic ms before which nothing is accepted */
+	int backlog;               /* listen(2) backlog */
+	int64_t tick_ms;           /* --tick, or 0 */
+	int64_t tick_at;           /* monotonic ms of the next tick, or -1 */
 	struct conn *conns;
 	size_t n_conns;     /* slots allocated */
 	struct pollfd *pfd; /* rebuilt every loop */
@@ -423,6 +449,23 @@ static void conn_close(struct server *s, struct conn *c)
 	c->in = c->out = NULL;
 }
 
+/* Whether c echoes (--mode echo, or upgraded once its 101 is written). */
+static bool echoing(const struct server *s, const struct conn *c)
+{
+	return s->mode == MODE_ECHO || (c->echo && c->out_off == c->out_len);
+}
+
+/* zlib's CRC-32, bit by bit (the test bodies are a few MiB). */
+static uint32_t crc32_add(uint32_t crc, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+	}
+	return crc;
+}
+
 static void do_accept(struct server *s, int lfd)
 {
 	for (int i = 0; i < 64; i++) {
@@ -482,20 +525,32 @@ static void peer_name(int fd, char *buf, size_t len)
 	}
 }
 
+/* Append raw bytes to c->out. */
+static void out_add(struct conn *c, const void *p, size_t n)
+{
+	char *o = realloc(c->out, c->out_len + n + 1);
+	if (!o)
+		die("out of memory");
+	memcpy(o + c->out_len, p, n);
+	c->out = o;
+	c->out_len += n;
+}
+
 /* Append the info body's response to c->out. */
 static void reply_info(struct server *s, struct conn *c, const char *path, bool close_conn)
 {
 	char body[1024], peer[80];
 	peer_name(c->fd, peer, sizeof(peer));
-	int n = snprintf(
-	    body, sizeof(body),
-	    "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
-	    "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
-	    "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\npeer=%s\n",
-	    (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
-	    s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames, s->inherited,
-	    s->notify_socket, s->notified, s->ready, s->accepted_before_ready, s->connections,
-	    s->requests, peer);
+	int n =
+	    snprintf(body, sizeof(body),
+		     "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
+		     "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
+		     "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\n"
+		     "unavailable=%lu\npeer=%s\n",
+		     (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
+		     s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames,
+		     s->inherited, s->notify_socket, s->notified, s->ready,
+		     s->accepted_before_ready, s->connections, s->requests, s->unavailable, peer);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = (int)strlen(body);
 	char head[256];
@@ -503,14 +558,105 @@ static void reply_info(struct server *s, struct conn *c, const char *path, bool 
 			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 			 "Connection: %s\r\n\r\n",
 			 n, close_conn ? "close" : "keep-alive");
-	size_t need = c->out_len + (size_t)h + (size_t)n;
-	char *o = realloc(c->out, need);
-	if (!o)
-		die("out of memory");
-	memcpy(o + c->out_len, head, (size_t)h);
-	memcpy(o + c->out_len + h, body, (size_t)n);
-	c->out = o;
-	c->out_len = need;
+	out_add(c, head, (size_t)h);
+	if (!c->head_req)
+		out_add(c, body, (size_t)n);
+}
+
+/* /chunked/N: the next chunk of the pattern into c->out, and the last chunk
+ * after the data. */
+static void fill_chunk(struct server *s, struct conn *c)
+{
+	size_t k = 1 + (size_t)((c->stream_pos * 7 + 4093) % (CHUNK - 1));
+	if (k > c->stream_left)
+		k = (size_t)c->stream_left;
+	char head[32];
+	int h = snprintf(head, sizeof(head), "%zx\r\n", k);
+	out_add(c, head, (size_t)h);
+	out_add(c, s->pattern + c->stream_pos % PATTERN_MOD, k);
+	out_add(c, "\r\n", 2);
+	c->stream_left -= k;
+	c->stream_pos += k;
+	if (!c->stream_left)
+		out_add(c, "0\r\n\r\n", 5);
+}
+
+/* Consume chunked body bytes from c->in (summing them for /sum). true: the
+ * body is complete. */
+static bool chunked_body(struct conn *c)
+{
+	size_t i = 0;
+	bool done = false;
+	while (i < c->in_len && !done) {
+		char ch = c->in[i];
+		switch (c->chunk_state) {
+		case CH_SIZE:
+			if (ch == ';' || ch == '\r' || ch == '\n') {
+				c->chunk_state =
+				    ch == '\n' ? (c->chunk_size ? CH_DATA : CH_TRAILER) : CH_EXT;
+			} else {
+				int v = ch >= '0' && ch <= '9'   ? ch - '0'
+					: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+					: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+								 : 0;
+				c->chunk_size = c->chunk_size * 16 + (uint64_t)v;
+			}
+			i++;
+			break;
+		case CH_EXT:
+			if (ch == '\n')
+				c->chunk_state = c->chunk_size ? CH_DATA : CH_TRAILER;
+			i++;
+			break;
+		case CH_DATA: {
+			size_t k = c->in_len - i;
+			if (k > c->chunk_size)
+				k = (size_t)c->chunk_size;
+			c->crc = crc32_add(c->crc, (unsigned char *)c->in + i, k);
+			c->body_len += k;
+			c->chunk_size -= k;
+			i += k;
+			if (!c->chunk_size)
+				c->chunk_state = CH_DATA_END;
+			break;
+		}
+		case CH_DATA_END: /* the CRLF after the data */
+			if (ch == '\n')
+				c->chunk_state = CH_SIZE;
+			i++;
+			break;
+		case CH_TRAILER: /* at a line's start: an empty one ends the body */
+			if (ch == '\n')
+				done = true;
+			else if (ch != '\r')
+				c->chunk_state = CH_TRAILER_LINE;
+			i++;
+			break;
+		case CH_TRAILER_LINE:
+			if (ch == '\n')
+				c->chunk_state = CH_TRAILER;
+			i++;
+			break;
+		}
+	}
+	memmove(c->in, c->in + i, c->in_len - i);
+	c->in_len -= i;
+	return done;
+}
+
+/* /sum: the body's length and CRC-32. */
+static void reply_sum(struct conn *c, bool close_conn)
+{
+	char body[128], head[256];
+	int n = snprintf(body, sizeof(body), "length=%llu\ncrc32=%08x\n",
+			 (unsigned long long)c->body_len, ~c->crc);
+	int h = snprintf(head, sizeof(head),
+			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+			 "Connection: %s\r\n\r\n",
+			 n, close_conn ? "close" : "keep-alive");
+	out_add(c, head, (size_t)h);
+	out_add(c, body, (size_t)n);
+	c->sum = false;
 }
 
 static void reply_head(struct conn *c, int code, const char *reason, uint64_t len, bool close_conn)
@@ -549,15 +695,33 @@ static const char *find_header(const char *hdrs, const char *name)
 static bool http_process(struct server *s, struct conn *c)
 {
 	for (;;) {
-		if (c->out_off < c->out_len || c->stream_left || c->sleep_until || c->close_after)
+		if (c->out_off < c->out_len || c->stream_left || c->sleep_until || c->close_after ||
+		    c->echo)
 			return true;
+		if (c->body_chunked) {
+			if (!chunked_body(c))
+				return true;
+			c->body_chunked = false;
+			if (c->sum) {
+				reply_sum(c, c->close_after);
+				continue;
+			}
+		}
 		if (c->body_skip) {
 			size_t k = c->in_len < c->body_skip ? c->in_len : (size_t)c->body_skip;
+			if (c->sum) {
+				c->crc = crc32_add(c->crc, (unsigned char *)c->in, k);
+				c->body_len += k;
+			}
 			memmove(c->in, c->in + k, c->in_len - k);
 			c->in_len -= k;
 			c->body_skip -= k;
 			if (c->body_skip)
 				return true;
+			if (c->sum) {
+				reply_sum(c, c->close_after);
+				continue;
+			}
 		}
 		char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
 		if (!end) {
@@ -598,9 +762,27 @@ static bool http_process(struct server *s, struct conn *c)
 		const char *cl = find_header(hdrs, "Content-Length");
 		if (cl)
 			c->body_skip = strtoull(cl, NULL, 10);
+		const char *te = find_header(hdrs, "Transfer-Encoding");
+		if (te && strncasecmp(te, "chunked", 7) == 0) {
+			c->body_chunked = true;
+			c->chunk_state = CH_SIZE;
+			c->chunk_size = 0;
+			c->body_skip = 0;
+		}
 		c->close_after = close_conn;
+		c->head_req = strcmp(method, "HEAD") == 0;
 
-		if (strcmp(path, "/crash") == 0) {
+		if (now_ms() < s->unavailable_until) {
+			static const char body[] = "starting\n";
+			s->unavailable++;
+			reply_head(c, 503, "Service Unavailable", sizeof(body) - 1, close_conn);
+			char *o = realloc(c->out, c->out_len + sizeof(body) - 1);
+			if (!o)
+				die("out of memory");
+			memcpy(o + c->out_len, body, sizeof(body) - 1);
+			c->out = o;
+			c->out_len += sizeof(body) - 1;
+		} else if (strcmp(path, "/crash") == 0) {
 			struct rlimit no_core = {0, 0};
 			setrlimit(RLIMIT_CORE, &no_core);
 			fprintf(stderr, "zp-testd[%d]: /crash: aborting\n", (int)getpid());
@@ -611,8 +793,42 @@ static bool http_process(struct server *s, struct conn *c)
 		} else if (strncmp(path, "/bytes/", 7) == 0) {
 			uint64_t n = strtoull(path + 7, NULL, 10);
 			reply_head(c, 200, "OK", n, close_conn);
-			c->stream_left = n;
+			c->stream_left = c->head_req ? 0 : n;
 			c->stream_pos = 0;
+		} else if (strncmp(path, "/chunked/", 9) == 0) {
+			char head[256];
+			int h =
+			    snprintf(head, sizeof(head),
+				     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+				     "Transfer-Encoding: chunked\r\nConnection: %s\r\n\r\n",
+				     close_conn ? "close" : "keep-alive");
+			out_add(c, head, (size_t)h);
+			c->stream_left = c->head_req ? 0 : strtoull(path + 9, NULL, 10);
+			c->stream_pos = 0;
+			c->stream_chunked = c->stream_left > 0;
+			if (!c->stream_left && !c->head_req)
+				out_add(c, "0\r\n\r\n", 5);
+		} else if (strcmp(path, "/sum") == 0) {
+			c->sum = true;
+			c->crc = 0xFFFFFFFFu;
+			c->body_len = 0;
+			if (!c->body_chunked && !c->body_skip)
+				reply_sum(c, close_conn);
+		} else if (strcmp(path, "/304") == 0) {
+			const char *r = "HTTP/1.1 304 Not Modified\r\nETag: \"zp\"\r\n"
+					"Content-Length: 42\r\n\r\n";
+			out_add(c, r, strlen(r));
+		} else if (strcmp(path, "/upgrade") == 0) {
+			const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+					"Connection: Upgrade\r\n\r\n";
+			out_add(c, r, strlen(r));
+			c->echo = true;
+			c->close_after = false;
+			return true;
+		} else if (strcmp(path, "/garbage") == 0) {
+			const char *r = "THIS IS NOT HTTP\r\n\r\n";
+			out_add(c, r, strlen(r));
+			c->close_after = true;
 		} else if (strncmp(path, "/sleep/", 7) == 0) {
 			c->sleep_until = now_ms() + atol(path + 7);
 			c->sleep_close = close_conn;
@@ -627,7 +843,7 @@ static bool http_process(struct server *s, struct conn *c)
 /* Write what is pending. Returns false when the connection was closed. */
 static bool conn_write(struct server *s, struct conn *c)
 {
-	if (s->mode == MODE_ECHO) {
+	if (echoing(s, c)) {
 		while (c->in_off < c->in_len) {
 			ssize_t n =
 			    send(c->fd, c->in + c->in_off, c->in_len - c->in_off, MSG_NOSIGNAL);
@@ -647,17 +863,26 @@ static bool conn_write(struct server *s, struct conn *c)
 		}
 		return true;
 	}
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return true;
-			conn_close(s, c);
-			return false;
+	for (;;) {
+		while (c->out_off < c->out_len) {
+			ssize_t n =
+			    send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					return true;
+				conn_close(s, c);
+				return false;
+			}
+			c->out_off += (size_t)n;
 		}
-		c->out_off += (size_t)n;
+		c->out_off = c->out_len = 0;
+		if (!c->stream_chunked || !c->stream_left)
+			break;
+		fill_chunk(s, c);
 	}
-	c->out_off = c->out_len = 0;
+	c->stream_chunked = false;
+	if (c->echo)
+		return conn_write(s, c); /* the 101 is out: echo from now on */
 	while (c->stream_left) {
 		size_t k = c->stream_left < CHUNK ? (size_t)c->stream_left : CHUNK;
 		ssize_t n = send(c->fd, s->pattern + c->stream_pos % PATTERN_MOD, k, MSG_NOSIGNAL);
@@ -696,10 +921,10 @@ static void conn_read(struct server *s, struct conn *c)
 		if (n == 0)
 			c->rd_eof = true;
 		c->in_len += (size_t)n;
-		if (s->mode == MODE_ECHO)
+		if (echoing(s, c))
 			break; /* write back before reading more */
 	}
-	if (s->mode == MODE_ECHO)
+	if (echoing(s, c))
 		conn_write(s, c);
 	else if (http_process(s, c))
 		conn_write(s, c);
@@ -784,7 +1009,7 @@ static void loop(struct server *s)
 			}
 			short ev = 0;
 			size_t incap = s->mode == MODE_ECHO ? ECHO_BUF : HTTP_IN;
-			bool pending_out = s->mode == MODE_ECHO
+			bool pending_out = echoing(s, c)
 					       ? c->in_off < c->in_len
 					       : (c->out_off < c->out_len || c->stream_left);
 			if (!c->rd_eof && c->in_len < incap && !pending_out)
@@ -909,7 +1134,7 @@ static void usage(void)
 	      "                [--pidfile PATH] [--report PATH] [--ready-file PATH]\n"
 	      "                [--workers N [--orphan-workers]] [--daemonize] [--worker MS]\n"
 	      "                [--worker-pidfile PATH] [--backlog N] [--accept-delay MS]\n"
-	      "                [--tick MS] [--quiet]\n",
+	      "                [--tick MS] [--unavailable-for MS] [--quiet]\n",
 	      stderr);
 	exit(2);
 }
@@ -983,7 +1208,7 @@ int main(int argc, char **argv)
 	const char *listen_addr[MAX_LISTENERS];
 	size_t n_listen = 0;
 	long notify_delay = 0, start_delay = 0, burn = 0, exit_code = -1, workers = 0;
-	long worker = -1, accept_delay = 0;
+	long worker = -1, accept_delay = 0, unavailable_for = 0;
 	const char *exit_if = NULL, *pidfile = NULL, *report = NULL, *worker_pidfile = NULL;
 	bool ignore_term = false, quiet = false, orphan = false, daemonize = false;
 
@@ -1053,6 +1278,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--accept-delay") == 0) {
 			NEEDS_ARG;
 			accept_delay = parse_num(a, v);
+		} else if (strcmp(a, "--unavailable-for") == 0) {
+			NEEDS_ARG;
+			unavailable_for = parse_num(a, v);
 		} else if (strcmp(a, "--daemonize") == 0) {
 			daemonize = true;
 		} else if (strcmp(a, "--ignore-term") == 0) {
@@ -1133,6 +1361,7 @@ int main(int argc, char **argv)
 		fork_worker(worker, worker_pidfile);
 	s->accept_at = now_ms() + accept_delay;
 	s->tick_at = s->tick_ms > 0 ? now_ms() + s->tick_ms : -1;
+	s->unavailable_until = now_ms() + unavailable_for;
 
 	if (!quiet)
 		fprintf(

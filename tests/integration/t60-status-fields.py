@@ -23,6 +23,9 @@ FIELDS = {
     "peak_memory_bytes": (int,), "time_at_zero_ratio": (int, float),
     "bytes_in": (int,), "bytes_out": (int,), "last_exit": (str, None),
     "backend_status": (str, None), "last_error": (str, None),
+    "protocol": (str,), "requests_total": (int,), "requests_active": (int,),
+    "requests_ignored": (int,), "responses": (dict,), "request_ms_p50": (int, float, None),
+    "request_ms_p99": (int, float, None), "connections_ignored": (int,),
 }
 
 
@@ -37,6 +40,13 @@ def check_types(s):
               f"{s['name']}: state {s['state']!r}")
     zt.expect(s["cpu_source"] in ("cgroup", "rusage"), f"cpu_source {s['cpu_source']!r}")
     zt.expect(0 <= s["time_at_zero_ratio"] <= 1, "time_at_zero_ratio in 0..1")
+    # tcp mode: no requests, request times null.
+    zt.expect_eq(s["protocol"], "tcp", f"{s['name']}: protocol")
+    zt.expect_eq(s["responses"], {"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0},
+                 f"{s['name']}: responses by class")
+    for k in ("requests_total", "requests_active", "requests_ignored", "connections_ignored"):
+        zt.expect_eq(s[k], 0, f"{s['name']}: {k} in tcp mode")
+    expect_nulls(s, ("request_ms_p50", "request_ms_p99"), f"{s['name']} in tcp mode")
 
 
 def expect_nulls(s, keys, what):
@@ -118,17 +128,17 @@ def test(t):
     zt.expect_eq(e["pid"], first_pid, "same instance")
 
     table = t.zeroproxy("status", "-s", t.control_socket, "echo").stdout.splitlines()
-    zt.expect_eq(table[0].split(), ["SERVICE", "STATE", "PID", "CONNS", "PENDING", "TOTAL", "COLD",
-                                    "LAST-START", "IDLE", "STOP-IN", "UP", "BILLED", "CPU",
-                                    "SAVED"], "table header")
+    zt.expect_eq(table[0].split(), ["SERVICE", "STATE", "PID", "CONNS", "PENDING", "TOTAL", "REQS",
+                                    "COLD", "LAST-START", "IDLE", "STOP-IN", "UP", "BILLED",
+                                    "CPU", "SAVED"], "table header")
     zt.expect_eq(len(table), 2, "one row for status echo")
     row = table[1].split()
-    zt.expect_eq(row[:7], ["echo", "running", str(first_pid), "0", "0", "1", "1"],
-                 "table row: name, state, pid and counts")
-    zt.expect(re.fullmatch(r"\d+\.\dms|\d+\.\d\ds", row[7]), f"LAST-START {row[7]!r}")
-    zt.expect(re.fullmatch(r"\d+s", row[8]) and re.fullmatch(r"\d+s", row[9]),
-              f"IDLE {row[8]!r} STOP-IN {row[9]!r}")
-    zt.expect(re.fullmatch(r"\d+\.\d%", row[13]), f"SAVED {row[13]!r}")
+    zt.expect_eq(row[:8], ["echo", "running", str(first_pid), "0", "0", "1", "-", "1"],
+                 "table row: name, state, pid and counts (REQS - in tcp mode)")
+    zt.expect(re.fullmatch(r"\d+\.\dms|\d+\.\d\ds", row[8]), f"LAST-START {row[8]!r}")
+    zt.expect(re.fullmatch(r"\d+s", row[9]) and re.fullmatch(r"\d+s", row[10]),
+              f"IDLE {row[9]!r} STOP-IN {row[10]!r}")
+    zt.expect(re.fullmatch(r"\d+\.\d%", row[14]), f"SAVED {row[14]!r}")
     zt.expect_eq(table[0].index("STATE"), table[1].index("running"), "columns aligned")
 
     # 4. The idle stop.

@@ -18,7 +18,8 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
                 "connection_idle_timeout", "exec", "address", "ready", "start_timeout",
                 "stop_signal", "stop_timeout", "user", "group", "working_directory",
                 "environment", "ready_command", "kill_mode", "relay", "freeze_after",
-                "group_weight")
+                "group_weight",
+                "protocol", "ready_path", "max_header_size")
 JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connections_pending",
                "connections_total", "connections_refused", "cold_starts", "last_start_ms",
                "start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",
@@ -26,7 +27,9 @@ JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connecti
                "peak_memory_bytes", "time_at_zero_ratio", "bytes_in", "bytes_out",
                "last_exit", "backend_status", "last_error", "ready_ms", "relay",
                "frozen_seconds", "thaws", "last_thaw_ms",
-               "group", "group_weight", "group_capacity", "group_used", "group_evictions")
+               "group", "group_weight", "group_capacity", "group_used", "group_evictions",
+               "protocol", "requests_total", "requests_active", "requests_ignored", "responses",
+               "request_ms_p50", "request_ms_p99", "connections_ignored")
 
 
 def read(*parts):

@@ -87,11 +87,12 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout", "relay", "freeze_after",
-                "group_weight")
+                "group_weight", "protocol")
 # [service] group is written as service_group= (group= is [backend]'s).
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
-                "kill_mode")
+                "kill_mode", "ready_path")
+HTTP_KEYS = ("max_header_size",)
 
 
 # ---------------------------------------------------------------------------
@@ -462,11 +463,12 @@ def keepalive_traffic(listen, stop, out):
     """Keep-alive GETs on one connection until stop (a threading.Event) is set,
     for a background thread: counts requests in out["n"], collects the
     backends' pids in out["pids"] (a set, if present), and leaves the first
-    failure in out["error"] for the main thread to report."""
+    failure in out["error"] for the main thread to report. The paths are
+    /ka/N: never one of zp-testd's own (/304 is a Not Modified without body)."""
     try:
         with HttpConn(listen) as c:
             while not stop.is_set():
-                r = c.get(f"/{out['n']}")
+                r = c.get(f"/ka/{out['n']}")
                 if r.status != 200:
                     raise Fail(f"status {r.status}")
                 if "pids" in out:
@@ -891,20 +893,23 @@ class Test:
     def service(self, name, **keys):
         """Write services.d/NAME.conf from keys (section chosen by key name; a
         list gives a repeated key; None leaves the key out). Returns its path."""
-        sections = {"service": [], "backend": []}
+        sections = {"service": [], "backend": [], "http": []}
         for k, v in keys.items():
             if v is None:
                 continue
             if k == "service_group":
                 k, sec = "group", "service"
             else:
-                sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else None
+                sec = "service" if k in SERVICE_KEYS else "backend" if k in BACKEND_KEYS else \
+                    "http" if k in HTTP_KEYS else None
             if sec is None:
                 raise Error(f"service {name}: unknown key {k!r} (use service_text for raw files)")
             for item in (v if isinstance(v, (list, tuple)) else [v]):
                 sections[sec].append(f"{k} = {item}")
         text = "[service]\n" + "\n".join(sections["service"]) + "\n\n[backend]\n" + \
             "\n".join(sections["backend"]) + "\n"
+        if sections["http"]:
+            text += "\n[http]\n" + "\n".join(sections["http"]) + "\n"
         return self.service_text(name, text)
 
     def service_text(self, name, text):

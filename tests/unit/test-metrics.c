@@ -82,6 +82,24 @@ static void fill(struct service_status *s, size_t i)
 		s->group = strdup("gpu");
 		s->group_evictions = 4;
 	}
+	if (i != 1)
+		return;
+	/* svc1 speaks protocol = http: 12 requests, 11 answered. */
+	s->protocol = "http";
+	s->requests_total = 12;
+	s->requests_active = 2;
+	s->responses[0] = 1;
+	s->responses[1] = 7;
+	s->responses[3] = 2;
+	s->responses[4] = 1;
+	cum = 0;
+	for (size_t b = 0; b < ZP_REQUEST_BUCKETS; b++) {
+		cum += b == 0 ? 6 : b == 4 ? 4 : b == ZP_REQUEST_BUCKETS - 1 ? 1 : 0;
+		s->request_buckets[b] = cum;
+	}
+	s->request_count = 11;
+	s->request_sum_seconds = 65.0125;
+	s->has_request = true;
 }
 
 static int fake_status(void *data, char *const *names, size_t n, struct service_status **out,
@@ -182,6 +200,39 @@ static void test_format(void)
 	       count(t, "zeroproxy_group_evictions_total{") == 1,
 	   "group evictions: a series for the member of a group only");
 
+	/* protocol = http: requests by class, in flight, durations. */
+	ok(strstr(t, "# TYPE zeroproxy_requests_total counter\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"1xx\"} 1\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"2xx\"} 7\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"3xx\"} 0\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"4xx\"} 2\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"5xx\"} 1\n") &&
+	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"none\"} 1\n"),
+	   "requests by class, the unanswered as none");
+	ok(strstr(t, "# TYPE zeroproxy_requests_in_flight gauge\n") &&
+	       strstr(t, "zeroproxy_requests_in_flight{service=\"svc1\"} 2\n"),
+	   "requests in flight");
+	ok(strstr(t, "# TYPE zeroproxy_request_duration_seconds histogram\n") &&
+	       strstr(t,
+		      "zeroproxy_request_duration_seconds_bucket{service=\"svc1\",le=\"0.0005\"} "
+		      "6\n") &&
+	       strstr(t, "zeroproxy_request_duration_seconds_bucket{service=\"svc1\",le=\"0.01\"} "
+			 "10\n") &&
+	       strstr(
+		   t,
+		   "zeroproxy_request_duration_seconds_bucket{service=\"svc1\",le=\"60\"} 10\n") &&
+	       strstr(t, "zeroproxy_request_duration_seconds_bucket{service=\"svc1\",le=\"+Inf\"} "
+			 "11\n") &&
+	       strstr(t, "zeroproxy_request_duration_seconds_sum{service=\"svc1\"} 65.0125\n") &&
+	       strstr(t, "zeroproxy_request_duration_seconds_count{service=\"svc1\"} 11\n"),
+	   "request histogram buckets, sum and count");
+	is_int(count(t, "zeroproxy_request_duration_seconds_bucket{service=\"svc1\""),
+	       ZP_REQUEST_BUCKETS, "17 request buckets for the http service");
+	ok(!strstr(t, "zeroproxy_requests_total{service=\"web\"") &&
+	       !strstr(t, "zeroproxy_requests_in_flight{service=\"web\"") &&
+	       !strstr(t, "zeroproxy_request_duration_seconds_count{service=\"web\""),
+	   "a tcp service has no request series");
+
 	/* Each family once. */
 	int dup = 0, families = 0;
 	for (const char *p = t; (p = strstr(p, "# TYPE ")); p++) {
@@ -194,7 +245,7 @@ static void test_format(void)
 		dup += count(t, pat) != 1;
 		families++;
 	}
-	ok(families >= 14 && dup == 0, "%d families, each with one HELP and one TYPE", families);
+	ok(families >= 17 && dup == 0, "%d families, each with one HELP and one TYPE", families);
 	int rc = promtool(t);
 	if (rc < 0)
 		printf("ok %d # SKIP promtool not installed\n", ++tap_n);

@@ -40,6 +40,13 @@ static void example(struct service_status st[2])
 	    .connections_refused = 2,
 	    .cold_starts = 17,
 	    .relay = true,
+	    .protocol = "http",
+	    .requests_total = 5210,
+	    .requests_active = 2,
+	    .responses = {1, 5100, 40, 60, 7},
+	    .has_request = true,
+	    .request_ms_p50 = 0.25,
+	    .request_ms_p99 = 31.5,
 	    .has_start = true,
 	    .last_start_ms = 4.1,
 	    .start_ms_p50 = 3.25,
@@ -70,6 +77,8 @@ static void example(struct service_status st[2])
 	    .name = dup("api"),
 	    .state = "stopped",
 	    .listen = strv("*:9000", NULL),
+	    .protocol = "tcp",
+	    .has_request = true, /* ignored in tcp mode */
 	    .connections_total = 12,
 	    .cold_starts = 2,
 	    .has_start = true,
@@ -126,12 +135,12 @@ static void test_table(void)
 	struct strbuf sb = {0};
 	status_format_table(st, 2, &sb);
 	is_str(sb.data,
-	       "SERVICE  STATE    PID   CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP "
-	       "   BILLED  CPU    SAVED\n"
-	       "web      running  4242  3      0        1284   17    4.1ms       -     -        "
-	       "2m1s  1h02m   31.2s  91.3%\n"
-	       "api      stopped  -     0      0        12     2     180.0ms     3h    -        -  "
-	       "   4m10s   2.0s   99.7%\n",
+	       "SERVICE  STATE    PID   CONNS  PENDING  TOTAL  REQS  COLD  LAST-START  IDLE  "
+	       "STOP-IN  UP    BILLED  CPU    SAVED\n"
+	       "web      running  4242  3      0        1284   5210  17    4.1ms       -     -    "
+	       "    2m1s  1h02m   31.2s  91.3%\n"
+	       "api      stopped  -     0      0        12     -     2     180.0ms     3h    -    "
+	       "    -     4m10s   2.0s   99.7%\n",
 	       "table of zeroproxy(8)'s example");
 	sb_free(&sb);
 
@@ -153,17 +162,18 @@ static void test_table(void)
 	status_format_table(&one, 1, &sb);
 	is_str(sb.data,
 	       "SERVICE                     STATE     PID      CONNS  PENDING  TOTAL               "
-	       "  COLD  LAST-START  IDLE  STOP-IN  UP  BILLED  CPU    SAVED\n"
+	       "  REQS  COLD  LAST-START  IDLE  STOP-IN  UP  BILLED  CPU    SAVED\n"
 	       "a-much-longer-service.name  starting  1234567  0      100000   "
-	       "18446744073709551615  0     -           -     4m59s    0s  2d7h    1m15s  100.0%\n",
+	       "18446744073709551615  -     0     -           -     4m59s    0s  2d7h    1m15s  "
+	       "100.0%\n",
 	       "widths follow the content");
 	sb_free(&sb);
 	service_status_free(&one);
 
 	status_format_table(NULL, 0, &sb);
 	is_str(sb.data,
-	       "SERVICE  STATE  PID  CONNS  PENDING  TOTAL  COLD  LAST-START  IDLE  STOP-IN  UP  "
-	       "BILLED  CPU  SAVED\n",
+	       "SERVICE  STATE  PID  CONNS  PENDING  TOTAL  REQS  COLD  LAST-START  IDLE  STOP-IN  "
+	       "UP  BILLED  CPU  SAVED\n",
 	       "no services: the header alone");
 	sb_free(&sb);
 	for (int i = 0; i < 2; i++)
@@ -289,7 +299,10 @@ static void test_json(void)
 	       "\"listen\": [\"127.0.0.1:8080\", \"unix:/run/web.sock\"], "
 	       "\"connections_active\": 3, \"connections_pending\": 0, "
 	       "\"connections_total\": 1284, \"connections_refused\": 2, \"cold_starts\": 17, "
-	       "\"relay\": true, "
+	       "\"relay\": true, \"protocol\": \"http\", \"requests_total\": 5210, "
+	       "\"requests_active\": 2, \"requests_ignored\": 0, "
+	       "\"responses\": {\"1xx\": 1, \"2xx\": 5100, \"3xx\": 40, \"4xx\": 60, \"5xx\": 7}, "
+	       "\"request_ms_p50\": 0.250, \"request_ms_p99\": 31.500, \"connections_ignored\": 0, "
 	       "\"last_start_ms\": 4.100, \"start_ms_p50\": 3.250, \"start_ms_p99\": 12.500, "
 	       "\"ready_ms\": 1.250, "
 	       "\"idle_seconds\": null, \"stop_in_seconds\": null, \"uptime_seconds\": 121.400, "
@@ -304,7 +317,10 @@ static void test_json(void)
 	       "\"listen\": [\"*:9000\"], "
 	       "\"connections_active\": 0, \"connections_pending\": 0, "
 	       "\"connections_total\": 12, \"connections_refused\": 0, \"cold_starts\": 2, "
-	       "\"relay\": false, "
+	       "\"relay\": false, \"protocol\": \"tcp\", \"requests_total\": 0, "
+	       "\"requests_active\": 0, \"requests_ignored\": 0, "
+	       "\"responses\": {\"1xx\": 0, \"2xx\": 0, \"3xx\": 0, \"4xx\": 0, \"5xx\": 0}, "
+	       "\"request_ms_p50\": null, \"request_ms_p99\": null, \"connections_ignored\": 0, "
 	       "\"last_start_ms\": 180.000, \"start_ms_p50\": 150.000, \"start_ms_p99\": 180.000, "
 	       "\"ready_ms\": null, "
 	       "\"idle_seconds\": 10800.200, \"stop_in_seconds\": null, \"uptime_seconds\": null, "
@@ -330,6 +346,14 @@ static void test_json(void)
 	    "connections_refused",
 	    "cold_starts",
 	    "relay",
+	    "protocol",
+	    "requests_total",
+	    "requests_active",
+	    "requests_ignored",
+	    "responses",
+	    "request_ms_p50",
+	    "request_ms_p99",
+	    "connections_ignored",
 	    "last_start_ms",
 	    "start_ms_p50",
 	    "start_ms_p99",
@@ -416,6 +440,12 @@ static void test_json(void)
 	ok(json_valid(sb.data) && strstr(sb.data, "\"listen\": []") &&
 	       strstr(sb.data, "\"cpu_source\": null"),
 	   "no listen list: empty array; missing cpu_source: null");
+	ok(strstr(sb.data, "\"protocol\": \"tcp\"") != NULL, "no protocol: tcp");
+	sb_free(&sb);
+	nolisten.protocol = "http";
+	status_format_json(&nolisten, 1, &sb);
+	ok(strstr(sb.data, "\"request_ms_p50\": null, \"request_ms_p99\": null") != NULL,
+	   "http before the first request: request_ms null");
 	sb_free(&sb);
 	service_status_free(&nolisten);
 

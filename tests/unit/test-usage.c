@@ -164,6 +164,10 @@ static void fill(struct usage *u)
 		usage_record_start(u, 500 + (uint64_t)i * 997);
 	usage_record_start(u, 20000000000ull); /* > UINT32_MAX usec, +Inf bucket */
 	strcpy(u->last_exit, "killed by SIGKILL");
+	for (unsigned i = 0; i < 300; i++)
+		usage_request_done(u, 100 + i % 500, 90 + (uint64_t)i * 1231);
+	usage_request_done(u, 0, 5);
+	usage_request_done(u, 200, 10000000000ull);
 }
 
 static void test_record(void)
@@ -308,6 +312,113 @@ static char *with_checksum(const char *body, size_t *len)
 	return s;
 }
 
+/* protocol = http: requests, classes, the duration histogram and samples. */
+static void test_requests(void)
+{
+	struct usage u;
+	usage_init(&u, NOW);
+	ok(usage_request_percentile(&u, 50) == 0, "requests: no samples: percentile 0");
+
+	usage_request_done(&u, 101, 400);      /* 1xx, le 0.0005 */
+	usage_request_done(&u, 200, 500);      /* 2xx, le 0.0005 (inclusive) */
+	usage_request_done(&u, 204, 501);      /* le 0.001 */
+	usage_request_done(&u, 304, 60000000); /* le 60 */
+	usage_request_done(&u, 404, 60000001); /* +Inf */
+	usage_request_done(&u, 503, 2000);     /* le 0.0025 */
+	usage_request_done(&u, 599, 2000);
+	usage_request_done(&u, 99, 2000);  /* nonsense: 5xx */
+	usage_request_done(&u, 600, 2000); /* nonsense: 5xx */
+	usage_request_done(&u, 0, 777);    /* no response */
+	is_int((long long)u.requests_total, 10, "requests_total counts every request");
+	ok(u.responses[0] == 1 && u.responses[1] == 2 && u.responses[2] == 1 &&
+	       u.responses[3] == 1 && u.responses[4] == 4,
+	   "responses by class; outside 100..599 is 5xx");
+	is_int((long long)u.request_count, 9, "request_count: answered requests only");
+	is_int((long long)u.request_sum_usec, 120009402, "request_sum_usec");
+	ok(u.request_buckets[0] == 2 && u.request_buckets[1] == 1 && u.request_buckets[2] == 4 &&
+	       u.request_buckets[15] == 1 && u.request_buckets[16] == 1,
+	   "request buckets");
+	is_int(u.n_request_samples, 9, "one sample per answered request");
+	ok(usage_request_bucket_le[0] == 0.0005 && usage_request_bucket_le[15] == 60 &&
+	       usage_request_bucket_le[16] > 1e300,
+	   "request bucket bounds");
+	ok(u.start_count == 0 && u.n_samples == 0 && u.connections_total == 0,
+	   "requests touch no start figure");
+
+	usage_init(&u, NOW);
+	for (unsigned i = 1; i <= 1000; i++)
+		usage_request_done(&u, 200, i);
+	is_int(u.n_request_samples, ZP_REQUEST_SAMPLES, "request ring full");
+	ok(usage_request_percentile(&u, 0) == 1000 - ZP_REQUEST_SAMPLES + 1 &&
+	       usage_request_percentile(&u, 50) == 1000 - ZP_REQUEST_SAMPLES / 2 &&
+	       usage_request_percentile(&u, 100) == 1000,
+	   "request percentiles over the latest 256");
+	ok(usage_start_percentile(&u, 50) == 0, "  and not in the start samples");
+
+	/* Round trip of every request figure. */
+	struct usage a, b;
+	char why[USAGE_WHY_MAX];
+	fill(&a);
+	is_int(usage_save(dir, "req", &a), 0, "requests: save");
+	memset(&b, 0xaa, sizeof(b));
+	is_int(usage_load(dir, "req", NOW, &b, why, sizeof(why)), 0, "requests: load");
+	ok(b.requests_total == a.requests_total && b.request_count == a.request_count &&
+	       b.request_sum_usec == a.request_sum_usec &&
+	       !memcmp(b.responses, a.responses, sizeof(a.responses)) &&
+	       !memcmp(b.request_buckets, a.request_buckets, sizeof(a.request_buckets)),
+	   "requests, classes, buckets and sums survive");
+	bool same = b.n_request_samples == a.n_request_samples;
+	for (uint32_t i = 0; i < ZP_REQUEST_SAMPLES; i++)
+		same &= a.request_samples[(a.request_sample_pos + i) % ZP_REQUEST_SAMPLES] ==
+			b.request_samples[(b.request_sample_pos + i) % ZP_REQUEST_SAMPLES];
+	ok(same, "request samples survive oldest to newest");
+	ok(b.request_samples[(b.request_sample_pos + ZP_REQUEST_SAMPLES - 1) %
+			     ZP_REQUEST_SAMPLES] == UINT32_MAX,
+	   "huge duration clamped in the ring");
+	ok(usage_request_percentile(&a, 99) == usage_request_percentile(&b, 99),
+	   "same request p99");
+
+	/* A file an older zeroproxy wrote (no request lines) loads, requests 0. */
+	size_t len;
+	char *s = with_checksum("zeroproxy-usage 1\nconnections_total 12\nconnections_refused 0\n"
+				"cold_starts 2\nbilled_usec 5000000\ncpu_usec 100\n"
+				"peak_memory_bytes 4096\nbytes_in 10\nbytes_out 20\n"
+				"first_seen_wall_usec 1600000000000000\n"
+				"start_buckets 0 0 0 0 0 0 1 1 0 0 0 0 0 0\nstart_count 2\n"
+				"start_sum_usec 300000\nstart_samples 2 100000 200000\n"
+				"last_start_usec 200000\nlast_exit exited 0\n",
+				&len);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/old.usage", dir);
+	spew(path, s, len);
+	free(s);
+	memset(&b, 0x55, sizeof(b));
+	int r = usage_load(dir, "old", NOW, &b, why, sizeof(why));
+	bool zero = b.requests_total == 0 && b.request_count == 0 && b.request_sum_usec == 0 &&
+		    b.n_request_samples == 0 && b.request_sample_pos == 0;
+	for (size_t i = 0; i < ZP_RESPONSE_CLASSES; i++)
+		zero &= b.responses[i] == 0;
+	for (size_t i = 0; i < ZP_REQUEST_BUCKETS; i++)
+		zero &= b.request_buckets[i] == 0;
+	ok(r == 0 && !why[0] && b.connections_total == 12 && b.cold_starts == 2 &&
+	       b.start_count == 2 && usage_start_percentile(&b, 99) == 200000 && zero,
+	   "a file without request lines (older zeroproxy) loads, requests 0 (%s)", why);
+
+	/* usage_add adds every request figure, samples appended in order. */
+	usage_init(&a, NOW);
+	usage_init(&b, NOW);
+	usage_request_done(&a, 200, 3);
+	usage_request_done(&b, 500, 7);
+	usage_request_done(&b, 0, 1);
+	usage_request_done(&b, 201, 9);
+	usage_add(&a, &b);
+	ok(a.requests_total == 4 && a.request_count == 3 && a.request_sum_usec == 19 &&
+	       a.responses[1] == 2 && a.responses[4] == 1 && a.request_buckets[0] == 3 &&
+	       a.n_request_samples == 3 && a.request_samples[0] == 3 && a.request_samples[1] == 7 &&
+	       a.request_samples[2] == 9,
+	   "add: requests, classes, buckets, sums, samples in order");
+}
+
 static void test_corrupt(void)
 {
 	struct usage a, b;
@@ -357,6 +468,18 @@ static void test_corrupt(void)
 	free(s);
 	s = with_checksum("zeroproxy-usage 1\nstart_samples 1 4294967296\n", &len);
 	expect_corrupt("c14", s, len, "sample too big");
+	free(s);
+	s = with_checksum("zeroproxy-usage 1\nresponses 1 2 3 4\n", &len);
+	expect_corrupt("c17", s, len, "too few response classes");
+	free(s);
+	s = with_checksum("zeroproxy-usage 1\nrequest_buckets 1 2 3\n", &len);
+	expect_corrupt("c18", s, len, "too few request buckets");
+	free(s);
+	s = with_checksum("zeroproxy-usage 1\nrequest_samples 2 1\n", &len);
+	expect_corrupt("c19", s, len, "request sample count mismatch");
+	free(s);
+	s = with_checksum("zeroproxy-usage 1\nrequests_total x\n", &len);
+	expect_corrupt("c20", s, len, "bad requests_total");
 	free(s);
 
 	/* Too many samples for the ring. */
@@ -768,6 +891,7 @@ int main(void)
 	test_record();
 	test_round_trip();
 	test_add_frozen();
+	test_requests();
 	test_corrupt();
 	test_unreadable();
 	test_add();

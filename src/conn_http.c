@@ -1,0 +1,343 @@
+/*
+ * conn_http — the HTTP side of a client connection; see conn_http.h.
+ *
+ * The relay stays the byte pump; this file is its filter. Client bytes go
+ * through http_track_request(): body bytes may be written as they come, the
+ * bytes of a head in progress (the tracker's head_len) are held until it is
+ * complete, so that a bad one never reaches the backend. Backend bytes go
+ * through http_track_response() and are all written. Nothing here closes or
+ * frees from inside a relay callback: what the owner must hear (the first
+ * head, requests in flight going to or from 0) is fed to the loop (kick)
+ * and told from there.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn_http.h"
+#include "log.h"
+#include "util.h"
+
+_Static_assert(ZP_MAX_HEADER_SIZE_LIMIT == HTTP_HEADER_SIZE_LIMIT,
+	       "config and http agree on the largest max_header_size");
+
+/* How long a connection closed after our own answer may still send. */
+#define LINGER_SECONDS 2.0
+
+/* --- requests in flight -------------------------------------------------- */
+
+static void kick(struct conn *c)
+{
+	ev_feed_event(c->q->loop, &c->http->kick, EV_TIMER);
+}
+
+/* q->n_requests follows c's tracker. */
+static void count(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	struct conn_queue *q = c->q;
+	unsigned n = http_track_in_flight(&h->t);
+	if (n == h->counted)
+		return;
+	bool was = q->n_requests > 0;
+	q->n_requests = q->n_requests - h->counted + n;
+	h->counted = n;
+	if (was != (q->n_requests > 0)) {
+		h->changed = true;
+		kick(c);
+	}
+}
+
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	struct conn_queue *q = c->q;
+	struct conn_http *h = c->http;
+	bool head = h->head && c->where == CONN_READING, changed = h->changed;
+	h->head = h->changed = false;
+	/* Either may free c (and, for a removed service, q): the last thing. */
+	if (head)
+		q->ops->request(q->data, c);
+	else if (changed)
+		q->ops->changed(q->data);
+}
+
+static void on_request_done(void *data, unsigned status, uint64_t started_usec)
+{
+	struct conn *c = data;
+	uint64_t now = now_usec();
+	usage_request_done(c->q->usage, status, now > started_usec ? now - started_usec : 0);
+	c->http->resume = true;
+}
+
+static void on_tunnel(void *data)
+{
+	struct conn *c = data;
+	c->http->resume = true;
+	/* From now on bytes pass untracked: the relay may splice them. */
+	if (c->relay) {
+		c->relay->half[RELAY_UP].filter = c->relay->half[RELAY_DOWN].filter = false;
+		c->relay->half[RELAY_UP].no_splice = c->relay->half[RELAY_DOWN].no_splice = false;
+	}
+}
+
+static const struct http_track_ops track_ops = {
+    .request_done = on_request_done,
+    .tunnel = on_tunnel,
+};
+
+/* --- the filter ---------------------------------------------------------- */
+
+static int filter_up(struct conn *c, struct relay *r)
+{
+	struct conn_http *h = c->http;
+	struct relay_half *u = &r->half[RELAY_UP];
+	while (u->seen < u->end && !u->paused) {
+		size_t used = 0;
+		enum http_event ev = http_track_request(&h->t, u->data + u->seen, u->end - u->seen,
+							now_usec(), &used);
+		u->seen += used;
+		if (!used && (ev == HTTP_MORE || ev == HTTP_HEAD))
+			break; /* no progress: wait for more bytes rather than spin */
+		switch (ev) {
+		case HTTP_MORE:
+			/* The head in progress is held; body bytes may go. */
+			if (u->seen - u->ready > h->t.head_len)
+				u->ready = u->seen - h->t.head_len;
+			break;
+		case HTTP_HEAD:
+			u->ready = u->seen;
+			if (c->where == CONN_READING) {
+				/* The owner decides; nothing more is read until it
+				 * gives the relay a backend. */
+				u->paused = true;
+				h->head = true;
+				kick(c);
+			}
+			break;
+		case HTTP_FULL:
+			u->ready = u->seen - h->t.head_len;
+			u->paused = true; /* resumed by a response (filter_down) */
+			break;
+		case HTTP_ERROR: count(c); return -EBADMSG;
+		}
+	}
+	count(c);
+	return 0;
+}
+
+static int filter_down(struct conn *c, struct relay *r)
+{
+	struct conn_http *h = c->http;
+	struct relay_half *d = &r->half[RELAY_DOWN];
+	int err = 0;
+	if (d->seen < d->end) {
+		err = http_track_response(&h->t, d->data + d->seen, d->end - d->seen);
+		if (err == 0)
+			h->answered = true;
+	}
+	d->seen = d->ready = d->end;
+	if (err == 0 && d->eof) {
+		int e = http_track_response_eof(&h->t);
+		if (e < 0)
+			log_debug("%s: connection from %s: the backend closed mid-response: %s",
+				  c->q->name, c->peer, h->t.error ? h->t.error : "cut short");
+	}
+	count(c);
+	if (err < 0)
+		return -EPROTO;
+	/* A response completed: a request side stopped at HTTP_FULL goes on. */
+	struct relay_half *u = &r->half[RELAY_UP];
+	if (h->resume && u->paused && c->where == CONN_ACTIVE)
+		relay_resume(r, RELAY_UP);
+	h->resume = false;
+	return 0;
+}
+
+int conn_http_filter(struct relay *r, enum relay_dir d)
+{
+	struct conn *c = r->data;
+	return d == RELAY_UP ? filter_up(c, r) : filter_down(c, r);
+}
+
+/* --- the connection ------------------------------------------------------ */
+
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_closing_io(struct ev_loop *loop, ev_io *w, int revents);
+
+void conn_http_start(struct conn *c)
+{
+	struct conn_queue *q = c->q;
+	struct conn_http *h = xcalloc(1, sizeof(*h));
+	c->http = h;
+	http_track_init(&h->t, q->cfg->max_header_size, &track_ops, c);
+	h->fd = -1;
+	ev_init(&h->kick, on_kick);
+	h->kick.data = c;
+	ev_init(&h->linger, on_linger_timeout);
+	h->linger.data = c;
+	ev_init(&h->io, on_closing_io);
+	h->io.data = c;
+	conn_relay_start(c, -1, false);
+	relay_set_filter(c->relay, q->cfg->max_header_size + RELAY_BUFSIZE);
+}
+
+void conn_http_free(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	struct conn_queue *q = c->q;
+	ev_timer_stop(q->loop, &h->kick); /* drops a fed event too */
+	ev_timer_stop(q->loop, &h->linger);
+	ev_io_stop(q->loop, &h->io);
+	if (h->fd >= 0)
+		close(h->fd);
+	/* Requests the connection ends before their response: counted
+	 * unanswered (a head in progress is no request yet, a tunnel was
+	 * counted at its 101). */
+	unsigned unanswered = h->settled ? 0 : http_track_in_flight(&h->t);
+	if (h->t.tunnel && unanswered)
+		unanswered--;
+	if (h->t.head_len && unanswered)
+		unanswered--;
+	for (unsigned i = 0; i < unanswered; i++)
+		usage_request_done(q->usage, 0, 0);
+	q->n_requests -= h->counted;
+	http_track_free(&h->t);
+	free(h);
+	c->http = NULL;
+}
+
+bool conn_http_idle(const struct conn *c)
+{
+	return http_track_between(&c->http->t) && !(c->relay && relay_holds(c->relay, RELAY_DOWN));
+}
+
+/* Send what is left of the answer: 0 done, 1 wait for writable, -errno. */
+static int answer_send(struct conn_http *h)
+{
+	while (h->answer_off < h->answer_len) {
+		ssize_t n = send(h->fd, h->answer + h->answer_off, h->answer_len - h->answer_off,
+				 MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
+		h->answer_off += (size_t)n;
+	}
+	return 0;
+}
+
+/* The answer is out: pass the EOF, then read and drop what still comes
+ * until the client closes or LINGER_SECONDS pass, so that our close does
+ * not reset the answer away before the client read it. */
+static void linger_read(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	if (shutdown(h->fd, SHUT_WR) < 0) {
+		conn_closing_done(c);
+		return;
+	}
+	ev_io_stop(c->q->loop, &h->io);
+	ev_io_set(&h->io, h->fd, EV_READ);
+	ev_io_start(c->q->loop, &h->io);
+}
+
+static void on_closing_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	struct conn_http *h = c->http;
+	if (h->answer_off < h->answer_len) {
+		int r = answer_send(h);
+		if (r < 0)
+			conn_closing_done(c);
+		else if (r == 0)
+			linger_read(c);
+		return;
+	}
+	char drop[4096];
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(h->fd, drop, sizeof(drop), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			conn_closing_done(c);
+			return;
+		}
+	}
+}
+
+static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	conn_closing_done(w->data);
+}
+
+bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, const char *body)
+{
+	struct conn_http *h = c->http;
+	struct conn_queue *q = c->q;
+	int fd = c->relay ? relay_take_client(c->relay) : c->fd;
+	c->fd = -1;
+	if (c->relay) {
+		relay_close(c->relay);
+		free(c->relay);
+		c->relay = NULL;
+	}
+	h->fd = fd;
+	/* Our answer is the response of the request in flight, if any. */
+	if (!h->settled && http_track_in_flight(&h->t) > 0)
+		usage_request_done(q->usage, status, now_usec() - c->arrive_usec);
+	h->settled = true;
+	int n = http_format_answer(h->answer, sizeof(h->answer), status, retry_after, body);
+	if (fd < 0 || n < 0)
+		return false;
+	h->answer_len = (size_t)n;
+	h->answer_off = 0;
+	int r = answer_send(h);
+	if (r < 0)
+		return false;
+	ev_timer_set(&h->linger, LINGER_SECONDS, 0);
+	ev_timer_start(q->loop, &h->linger);
+	if (r == 0) {
+		linger_read(c);
+	} else {
+		ev_io_set(&h->io, fd, EV_WRITE);
+		ev_io_start(q->loop, &h->io);
+	}
+	return true;
+}
+
+bool conn_http_relay_done(struct conn *c, int err)
+{
+	struct conn_http *h = c->http;
+	struct conn_queue *q = c->q;
+	if (err == -EBADMSG) {
+		unsigned status = h->t.error_status ? h->t.error_status : 400;
+		log_info("%s: request from %s refused with %u: %s", q->name, c->peer, status,
+			 h->t.error ? h->t.error : "malformed");
+		/* Behind requests still in flight an answer would come before
+		 * their responses: the connection just closes. */
+		if (c->relay && relay_holds(c->relay, RELAY_DOWN))
+			return false;
+		if (h->counted > 1)
+			return false;
+		if (c->where == CONN_READING)
+			q->usage->connections_refused++;
+		return conn_http_answer(c, status, 0, http_reason(status));
+	}
+	if (err == -EPROTO) {
+		bool first = !h->answered;
+		log_warning("%s: connection from %s: the backend's answer is not HTTP (%s); "
+			    "connection closed%s",
+			    q->name, c->peer, h->t.error ? h->t.error : "invalid",
+			    first ? " with 502" : "");
+		if (!first)
+			return false;
+		return conn_http_answer(c, 502, 0, "The backend sent an invalid response.");
+	}
+	return false;
+}
