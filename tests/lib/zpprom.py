@@ -53,13 +53,23 @@ def scrape(addr, timeout=5.0):
         return r.read().decode()
 
 
-def names_in_exposition(text):
-    """Every metric name in an exposition: families (TYPE lines) and sample
-    names (a histogram's _bucket, _sum and _count)."""
+def names_in_exposition(text, samples_only=False):
+    """The metric names PromQL can select in an exposition: those of its
+    samples and, unless samples_only, of every family its TYPE lines declare
+    (a gauge with no sample yet, such as the last start's duration before the
+    first start, is still a name zeroproxy exports). A histogram is its
+    _bucket, _sum and _count, never the bare family name, which has no
+    series."""
     names = set()
     for ln in text.splitlines():
-        if ln.startswith("# TYPE "):
-            names.add(ln.split()[2])
+        if ln.startswith("# TYPE ") and not samples_only:
+            _, _, fam, typ = ln.split()
+            if typ == "histogram":
+                names |= {fam + "_bucket", fam + "_sum", fam + "_count"}
+            elif typ == "summary":
+                names |= {fam, fam + "_sum", fam + "_count"}
+            else:
+                names.add(fam)
         elif ln and not ln.startswith("#"):
             names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", ln).group(0))
     return names
