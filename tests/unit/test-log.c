@@ -1,13 +1,23 @@
 /*
  * test-log — where log lines go: the JOURNAL_STREAM decision (systemd.exec(5):
- * "DEVICE:INODE" of stderr in decimal) and the stderr format with its "<N>"
- * prefix, which log_event() keeps whatever fields it carries. The journal
- * fields themselves are proven under a real systemd (t95).
+ * "DEVICE:INODE" of stderr in decimal), the stderr format with its "<N>"
+ * prefix, which log_event() keeps whatever fields it carries, and the native
+ * entries: in a private mount namespace (where the test may make one) a
+ * socket of the test's own sits where sd_journal_send() sends, and the
+ * datagrams it receives are parsed field by field. t95 proves the same under
+ * a real systemd and journald.
  */
+#define _GNU_SOURCE 1
+
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -65,8 +75,9 @@ static void read_is(int fd, const char *want, const char *what)
 static void test_detect(void)
 {
 	struct stat st;
+	int saved = dup(STDERR_FILENO);
 	int rd = stderr_to_pipe(&st);
-	if (!ok(rd >= 0, "stderr onto a pipe"))
+	if (!ok(rd >= 0 && saved >= 0, "stderr onto a pipe"))
 		return;
 
 	unsetenv("JOURNAL_STREAM");
@@ -106,11 +117,114 @@ static void test_detect(void)
 	unsetenv("JOURNAL_STREAM");
 	ok(!log_detect_journal(), "back to stderr");
 	close(rd);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
+/* A mount namespace of the test's own with a tmpfs on /run, so that a socket
+ * can sit at journald's path without touching the host's /run. */
+static bool private_run(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 &&
+	    (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0))
+		return false;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return false;
+	if (mount("zp-test-log", "/run", "tmpfs", 0, "size=1m,mode=0755") < 0)
+		return false;
+	return mkdir("/run/systemd", 0755) == 0 && mkdir("/run/systemd/journal", 0755) == 0;
+}
+
+/* The value of FIELD in a native journal datagram ("FIELD=value\n" lines;
+ * values with a newline in the binary form, which these tests never send),
+ * into out; false if absent. */
+static bool field(const char *dgram, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	const char *p = dgram, *end = dgram + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+			snprintf(out, outlen, "%.*s", (int)(eol - p - (ptrdiff_t)nl - 1),
+				 p + nl + 1);
+			return true;
+		}
+		p = eol + 1;
+	}
+	return false;
+}
+
+static ssize_t receive(int fd, char *buf, size_t len)
+{
+	ssize_t n = recv(fd, buf, len - 1, MSG_DONTWAIT);
+	buf[n < 0 ? 0 : n] = '\0';
+	return n;
+}
+
+static void test_native(void)
+{
+	if (!private_run()) {
+		note("no private mount namespace here (%s): native entries unchecked",
+		     strerror(errno));
+		return;
+	}
+	int j = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/run/systemd/journal/socket");
+	if (!ok(j >= 0 && bind(j, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		"a socket at journald's path"))
+		return;
+	struct stat st;
+	int saved = dup(STDERR_FILENO);
+	int rd = stderr_to_pipe(&st);
+	set_stream((unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	ok(log_detect_journal(), "JOURNAL_STREAM names stderr and journald is there: the journal");
+
+	char d[4096], v[256];
+	log_set_level(LOG_INFO);
+	log_event(LOG_INFO, "web", LOG_EV_STATE, "running", "web: %s -> %s (%s)", "starting",
+		  "running", "ready after 3 ms");
+	ssize_t n = receive(j, d, sizeof(d));
+	ok(n > 0, "one datagram for the entry");
+	ok(field(d, (size_t)n, "MESSAGE", v, sizeof(v)) &&
+	       !strcmp(v, "web: starting -> running (ready after 3 ms)"),
+	   "MESSAGE= the line, without a prefix: %s", v);
+	ok(field(d, (size_t)n, "PRIORITY", v, sizeof(v)) && !strcmp(v, "6"), "PRIORITY=6");
+	ok(field(d, (size_t)n, "SYSLOG_IDENTIFIER", v, sizeof(v)) && !strcmp(v, "zeroproxy"),
+	   "SYSLOG_IDENTIFIER=zeroproxy");
+	ok(field(d, (size_t)n, "ZEROPROXY_SERVICE", v, sizeof(v)) && !strcmp(v, "web"),
+	   "ZEROPROXY_SERVICE=web");
+	ok(field(d, (size_t)n, "ZEROPROXY_EVENT", v, sizeof(v)) && !strcmp(v, "state-change"),
+	   "ZEROPROXY_EVENT=state-change");
+	ok(field(d, (size_t)n, "ZEROPROXY_STATE", v, sizeof(v)) && !strcmp(v, "running"),
+	   "ZEROPROXY_STATE=running");
+
+	log_error("reload failed; %s", "the previous configuration stays in force");
+	n = receive(j, d, sizeof(d));
+	ok(n > 0 && field(d, (size_t)n, "PRIORITY", v, sizeof(v)) && !strcmp(v, "3"),
+	   "a plain log_error(): PRIORITY=3");
+	ok(!field(d, (size_t)n, "ZEROPROXY_SERVICE", v, sizeof(v)) &&
+	       !field(d, (size_t)n, "ZEROPROXY_EVENT", v, sizeof(v)) &&
+	       !field(d, (size_t)n, "ZEROPROXY_STATE", v, sizeof(v)),
+	   "and no zeroproxy field it was not given");
+	log_debug("below the threshold");
+	ok(receive(j, d, sizeof(d)) < 0, "a line below the threshold sends nothing");
+	ok(receive(rd, d, sizeof(d)) <= 0, "and nothing went to stderr: %s", d);
+
+	unsetenv("JOURNAL_STREAM");
+	log_detect_journal();
+	close(rd);
+	close(j);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
 }
 
 int main(void)
 {
 	test_stream_parse();
 	test_detect();
+	test_native();
 	return done_testing();
 }
