@@ -3,7 +3,8 @@
 
 A throw-away systemd box (tests/systemd/box.sh: systemd 252 as PID 1 of private
 namespaces over an overlay of the host's root, loopback-only network) gets
-`make install` of this build, a service `web` with `listen = systemd:web` in
+`make install` of this build (the monitoring files land in pkgdatadir), a
+service `web` with `listen = systemd:web` in
 front of zp-testd, and zeroproxy@web.socket with the documented drop-in. Then:
 
  1. a request to the socket starts zeroproxy.service and the backend;
@@ -223,6 +224,9 @@ def scenario(t, box, testd):
     conf = m.group(1)
     confdir = os.path.dirname(conf)
     box.run(f"test -f {shlex.quote(conf)} && test -f {shlex.quote(confdir)}/services.d/example.conf.example")
+    data = make_var("pkgdatadir")
+    box.run(f"test -s {shlex.quote(data)}/prometheus-rules.yml && "
+            f"test -s {shlex.quote(data)}/grafana-dashboard.json")
     box.write("/root/zpclient.py", CLIENT)
 
     user = backend_user()
@@ -380,6 +384,11 @@ def journal_fields(box, msg):
               f"one reload-failed entry at priority err, about no service: {rf}")
     both = journal_query(box, "ZEROPROXY_SERVICE=web", "ZEROPROXY_EVENT=state-change")
     zt.expect_eq(len(both), len(states), "two matches AND as journalctl documents")
+    def fields(e):
+        return {k: e[k] for k in ("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "ZEROPROXY_SERVICE",
+                                  "ZEROPROXY_EVENT", "ZEROPROXY_STATE", "_SYSTEMD_UNIT") if k in e}
+    zt._note(f"e.g. {json.dumps(fields(states[0]))}")
+    zt._note(f"e.g. {json.dumps(fields(failed[0]))}")
     zt._note(f"journal fields: web {len(web)} entries ({len(states)} state changes, states "
              f"{sorted(seen)}), bad {len(bad)} ({len(failed)} start-failed), reload-failed 1")
 
