@@ -2,8 +2,9 @@
 """t180 — a real Prometheus scrapes a running zeroproxy.
 
 Debian's prometheus server (storage in the test's folder, its web API on a free
-loopback port) scrapes zeroproxy's metrics_listen every second and loads
-conf/prometheus-rules.yml. The test causes real traffic: three keep-alive
+loopback port), configured by the shipped conf/prometheus-scrape.yml (checked
+by `promtool check config` first), scrapes zeroproxy's metrics_listen every
+second and loads conf/prometheus-rules.yml. The test causes real traffic: three keep-alive
 connections held at once (a cold start), an idle stop, one more request (a
 second cold start) and another idle stop, and a service whose backend exits
 before ready (a failed start, a refused connection). Then it asks Prometheus's
@@ -25,7 +26,8 @@ HTTP API, not zeroproxy:
    firing for bad and for nothing else.
 
 Prometheus is killed at the end whatever happens. Skipped (77) only where
-prometheus is not installed.
+prometheus (or python3-yaml, which autogen.sh installs with it) is not
+installed.
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t180-prometheus-scrape.py"""
 import math
 import re
@@ -40,6 +42,7 @@ EXTRA = {"zeroproxy_state": {"state"}, "zeroproxy_start_duration_seconds_bucket"
 
 def test(t):
     zp.tool("prometheus")
+    zp.need_yaml()
     maddr = f"127.0.0.1:{t.port()}"
     t.write_global(metrics_listen=maddr)
     web = t.testd_service("web", idle_timeout="1500ms")
@@ -47,7 +50,10 @@ def test(t):
     t.start()
     t.wait_log(rf"metrics: serving /metrics on {re.escape(maddr)}")
 
-    with zp.Prometheus(t, [maddr], interval="1s", rule_files=[zp.RULES]) as prom:
+    prom = zp.Prometheus(t, [maddr], interval="1s", rule_files=[zp.RULES])
+    p = zp.promtool("check", "config", prom.config)
+    zt.expect(p.returncode == 0, f"promtool check config: {p.stdout}{p.stderr}")
+    with prom:
         scenario(t, prom, maddr, web, bad)
 
 

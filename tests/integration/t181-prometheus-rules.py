@@ -77,10 +77,7 @@ def check_names(path, known, what):
 
 def test(t):
     zp.tool("promtool")
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        zt.skip("python3-yaml not installed")
+    zp.need_yaml()
 
     # The name extractor itself, on the shapes the rules use.
     got = zp.metric_names('sum by (job, le) (rate(a_b{x="y",le=~"1|2"}[5m])) / on (job) '

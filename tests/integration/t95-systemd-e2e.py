@@ -226,6 +226,7 @@ def scenario(t, box, testd):
     box.run(f"test -f {shlex.quote(conf)} && test -f {shlex.quote(confdir)}/services.d/example.conf.example")
     data = make_var("pkgdatadir")
     box.run(f"test -s {shlex.quote(data)}/prometheus-rules.yml && "
+            f"test -s {shlex.quote(data)}/prometheus-scrape.yml && "
             f"test -s {shlex.quote(data)}/grafana-dashboard.json")
     box.write("/root/zpclient.py", CLIENT)
 

@@ -28,6 +28,7 @@ SRCDIR = os.environ.get("ZP_SRCDIR") or os.path.normpath(
 RULES = os.path.join(SRCDIR, "conf", "prometheus-rules.yml")
 DASHBOARD = os.path.join(SRCDIR, "conf", "grafana-dashboard.json")
 RULES_TEST = os.path.join(SRCDIR, "tests", "prometheus", "rules-test.yml")
+SCRAPE = os.path.join(SRCDIR, "conf", "prometheus-scrape.yml")
 LATER = os.path.join(SRCDIR, "tests", "prometheus", "later")
 
 
@@ -38,6 +39,14 @@ def tool(name):
     if not p:
         zt.skip(f"{name} not installed (Debian package prometheus)")
     return p
+
+
+def need_yaml():
+    """python3-yaml (the rules and configuration files are YAML), or skip."""
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        zt.skip("python3-yaml not installed")
 
 
 def promtool(*args, input=None, timeout=120):
@@ -129,23 +138,25 @@ class Prometheus:
     harness's cleanup, which kills what carries the test's folder in its
     command line)."""
 
-    def __init__(self, t, targets, interval="1s", rule_files=(), job="zeroproxy"):
+    def __init__(self, t, targets, interval="1s", rule_files=()):
+        """The configuration is conf/prometheus-scrape.yml, the one that
+        ships, with targets, intervals and rule files replaced."""
+        import yaml
         self.t = t
         self.dir = t.path("prometheus")
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.addr = f"127.0.0.1:{t.port()}"
         self.config = os.path.join(self.dir, "prometheus.yml")
-        rules = "".join(f"  - {json.dumps(r)}\n" for r in rule_files)
+        with open(SCRAPE) as f:
+            cfg = yaml.safe_load(f)
+        cfg["global"].update(scrape_interval=interval, evaluation_interval=interval)
+        cfg["rule_files"] = list(rule_files)
+        (job,) = cfg["scrape_configs"]
+        job.update(scrape_interval=interval, scrape_timeout=interval)
+        job["static_configs"] = [{"targets": list(targets)}]
+        self.job = job["job_name"]
         with open(self.config, "w") as f:
-            f.write("global:\n"
-                    f"  scrape_interval: {interval}\n"
-                    f"  evaluation_interval: {interval}\n"
-                    + (f"rule_files:\n{rules}" if rules else "") +
-                    "scrape_configs:\n"
-                    f"  - job_name: {json.dumps(job)}\n"
-                    f"    scrape_timeout: {interval}\n"
-                    "    static_configs:\n"
-                    f"      - targets: {json.dumps(list(targets))}\n")
+            json.dump(cfg, f)  # JSON is YAML
         self.log_path = os.path.join(self.dir, "prometheus.log")
         self.proc = None
 
