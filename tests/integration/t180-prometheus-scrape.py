@@ -23,12 +23,16 @@ HTTP API, not zeroproxy:
    and zeroproxy_up went 1 and back to 0;
  - every rule of conf/prometheus-rules.yml evaluates with health ok, the p99
    recording rule has web's value, and ZeroproxyStartFailing is pending or
-   firing for bad and for nothing else.
+   firing for bad and for nothing else;
+ - every query of conf/grafana-dashboard.json (its variables replaced by the
+   test's services, instance and window) evaluates without error and with
+   data, and the state panel says stopped (0) for web and failed (4) for bad.
 
 Prometheus is killed at the end whatever happens. Skipped (77) only where
 prometheus (or python3-yaml, which autogen.sh installs with it) is not
 installed.
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t180-prometheus-scrape.py"""
+import json
 import math
 import re
 import time
@@ -185,6 +189,20 @@ def scenario(t, prom, maddr, web, bad):
                 and a["state"] in ("pending", "firing")]
     zt.wait_until(start_failing, timeout=30, interval=0.2, what="ZeroproxyStartFailing for bad")
     zt.expect_eq([a["service"] for a in start_failing()], ["bad"], "ZeroproxyStartFailing")
+    # --- the dashboard's queries, evaluated by this Prometheus ---------------------
+    with open(zp.DASHBOARD) as f:
+        dash = json.load(f)
+    values = {"service": "web|bad", "instance": maddr, "__rate_interval": "10s",
+              "__interval": "5s", "__range": win}
+    queries = zp.exprs_of(dash["panels"], dash["templating"]["list"])
+    for where, e in queries:
+        res = prom.query(zp.substitute(e, **values))
+        zt.expect(res, f"dashboard {where}: data for {e}")
+    state = next(p for p in zp.walk(dash["panels"]) if p["title"] == "State over time")
+    shown = {m["service"]: v for m, v in prom.query(zp.substitute(state["targets"][0]["expr"],
+                                                                  **values))}
+    zt.expect_eq(shown, {"web": 0, "bad": 4}, "the state panel: web stopped, bad failed")
+    zt._note(f"{len(queries)} dashboard queries evaluated with data")
     zt._note(f"window {t_end - t0:.1f}s, {len(vals)} points, {len(got)} series, "
              f"{len(rules)} rules ok, p99 {p99:.4f}s (status {sp99:.4f}s)")
 

@@ -20,40 +20,8 @@ import re
 import zptest as zt
 import zpprom as zp
 
-# What the template variables and Grafana's own variables stand for in a check.
-SUBST = [(r"\$\{?service\}?", "web|api.*"), (r"\$\{?instance\}?", "127.0.0.1:9.*"),
-         (r"\$\{?__rate_interval\}?", "1m"), (r"\$\{?__interval\}?", "30s"),
-         (r"\$\{?__range\}?", "1d")]
 VARS = {"datasource", "instance", "service"}
-
-
-def substitute(expr):
-    for pat, val in SUBST:
-        expr = re.sub(pat, val, expr)
-    zt.expect("$" not in expr, f"no unknown variable left in {expr!r}")
-    return expr
-
-
-def walk(panels):
-    for p in panels:
-        yield p
-        yield from walk(p.get("panels", []))
-
-
-def exprs_of(panels, templating=()):
-    """[(where, expr)] of every target and of label_values(SELECTOR, label)."""
-    out = []
-    for p in walk(panels):
-        for tg in p.get("targets", []):
-            zt.expect(tg.get("expr"), f"panel {p.get('title')!r}: target {tg.get('refId')} has expr")
-            out.append((f"panel {p['id']} {p['title']!r} {tg['refId']}", tg["expr"]))
-    for v in templating:
-        if v.get("type") == "query":
-            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-            m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", q)
-            zt.expect(m, f"variable {v['name']}: label_values(SELECTOR, LABEL), got {q!r}")
-            out.append((f"variable {v['name']}", m.group(1)))
-    return out
+walk, exprs_of, substitute = zp.walk, zp.exprs_of, zp.substitute
 
 
 def promtool_parses(t, exprs, name):

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -130,6 +131,46 @@ def unknown_names(expr, known):
     return sorted(metric_names(expr) - set(known))
 
 
+# --- the dashboard ------------------------------------------------------------
+
+# What the dashboard's template variables and Grafana's own stand for in a
+# check: $service and $instance regexes, the intervals durations.
+VALUES = {"service": "web|api.*", "instance": "127.0.0.1:9.*", "__rate_interval": "1m",
+          "__interval": "30s", "__range": "1d"}
+
+
+def substitute(expr, **values):
+    """expr with the dashboard's variables replaced by VALUES, or values."""
+    v = dict(VALUES, **values)
+    for name in sorted(v, key=len, reverse=True):
+        expr = re.sub(r"\$\{?" + re.escape(name) + r"\}?", lambda m: v[name], expr)
+    zt.expect("$" not in expr, f"no unknown variable left in {expr!r}")
+    return expr
+
+
+def walk(panels):
+    """Every panel, rows' nested panels included."""
+    for p in panels:
+        yield p
+        yield from walk(p.get("panels", []))
+
+
+def exprs_of(panels, templating=()):
+    """[(where, expr)] of every target and of label_values(SELECTOR, label)."""
+    out = []
+    for p in walk(panels):
+        for tg in p.get("targets", []):
+            zt.expect(tg.get("expr"), f"panel {p.get('title')!r}: target {tg.get('refId')} has expr")
+            out.append((f"panel {p['id']} {p['title']!r} {tg['refId']}", tg["expr"]))
+    for v in templating:
+        if v.get("type") == "query":
+            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+            m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", q)
+            zt.expect(m, f"variable {v['name']}: label_values(SELECTOR, LABEL), got {q!r}")
+            out.append((f"variable {v['name']}", m.group(1)))
+    return out
+
+
 # --- a real Prometheus ------------------------------------------------------------
 
 class Prometheus:
@@ -204,8 +245,11 @@ class Prometheus:
         url = f"http://{self.addr}/api/v1/{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            body = json.load(r)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                body = json.load(r)
+        except urllib.error.HTTPError as e:  # 400, 422: the error is in the body
+            zt.fail(f"prometheus {path} {params}: {e.code} {e.read().decode(errors='replace')}")
         zt.expect_eq(body.get("status"), "success", f"prometheus {path} {params}: {body}")
         return body["data"]
 
