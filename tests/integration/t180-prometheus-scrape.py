@@ -177,11 +177,12 @@ def scenario(t, prom, maddr, web, bad):
     for r in rules:
         zt.expect_eq(r["health"], "ok", f"rule {r['name']}: {r.get('lastError')}")
     zt.expect_eq(len(rules), len(zp.rule_exprs(zp.RULES)), "every rule of the file loaded")
-    p = []
-    zt.wait_until(lambda: p.append(prom.value(f"zeroproxy:start_duration_seconds:p99_1h{{{sel}}}"))
-                  or (p[-1] is not None and not math.isnan(p[-1])), timeout=30, interval=0.2,
-                  what="the p99 recording rule for web")
-    zt.expect(0 < p[-1] <= 10, f"web's recorded p99 {p[-1]}")
+    def recorded_p99():
+        v = prom.value(f"zeroproxy:start_duration_seconds:p99_1h{{{sel}}}")
+        return v if v is not None and not math.isnan(v) else None
+    zt.wait_until(recorded_p99, timeout=30, interval=0.2, what="the p99 recording rule for web")
+    rp99 = recorded_p99()
+    zt.expect(0 < rp99 <= 10, f"web's recorded p99 {rp99}")
 
     def start_failing():
         return [a["labels"] for a in prom.api("alerts")["alerts"]
