@@ -4,8 +4,8 @@
  * prefix, which log_event() keeps whatever fields it carries, and the native
  * entries: in a private mount namespace (where the test may make one) a
  * socket of the test's own sits where sd_journal_send() sends, and the
- * datagrams it receives are parsed field by field. t95 proves the same under
- * a real systemd and journald.
+ * datagrams it receives are parsed field by field. t183 does the same with
+ * the running daemon, t95 under a real systemd and journald.
  */
 #define _GNU_SOURCE 1
 
