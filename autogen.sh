@@ -14,11 +14,13 @@ zp_build="gcc libc6-dev linux-libc-dev binutils make autoconf automake m4 pkg-co
 # The tests and `make demo`: python3 (the harness), curl, ps/pgrep (procps),
 # setpriv/prlimit/unshare/nsenter (util-linux), mount, systemd
 # (systemd-analyze, systemd-socket-activate, the systemd box), man-db and
-# mandoc (the man pages), promtool (prometheus), strace, clang-format, and
+# mandoc (the man pages), prometheus (promtool, and the server the
+# monitoring tests scrape zeroproxy with), python3-yaml (they read the rules
+# files), strace, clang-format, and
 # the real servers the readiness and stop tests run behind zeroproxy:
 # PostgreSQL with psql and pg_isready (t82), gunicorn (t83), lighttpd as a
 # socket-activated hand-off backend (t137).
-zp_test="python3 curl procps util-linux mount systemd man-db mandoc prometheus strace
+zp_test="python3 python3-yaml curl procps util-linux mount systemd man-db mandoc prometheus strace
 	clang-format postgresql postgresql-client gunicorn lighttpd"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	need=

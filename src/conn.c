@@ -122,7 +122,8 @@ static void conn_end(struct conn *c, bool closing)
 void conn_refuse(struct conn *c, const char *why)
 {
 	struct conn_queue *q = c->q;
-	log_info("%s: connection from %s refused: %s", q->name, c->peer, why);
+	log_event(LOG_INFO, q->name, LOG_EV_REFUSED, NULL, "%s: connection from %s refused: %s",
+		  q->name, c->peer, why);
 	q->usage->connections_refused++;
 	conn_unlink(c);
 	if (!c->http) {

@@ -90,7 +90,8 @@ static void daemon_drained(void *data, struct service *svc)
 	for (size_t i = 0; i < d->core.n_retired; i++)
 		if (d->core.retired[i] == svc) {
 			d->core.retired[i] = d->core.retired[--d->core.n_retired];
-			log_info("%s: removed", service_name(svc));
+			log_event(LOG_INFO, service_name(svc), LOG_EV_CONFIG, NULL, "%s: removed",
+				  service_name(svc));
 			service_save_usage(svc);
 			service_free(svc);
 			return;
@@ -276,7 +277,8 @@ static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	d->shutting_down = true;
-	log_notice("%s, stopping", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+	log_event(LOG_NOTICE, NULL, LOG_EV_SHUTDOWN, NULL, "%s, stopping",
+		  w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_systemd("STOPPING=1");
 	control_server_free(d->core.control);
 	d->core.control = NULL;
@@ -438,14 +440,15 @@ int daemon_run(const char *config_path, bool explicit_path)
 		ev_timer_again(d->core.loop, &d->watchdog);
 	}
 
-	log_notice("zeroproxy %s running: %zu service%s, control socket %s", PACKAGE_VERSION,
-		   d->core.n_svcs, d->core.n_svcs == 1 ? "" : "s", d->core.cfg->control_socket);
+	log_event(LOG_NOTICE, NULL, LOG_EV_STARTUP, NULL,
+		  "zeroproxy %s running: %zu service%s, control socket %s", PACKAGE_VERSION,
+		  d->core.n_svcs, d->core.n_svcs == 1 ? "" : "s", d->core.cfg->control_socket);
 	notify_systemd("READY=1");
 	daemon_send_status(d);
 	ev_run(d->core.loop, 0);
 	ev_timer_stop(d->core.loop, &d->watchdog);
 	rc = 0;
-	log_notice("stopped");
+	log_event(LOG_NOTICE, NULL, LOG_EV_SHUTDOWN, NULL, "stopped");
 out:
 	if (rc != 0)
 		log_error("not starting");

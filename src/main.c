@@ -127,6 +127,7 @@ int main(int argc, char **argv)
 		 * faults (~0.5 brk per request with one connection per request).
 		 * At most this much free heap stays with the daemon. */
 		mallopt(M_TRIM_THRESHOLD, 8 << 20);
+		log_detect_journal();
 		return daemon_run(config, explicit_path);
 	}
 	bool known = strcmp(cmd, "status") == 0 || strcmp(cmd, "start") == 0 ||

@@ -472,18 +472,21 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 			for (size_t k = 0; k < c->n_retired; k++)
 				if (c->retired[k] == old)
 					c->retired[k] = c->retired[--c->n_retired];
-			log_info("%s: back in the configuration", service_name(old));
+			log_event(LOG_INFO, service_name(old), LOG_EV_CONFIG, NULL,
+				  "%s: back in the configuration", service_name(old));
 		}
 		if (old) {
 			bool same = service_config_equal(service_config(old), sc);
 			service_reconfigure(old, sc, plans[i].listeners, plans[i].backend_fd);
 			if (!same)
-				log_info("%s: configuration changed", service_name(old));
+				log_event(LOG_INFO, service_name(old), LOG_EV_CONFIG, NULL,
+					  "%s: configuration changed", service_name(old));
 			svcs[i] = old;
 		} else {
 			svcs[i] = service_new(&c->env, sc, plans[i].listeners, plans[i].backend_fd);
 			for (size_t j = 0; j < sc->n_listen; j++)
-				log_info("%s: listening on %s", sc->name, sc->listen[j].text);
+				log_event(LOG_INFO, sc->name, LOG_EV_CONFIG, NULL,
+					  "%s: listening on %s", sc->name, sc->listen[j].text);
 		}
 		free(plans[i].reused);
 	}
@@ -505,7 +508,8 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 		if (!c->retired)
 			abort();
 		c->retired[c->n_retired++] = gone;
-		log_info("%s: removed from the configuration; draining", service_name(gone));
+		log_event(LOG_INFO, service_name(gone), LOG_EV_CONFIG, NULL,
+			  "%s: removed from the configuration; draining", service_name(gone));
 		service_retire(gone);
 	}
 	free(old_svcs);
@@ -561,7 +565,7 @@ int reload_first(struct daemon_core *c, struct config *cfg, struct diag *diag)
 int reload_run(struct daemon_core *c, struct diag *diag)
 {
 	notify_systemd("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
-	log_info("reloading %s", c->config_path);
+	log_event(LOG_INFO, NULL, LOG_EV_RELOAD, NULL, "reloading %s", c->config_path);
 	struct config *cfg = NULL;
 	int r = config_load(c->config_path, c->explicit_path, &cfg, diag);
 	struct plan *plans = NULL;
@@ -574,7 +578,8 @@ int reload_run(struct daemon_core *c, struct diag *diag)
 	if (r < 0) {
 		c->reload_error =
 		    xasprintf("reload failed: %s", diag->n_errors ? diag->errors[0] : "error");
-		log_error("reload failed; the previous configuration stays in force");
+		log_event(LOG_ERR, NULL, LOG_EV_RELOAD_FAIL, NULL,
+			  "reload failed; the previous configuration stays in force");
 		config_free(cfg);
 		free(plans);
 	} else {
@@ -582,7 +587,8 @@ int reload_run(struct daemon_core *c, struct diag *diag)
 		free(plans);
 		reload_size_budget(c);
 		budget_apply(&c->budget);
-		log_info("reloaded: %zu service%s", c->n_svcs, c->n_svcs == 1 ? "" : "s");
+		log_event(LOG_INFO, NULL, LOG_EV_RELOAD, NULL, "reloaded: %zu service%s", c->n_svcs,
+			  c->n_svcs == 1 ? "" : "s");
 	}
 	notify_systemd("READY=1");
 	return r < 0 ? -EINVAL : 0;

@@ -159,6 +159,7 @@ void service_start_failed(struct service *svc, const char *reason)
 	free(svc->last_error);
 	svc->last_error = xasprintf("start failed: %s", reason);
 	svc->start_failed = true;
+	svc->start_failure_unlogged = true;
 	svc->failures++;
 	uint64_t backoff = BACKOFF_FIRST_USEC;
 	for (unsigned i = 1; i < svc->failures && backoff < BACKOFF_MAX_USEC; i++)

@@ -67,6 +67,8 @@ struct service {
 	uint64_t idle_since_usec;    /* monotonic; 0: connections open or none yet */
 	uint64_t backoff_until_usec; /* monotonic; connections refused before it */
 	unsigned failures;           /* consecutive failed starts */
+	bool start_failure_unlogged; /* service_start_failed() ran; its line (the next move) is to
+					come */
 	char *last_error;
 	char *backend_status; /* last STATUS= from the backend */
 

@@ -190,8 +190,12 @@ static void service_set_state(struct service *svc, enum service_state to, int pr
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	assert(legal[svc->state][to]);
-	log_write(prio, "%s: %s -> %s (%s)", svc->name, service_state_to_string(svc->state),
-		  service_state_to_string(to), reason);
+	/* The first move after a failed start is the line that reports it. */
+	const char *event = svc->start_failure_unlogged ? LOG_EV_START_FAILED : LOG_EV_STATE;
+	svc->start_failure_unlogged = false;
+	log_event(prio, svc->name, event, service_state_to_string(to), "%s: %s -> %s (%s)",
+		  svc->name, service_state_to_string(svc->state), service_state_to_string(to),
+		  reason);
 	enum service_state from = svc->state;
 	svc->state = to;
 	/* The instance is frozen exactly while the service is: thawed on every
@@ -387,7 +391,9 @@ static void fail(struct service *svc, const struct event *e)
 static void fail_late(struct service *svc, const struct event *e)
 {
 	service_start_failed(svc, e->reason);
-	log_error("%s: start failed: %s", svc->name, e->reason);
+	svc->start_failure_unlogged = false;
+	log_event(LOG_ERR, svc->name, LOG_EV_START_FAILED, NULL, "%s: start failed: %s", svc->name,
+		  e->reason);
 }
 
 /* EXITED while starting, running, frozen (killed from outside) or

@@ -3,7 +3,8 @@
 
 A throw-away systemd box (tests/systemd/box.sh: systemd 252 as PID 1 of private
 namespaces over an overlay of the host's root, loopback-only network) gets
-`make install` of this build, a service `web` with `listen = systemd:web` in
+`make install` of this build (the monitoring files land in pkgdatadir), a
+service `web` with `listen = systemd:web` in
 front of zp-testd, and zeroproxy@web.socket with the documented drop-in. Then:
 
  1. a request to the socket starts zeroproxy.service and the backend;
@@ -16,7 +17,12 @@ front of zp-testd, and zeroproxy@web.socket with the documented drop-in. Then:
     connection refused, and the usage counters survive the restart;
  6. `systemctl stop zeroproxy` leaves no backend process;
  7. `journalctl -u zeroproxy`: lines at info or notice from the daemon, no
-    raw "<N>" prefixes (journald parsed them), the error at priority 3.
+    raw "<N>" prefixes (journald parsed them), the error at priority 3;
+ 8. zeroproxy logs natively (stderr is the journal stream): `journalctl
+    ZEROPROXY_SERVICE=web` gives exactly web's lines, each with
+    ZEROPROXY_EVENT, the state changes with ZEROPROXY_STATE; a second service
+    `bad` (its program missing) has start-failed and refused entries; the
+    rejected reload has ZEROPROXY_EVENT=reload-failed at priority 3.
 
 Skips (77) when not root, without overlayfs or without /lib/systemd/systemd.
 Clients run inside the box (its loopback is not the host's), through a small
@@ -38,6 +44,7 @@ SRCDIR = os.environ.get("ZP_SRCDIR") or os.path.normpath(
 BOX = os.path.join(SRCDIR, "tests", "systemd", "box.sh")
 
 PORT = 8080          # the box has a network namespace of its own: fixed ports are safe
+BAD_PORT = 8081      # a service whose program is missing
 BACKEND_PORT = 18080
 IDLE = 3             # idle_timeout of the test service, seconds
 
@@ -217,6 +224,10 @@ def scenario(t, box, testd):
     conf = m.group(1)
     confdir = os.path.dirname(conf)
     box.run(f"test -f {shlex.quote(conf)} && test -f {shlex.quote(confdir)}/services.d/example.conf.example")
+    data = make_var("pkgdatadir")
+    box.run(f"test -s {shlex.quote(data)}/prometheus-rules.yml && "
+            f"test -s {shlex.quote(data)}/prometheus-scrape.yml && "
+            f"test -s {shlex.quote(data)}/grafana-dashboard.json")
     box.write("/root/zpclient.py", CLIENT)
 
     user = backend_user()
@@ -231,6 +242,9 @@ def scenario(t, box, testd):
         "stop_timeout = 5s\n"
         + (f"user = {user}\n" if user else ""))
     box.write(f"{confdir}/services.d/web.conf", web_conf)
+    box.write(f"{confdir}/services.d/bad.conf",
+              f"[service]\nlisten = 127.0.0.1:{BAD_PORT}\n\n[backend]\n"
+              f"exec = /nonexistent/zp-missing\naddress = 127.0.0.1:{BAD_PORT + 10000}\n")
     box.write("/etc/systemd/system/zeroproxy@web.socket.d/listen.conf",
               f"[Socket]\nListenStream=127.0.0.1:{PORT}\n")
     box.run("zeroproxy check")
@@ -265,6 +279,8 @@ def scenario(t, box, testd):
                   what=f"backend {pid1} to exit")
     pid2 = get(box)
     zt.expect(pid2 != pid1, f"a new backend after the idle stop ({pid1} -> {pid2})")
+    r = json.loads(box.run(f"python3 /root/zpclient.py get 127.0.0.1:{BAD_PORT}").stdout)
+    zt.expect("error" in r, f"bad's start fails and its connection is closed: {r}")
 
     # --- 4: broken reload changes nothing; systemctl reload applies -------------
     box.write(f"{confdir}/services.d/web.conf", web_conf.replace("ready = connect", "ready = sokcet"))
@@ -328,6 +344,54 @@ def scenario(t, box, testd):
     zt.expect(any("sokcet" in m for m in errs),
               f"the broken reload logged at priority err or worse: {errs[:5]}")
     zt._note(f"journal: {len(ours)} lines from zeroproxy, priorities {sorted(prios)}")
+    journal_fields(box, msg)
+
+
+def journal_query(box, *matches):
+    q = " ".join(shlex.quote(m) for m in matches)
+    out = box.run(f"journalctl {q} -o json --no-pager").stdout
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+
+def journal_fields(box, msg):
+    """8: the native fields, queried the way an operator does."""
+    web = journal_query(box, "ZEROPROXY_SERVICE=web")
+    zt.expect(web, "journalctl ZEROPROXY_SERVICE=web finds entries")
+    for e in web:
+        zt.expect(msg(e).startswith("web: "), f"a line about web: {msg(e)!r}")
+        zt.expect_eq(e.get("SYSLOG_IDENTIFIER"), "zeroproxy", f"identifier of {msg(e)!r}")
+        zt.expect(e.get("ZEROPROXY_EVENT"), f"ZEROPROXY_EVENT on {msg(e)!r}")
+        zt.expect(e.get("PRIORITY") in ("3", "4", "5", "6", "7"), f"PRIORITY on {msg(e)!r}")
+        zt.expect_eq(e.get("_SYSTEMD_UNIT"), "zeroproxy.service", f"unit of {msg(e)!r}")
+    states = [e for e in web if e.get("ZEROPROXY_EVENT") == "state-change"]
+    for e in states:
+        zt.expect(msg(e).endswith(")") and f"-> {e.get('ZEROPROXY_STATE')} (" in msg(e),
+                  f"ZEROPROXY_STATE={e.get('ZEROPROXY_STATE')} matches {msg(e)!r}")
+    seen = {e.get("ZEROPROXY_STATE") for e in states}
+    zt.expect({"starting", "running", "stopping", "stopped"} <= seen,
+              f"web's state changes, each with its state: {sorted(map(str, seen))}")
+    zt.expect(any(e.get("ZEROPROXY_EVENT") == "config" and "listening on systemd:web" in msg(e)
+                  for e in web), "web's listener logged with ZEROPROXY_EVENT=config")
+
+    bad = journal_query(box, "ZEROPROXY_SERVICE=bad")
+    failed = [e for e in bad if e.get("ZEROPROXY_EVENT") == "start-failed"]
+    zt.expect(failed and all(e.get("PRIORITY") == "3" for e in failed),
+              f"bad's failed start at priority err: {[msg(e) for e in bad]}")
+    zt.expect(any("zp-missing" in msg(e) for e in failed), "the failure names the program")
+    zt.expect(any(e.get("ZEROPROXY_EVENT") == "refused" for e in bad),
+              f"bad's refused connection: {[msg(e) for e in bad]}")
+    rf = journal_query(box, "ZEROPROXY_EVENT=reload-failed")
+    zt.expect(len(rf) == 1 and rf[0].get("PRIORITY") == "3" and "ZEROPROXY_SERVICE" not in rf[0],
+              f"one reload-failed entry at priority err, about no service: {rf}")
+    both = journal_query(box, "ZEROPROXY_SERVICE=web", "ZEROPROXY_EVENT=state-change")
+    zt.expect_eq(len(both), len(states), "two matches AND as journalctl documents")
+    def fields(e):
+        return {k: e[k] for k in ("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "ZEROPROXY_SERVICE",
+                                  "ZEROPROXY_EVENT", "ZEROPROXY_STATE", "_SYSTEMD_UNIT") if k in e}
+    zt._note(f"e.g. {json.dumps(fields(states[0]))}")
+    zt._note(f"e.g. {json.dumps(fields(failed[0]))}")
+    zt._note(f"journal fields: web {len(web)} entries ({len(states)} state changes, states "
+             f"{sorted(seen)}), bad {len(bad)} ({len(failed)} start-failed), reload-failed 1")
 
 
 os.environ.setdefault("ZP_TEST_TIMEOUT", "300")  # make install may compile
