@@ -935,14 +935,20 @@ static void on_signal(struct server *s)
 	struct signalfd_siginfo si;
 	if (read(s->sfd, &si, sizeof(si)) != sizeof(si))
 		return;
-	fprintf(stderr, "zp-testd[%d]: signal %d from pid %d, exiting\n", (int)getpid(),
-		(int)si.ssi_signo, (int)si.ssi_pid);
-	if (s->term_delay <= 0)
+	if (s->term_delay <= 0) {
+		fprintf(stderr, "zp-testd[%d]: signal %d from pid %d, exiting\n", (int)getpid(),
+			(int)si.ssi_signo, (int)si.ssi_pid);
 		exit(0);
+	}
 	for (size_t i = 0; i < s->n_lfd; i++)
 		close(s->lfd[i]);
 	s->n_lfd = 0;
 	s->exit_at = now_ms() + s->term_delay;
+	/* Said once the listeners are closed: a test may then count on new
+	 * connections not reaching this process. */
+	fprintf(stderr,
+		"zp-testd[%d]: signal %d from pid %d, exiting in %lld ms, listeners closed\n",
+		(int)getpid(), (int)si.ssi_signo, (int)si.ssi_pid, (long long)s->term_delay);
 }
 
 /* --tick: about 1 ms of CPU. */

@@ -23,6 +23,9 @@ def test(t):
     zt.expect_eq(r1.status, 200, "first instance")
     t.zeroproxy("stop", "web", "-s", t.control_socket)
     t.wait_log(r"web: running -> stopping")
+    # Until the backend has handled SIGTERM it still accepts on its copy of
+    # the socket: connect only once it says its copies are closed.
+    t.wait_log(rf"zp-testd\[{r1.pid}\]: signal 15 .*listeners closed")
     s = zt.connect(listen, timeout=10)
     s.sendall(REQ)
     r2, _ = zt._read_response(s, b"")

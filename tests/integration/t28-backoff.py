@@ -45,7 +45,10 @@ def test(t):
     failed2 = time.monotonic()
     zt.expect_eq(starts(), 2, "starts after the first back-off")
 
-    time.sleep(max(0, failed2 + 1.3 - time.monotonic()))  # past 1 s, inside 2 s
+    # Past 1 s, inside 2 s. failed2 is when this test saw the failure, later
+    # than the daemon's back-off began by however long the log took to come
+    # (much under a loaded machine): 1.1 s after it leaves 0.9 s for that.
+    time.sleep(max(0, failed2 + 1.1 - time.monotonic()))
     r, took = attempt(listen)
     zt.expect(r is None, "answered during the doubled back-off")
     zt.expect(took < 0.5, f"refused during the doubled back-off only after {took:.3f}s")
