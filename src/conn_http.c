@@ -292,6 +292,9 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	if (!h->settled && http_track_in_flight(&h->t) > 0)
 		usage_request_done(q->usage, status, now_usec() - c->arrive_usec);
 	h->settled = true;
+	/* Nothing is in flight while it closes: the service may idle. */
+	q->n_requests -= h->counted;
+	h->counted = 0;
 	int n = http_format_answer(h->answer, sizeof(h->answer), status, retry_after, body);
 	if (fd < 0 || n < 0)
 		return false;
