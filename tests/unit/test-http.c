@@ -17,11 +17,13 @@
  * `test-http --write-corpus DIR` writes the corpus and the good streams as
  * seed files for the fuzz target (tests/fuzz/corpus-http/).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http-corpus.h"
 #include "http.h"
@@ -611,11 +613,17 @@ static int write_corpus(const char *dir)
 			const struct tcase *c = &cases[i - ZP_ARRAY_SIZE_T(http_corpus)];
 			unsigned k;
 			char *s;
+			char *o;
 			snprintf(path, sizeof(path), "%s/good-%s", dir, c->name);
-			for (s = path + strlen(dir) + 1; *s; s++)
-				if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-				      *s == '-'))
-					*s = '-';
+			/* a file name of lowercase words and dashes */
+			for (s = o = path + strlen(dir) + 1; *s; s++) {
+				char ch = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+				if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
+					ch = '-';
+				if (ch != '-' || o[-1] != '-')
+					*o++ = ch;
+			}
+			*o = '\0';
 			f = fopen(path, "wb");
 			if (!f)
 				return 1;
@@ -635,6 +643,55 @@ static int write_corpus(const char *dir)
 	return 0;
 }
 
+/* Reads a whole (small) file; returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len, f);
+	fclose(f);
+	return (long)n;
+}
+
+/* The fuzz seeds in the source tree are what --write-corpus writes now. */
+static void test_seeds(void)
+{
+	const char *srcdir = getenv("srcdir");
+	char tmp[] = "/tmp/test-http.XXXXXX", a[4096], b[4096];
+	static char da[8192], db[8192];
+	struct dirent *e;
+	unsigned n = 0, same = 0;
+	DIR *d;
+	if (!srcdir || !mkdtemp(tmp)) {
+		ok(true, "# SKIP the fuzz seeds: no srcdir");
+		return;
+	}
+	ok(write_corpus(tmp) == 0, "the seeds written");
+	d = opendir(tmp);
+	while (d && (e = readdir(d))) {
+		long la, lb;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", tmp, e->d_name);
+		snprintf(b, sizeof(b), "%s/tests/fuzz/corpus-http/%s", srcdir, e->d_name);
+		la = slurp(a, da, sizeof(da));
+		lb = slurp(b, db, sizeof(db));
+		n++;
+		if (la >= 0 && la == lb && !memcmp(da, db, (size_t)la))
+			same++;
+		else
+			note("tests/fuzz/corpus-http/%s differs: run test-http --write-corpus",
+			     e->d_name);
+		unlink(a);
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmp);
+	is_int(same, n, "tests/fuzz/corpus-http holds the %u seeds as they are now", n);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned i;
@@ -646,5 +703,6 @@ int main(int argc, char **argv)
 	test_corpus();
 	test_answers();
 	test_sticky();
+	test_seeds();
 	return done_testing();
 }
