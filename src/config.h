@@ -18,7 +18,11 @@ enum ready_mode {
 	ZP_READY_NOTIFY,  /* wait for READY=1 on our NOTIFY_SOCKET */
 	ZP_READY_SOCKET,  /* we listen on address and pass the socket as fd 3 */
 	ZP_READY_COMMAND, /* run ready_command until it exits 0 */
+	ZP_READY_HTTP,    /* GET ready_path on address until the status is below 500 */
 };
+
+/* The longest ready_path. */
+#define ZP_READY_PATH_MAX 1024
 
 const char *ready_name(enum ready_mode r);
 
@@ -75,6 +79,7 @@ struct service_config {
 	struct addr address; /* where the backend accepts */
 	enum ready_mode ready;
 	char **ready_argv; /* ready_command split, NULL-terminated; NULL unless ready = command */
+	char *ready_path;  /* ready = http: the target it GETs; NULL: "/" */
 	uint64_t start_timeout_ms;
 	int stop_signal;
 	uint64_t stop_timeout_ms;

@@ -31,11 +31,8 @@ _Static_assert(sizeof(enum kill_mode) == sizeof(int), "enum kill_mode is an int"
 _Static_assert(sizeof(enum protocol) == sizeof(int), "enum protocol is an int");
 
 static const char *const ready_names[] = {
-    [ZP_READY_CONNECT] = "connect",
-    [ZP_READY_NOTIFY] = "notify",
-    [ZP_READY_SOCKET] = "socket",
-    [ZP_READY_COMMAND] = "command",
-    NULL,
+    [ZP_READY_CONNECT] = "connect", [ZP_READY_NOTIFY] = "notify", [ZP_READY_SOCKET] = "socket",
+    [ZP_READY_COMMAND] = "command", [ZP_READY_HTTP] = "http",     NULL,
 };
 
 static const char *const kill_mode_names[] = {
@@ -188,6 +185,25 @@ static int parse_environment(struct conf_parser *p, const struct conf_key *k, co
 	return 0;
 }
 
+/* ready_path: an origin-form target ("/", "/healthz?full=1"): a slash, then
+ * visible ASCII only (it goes into a request line as it is). */
+static int parse_ready_path(struct conf_parser *p, const struct conf_key *k, const char *v,
+			    void *field)
+{
+	size_t len = strlen(v);
+	bool ok = v[0] == '/' && len <= ZP_READY_PATH_MAX;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = v[i] > 0x20 && v[i] < 0x7f;
+	if (!ok) {
+		conf_error(p,
+			   "expected a path starting with / (visible ASCII, no spaces, at most %d "
+			   "bytes), got %s",
+			   ZP_READY_PATH_MAX, p->quoted);
+		return -EINVAL;
+	}
+	return conf_parse_string(p, k, v, field);
+}
+
 /* A size_t of bytes: a whole number, or with k or M (1024, 1048576), from
  * k->min to ZP_MAX_HEADER_SIZE_LIMIT. */
 static int parse_size(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
@@ -244,6 +260,7 @@ static const struct conf_key service_keys[] = {
 	  .flags = CONF_REPEATABLE },
 	{ "backend", "ready_command",           parse_ready_command, SVC_ALL },
 	{ "backend", "kill_mode",               conf_parse_enum,     SVC(kill_mode), .arg = kill_mode_names },
+	{ "backend", "ready_path",              parse_ready_path,    SVC(ready_path) },
 	{ "http",    "max_header_size",         parse_size,          SVC(max_header_size), .min = 1024 },
 };
 /* clang-format on */
@@ -282,6 +299,7 @@ void service_config_free(struct service_config *s)
 	free(s->exec);
 	strv_free(s->argv);
 	strv_free(s->ready_argv);
+	free(s->ready_path);
 	free(s->user);
 	free(s->group);
 	free(s->working_directory);
@@ -436,6 +454,37 @@ static void ready_command_check(struct conf_parser *p, const struct service_conf
 	}
 }
 
+/* ready = http GETs an HTTP backend: only with protocol = http; ready_path
+ * only with ready = http. The second of two keys is the one in error. */
+static void ready_http_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (conf_key_bad(p, "ready") || conf_key_bad(p, "protocol"))
+		return;
+	unsigned ready_line = conf_key_line(p, "ready");
+	unsigned protocol_line = conf_key_line(p, "protocol");
+	if (s->ready == ZP_READY_HTTP && s->protocol != ZP_PROTOCOL_HTTP) {
+		if (protocol_line > ready_line)
+			conf_key_error(p, "protocol", protocol_line,
+				       "%s cannot be used with ready = http (line %u), which needs "
+				       "protocol = http",
+				       protocol_name(s->protocol), ready_line);
+		else
+			conf_key_error(p, "ready", ready_line,
+				       "http needs protocol = http, protocol is %s",
+				       protocol_name(s->protocol));
+	}
+	unsigned path_line = conf_key_line(p, "ready_path");
+	if (s->ready_path && s->ready != ZP_READY_HTTP && !conf_key_bad(p, "ready_path")) {
+		if (ready_line > path_line)
+			conf_key_error(p, "ready", ready_line,
+				       "ready_path (line %u) needs ready = http, got %s", path_line,
+				       ready_name(s->ready));
+		else
+			conf_key_error(p, "ready_path", path_line,
+				       "only with ready = http, ready is %s", ready_name(s->ready));
+	}
+}
+
 /* relay = no hands the listeners to the backend: nothing of the relay
  * applies. The second of the two keys is the one in error. */
 static void relay_check(struct conf_parser *p, const struct service_config *s)
@@ -534,6 +583,7 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 	}
 
 	ready_command_check(p, s);
+	ready_http_check(p, s);
 	relay_check(p, s);
 	protocol_check(p, s);
 
@@ -639,7 +689,8 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       strv_equal(a->argv, b->argv) && a->ready == b->ready &&
 	       a->start_timeout_ms == b->start_timeout_ms && a->stop_signal == b->stop_signal &&
 	       a->stop_timeout_ms == b->stop_timeout_ms &&
-	       strv_equal(a->ready_argv, b->ready_argv) && a->kill_mode == b->kill_mode &&
+	       strv_equal(a->ready_argv, b->ready_argv) &&
+	       str_equal(a->ready_path, b->ready_path) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&
 	       strv_equal(a->environment, b->environment);

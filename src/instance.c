@@ -112,6 +112,11 @@ static void on_start_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct instance *in = w->data;
 	char d[32];
 	format_duration(in->cfg->start_timeout_ms, d, sizeof(d));
+	if (in->cfg->ready == ZP_READY_HTTP && in->probe.http_last[0]) {
+		instance_fail(in, "not ready after %s (GET %s last %s)", d,
+			      in->cfg->ready_path ? in->cfg->ready_path : "/", in->probe.http_last);
+		return;
+	}
 	if (in->probe.status < 0) {
 		instance_fail(in, "not ready after %s", d);
 		return;
@@ -222,7 +227,8 @@ int instance_spawn(struct ev_loop *loop, const struct service_config *cfg,
 	 * backend may already listen, and the owner must not hear "ready"
 	 * before instance_spawn() has even returned. Without a timer there is
 	 * no probing: the start times out. */
-	if (cfg->relay && (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND))
+	if (cfg->relay && (cfg->ready == ZP_READY_CONNECT || cfg->ready == ZP_READY_COMMAND ||
+			   cfg->ready == ZP_READY_HTTP))
 		(void)probe_start(&in->probe);
 	*out = in;
 	return 0;

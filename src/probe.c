@@ -6,6 +6,14 @@
  * with the connect probe's back-off between runs. The daemon reaps it with
  * every other child and hands it back through probe_child_exited(); nothing
  * here waits.
+ *
+ * ready = http asks over a new connection each try, as a client would:
+ * connect, send the whole request, read only as far as the status code
+ * ("HTTP/1.x NNN" is all it needs, so there is no parsing beyond it), then
+ * close. A status below 500 is ready (a 404 for "/" still means the server
+ * serves); 5xx, a refused connect, a close or anything else that is not a
+ * status line tries again after the back-off. The connection of a try is
+ * never handed to a client: it asked for Connection: close.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +75,122 @@ static void probe_ready(struct probe *p, int fd)
 {
 	p->active = false;
 	p->ops->ready(p, fd);
+}
+
+int probe_http_status(const char *buf, size_t len)
+{
+	static const char prefix[] = "HTTP/1.";
+	const size_t need = sizeof(prefix) - 1 + 6; /* "HTTP/1." "1 503 " */
+	for (size_t i = 0; i < len && i < need; i++) {
+		char c = buf[i];
+		bool ok = i < 7    ? c == prefix[i]
+			  : i == 7 ? c == '0' || c == '1'
+			  : i == 8 ? c == ' '
+			  : i == 9 ? c >= '1' && c <= '9'
+			  : i < 12 ? c >= '0' && c <= '9'
+				   : c == ' ' || c == '\r';
+		if (!ok)
+			return -1;
+	}
+	if (len < need)
+		return 0;
+	return (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+}
+
+int probe_http_request(const struct service_config *cfg, char *out, size_t len)
+{
+	const char *host = cfg->address.kind == ZP_ADDR_UNIX ? "localhost" : cfg->address.text;
+	int n = snprintf(out, len,
+			 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: zeroproxy-ready\r\n"
+			 "Accept: */*\r\nConnection: close\r\n\r\n",
+			 cfg->ready_path ? cfg->ready_path : "/", host);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
+}
+
+/* The ready = http try on p->fd ended: ready if status is below 500, else
+ * the next try after the back-off. why: the outcome when there is no status. */
+static void probe_http_end(struct probe *p, int status, const char *why)
+{
+	ev_io_stop(p->loop, &p->io);
+	probe_timer_stop(p);
+	close(p->fd);
+	p->fd = -1;
+	if (status > 0)
+		snprintf(p->http_last, sizeof(p->http_last), "answered %d", status);
+	else
+		snprintf(p->http_last, sizeof(p->http_last), "%s", why);
+	if (status > 0 && status < 500)
+		probe_ready(p, -1);
+	else
+		probe_schedule(p);
+}
+
+/* One ready = http try: connect, then on_probe_io sends and reads. */
+static void probe_http_try(struct probe *p)
+{
+	bool in_progress = false;
+	int fd = addr_connect(&p->cfg->address, &in_progress);
+	if (fd < 0) {
+		snprintf(p->http_last, sizeof(p->http_last), "connect: %s", strerror(-fd));
+		probe_schedule(p);
+		return;
+	}
+	p->fd = fd;
+	p->http_sent = p->http_resp_len = 0;
+	p->http_sending = true;
+	probe_timer_arm(p, PROBE_HTTP_TRY); /* bounds this try; on_probe_tick ends it */
+	ev_io_set(&p->io, fd, EV_WRITE);
+	ev_io_start(p->loop, &p->io);
+}
+
+static void probe_http_io(struct probe *p)
+{
+	char why[64];
+	if (p->http_sending) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (p->http_sent == 0 &&
+		    (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)) {
+			snprintf(why, sizeof(why), "connect: %s", strerror(err ? err : errno));
+			probe_http_end(p, 0, why);
+			return;
+		}
+		ssize_t n = send(p->fd, p->http_req + p->http_sent, p->http_req_len - p->http_sent,
+				 MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			snprintf(why, sizeof(why), "send: %s", strerror(errno));
+			probe_http_end(p, 0, why);
+			return;
+		}
+		p->http_sent += (size_t)n;
+		if (p->http_sent < p->http_req_len)
+			return;
+		p->http_sending = false;
+		ev_io_stop(p->loop, &p->io);
+		ev_io_set(&p->io, p->fd, EV_READ);
+		ev_io_start(p->loop, &p->io);
+		return;
+	}
+	ssize_t n = recv(p->fd, p->http_resp + p->http_resp_len,
+			 sizeof(p->http_resp) - p->http_resp_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			snprintf(why, sizeof(why), "recv: %s", strerror(errno));
+		else
+			snprintf(why, sizeof(why), "closed %s",
+				 p->http_resp_len ? "in the status line" : "without an answer");
+		probe_http_end(p, 0, why);
+		return;
+	}
+	p->http_resp_len += (size_t)n;
+	int status = probe_http_status(p->http_resp, p->http_resp_len);
+	if (status == 0 && p->http_resp_len < sizeof(p->http_resp))
+		return;
+	probe_http_end(p, status > 0 ? status : 0, "answered no HTTP status line");
 }
 
 /* Run ready_command once; its exit comes to probe_child_exited(). */
@@ -143,6 +267,10 @@ static void probe_try(struct probe *p)
 		probe_command_run(p);
 		return;
 	}
+	if (p->cfg->ready == ZP_READY_HTTP) {
+		probe_http_try(p);
+		return;
+	}
 	bool in_progress = false;
 	int fd = addr_connect(&p->cfg->address, &in_progress);
 	if (fd < 0) {
@@ -165,12 +293,23 @@ static void on_probe_tick(struct ev_loop *loop, ev_io *w, int revents)
 	if (read(p->tfd, &expirations, sizeof(expirations)) < 0)
 		return; /* EAGAIN: disarmed meanwhile */
 	ev_io_stop(loop, w);
+	if (p->cfg->ready == ZP_READY_HTTP && p->fd >= 0) {
+		/* The try's deadline: give it up, ask again on a new connection. */
+		char why[64];
+		snprintf(why, sizeof(why), "no answer in %gs", PROBE_HTTP_TRY);
+		probe_http_end(p, 0, why);
+		return;
+	}
 	probe_try(p);
 }
 
 static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct probe *p = w->data;
+	if (p->cfg->ready == ZP_READY_HTTP) {
+		probe_http_io(p);
+		return;
+	}
 	int err = 0;
 	socklen_t len = sizeof(err);
 	ev_io_stop(loop, w);
@@ -214,6 +353,14 @@ int probe_start(struct probe *p)
 		 * use (a NOTIFY_SOCKET, a passed socket). */
 		struct spawn_env env = {0};
 		p->envp = spawn_build_env(p->cfg, &env);
+	}
+	if (p->cfg->ready == ZP_READY_HTTP) {
+		int n = probe_http_request(p->cfg, p->http_req, sizeof(p->http_req));
+		if (n < 0) { /* cannot happen: ready_path and the address are bounded */
+			log_error("%s: ready = http: request too long", p->cfg->name);
+			return n;
+		}
+		p->http_req_len = (size_t)n;
 	}
 	p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (p->tfd < 0) {

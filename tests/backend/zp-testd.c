@@ -57,6 +57,10 @@
  *   --accept-delay MS    listen at once but accept nothing for MS (connections
  *                        queue in the kernel; with a small --backlog, further
  *                        connects stay in progress).
+ *   --unavailable-for MS listen and accept at once, but answer every HTTP
+ *                        request of the first MS with "503 Service Unavailable"
+ *                        (a web app that listens before it can serve; they
+ *                        are counted as unavailable in the info body).
  *   --quiet              no start message on stderr.
  *
  * HTTP paths: "/" or anything else: the info body; "/bytes/N": N bytes of the
@@ -76,6 +80,7 @@
  *   listen_fdnames, inherited_fds (fds open at exec, e.g. "0,1,2,3"),
  *   notify_socket, notified (READY=1 sent), ready (ready state reached),
  *   accepted_before_ready, connections (accepted so far), requests (so far),
+ *   unavailable (requests answered 503 by --unavailable-for),
  *   peer (the client's address as this process sees it: HOST:PORT or "unix").
  *
  * Every process says on stderr which signal ended it and who sent it:
@@ -170,11 +175,13 @@ struct server {
 	unsigned long accepted_before_ready;
 	unsigned long connections;
 	unsigned long requests;
-	const char *ready_file; /* --ready-file, or NULL */
-	int64_t term_delay;     /* --term-delay in ms */
-	int64_t exit_at;        /* monotonic ms to exit after SIGTERM, or -1 */
-	int64_t accept_at;      /* monotonic ms before which nothing is accepted */
-	int backlog;            /* listen(2) backlog */
+	unsigned long unavailable; /* requests answered 503 (--unavailable-for) */
+	int64_t unavailable_until; /* monotonic ms before which requests get 503 */
+	const char *ready_file;    /* --ready-file, or NULL */
+	int64_t term_delay;        /* --term-delay in ms */
+	int64_t exit_at;           /* monotonic ms to exit after SIGTERM, or -1 */
+	int64_t accept_at;         /* monotonic ms before which nothing is accepted */
+	int backlog;               /* listen(2) backlog */
 	struct conn *conns;
 	size_t n_conns;     /* slots allocated */
 	struct pollfd *pfd; /* rebuilt every loop */
@@ -528,15 +535,16 @@ static void reply_info(struct server *s, struct conn *c, const char *path, bool 
 {
 	char body[1024], peer[80];
 	peer_name(c->fd, peer, sizeof(peer));
-	int n = snprintf(
-	    body, sizeof(body),
-	    "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
-	    "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
-	    "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\npeer=%s\n",
-	    (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
-	    s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames, s->inherited,
-	    s->notify_socket, s->notified, s->ready, s->accepted_before_ready, s->connections,
-	    s->requests, peer);
+	int n =
+	    snprintf(body, sizeof(body),
+		     "pid=%d\nppid=%d\nuptime_ms=%.3f\nmode=%s\npath=%s\nlisten_fds=%d\n"
+		     "listen_fdnames=%s\ninherited_fds=%s\nnotify_socket=%s\nnotified=%d\n"
+		     "ready=%d\naccepted_before_ready=%lu\nconnections=%lu\nrequests=%lu\n"
+		     "unavailable=%lu\npeer=%s\n",
+		     (int)getpid(), (int)getppid(), (double)(now_usec() - s->t0) / 1000.0,
+		     s->mode == MODE_ECHO ? "echo" : "http", path, s->n_passed, s->fdnames,
+		     s->inherited, s->notify_socket, s->notified, s->ready,
+		     s->accepted_before_ready, s->connections, s->requests, s->unavailable, peer);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = (int)strlen(body);
 	char head[256];
@@ -758,7 +766,17 @@ static bool http_process(struct server *s, struct conn *c)
 		c->close_after = close_conn;
 		c->head_req = strcmp(method, "HEAD") == 0;
 
-		if (strcmp(path, "/crash") == 0) {
+		if (now_ms() < s->unavailable_until) {
+			static const char body[] = "starting\n";
+			s->unavailable++;
+			reply_head(c, 503, "Service Unavailable", sizeof(body) - 1, close_conn);
+			char *o = realloc(c->out, c->out_len + sizeof(body) - 1);
+			if (!o)
+				die("out of memory");
+			memcpy(o + c->out_len, body, sizeof(body) - 1);
+			c->out = o;
+			c->out_len += sizeof(body) - 1;
+		} else if (strcmp(path, "/crash") == 0) {
 			struct rlimit no_core = {0, 0};
 			setrlimit(RLIMIT_CORE, &no_core);
 			fprintf(stderr, "zp-testd[%d]: /crash: aborting\n", (int)getpid());
@@ -1090,7 +1108,7 @@ static void usage(void)
 	      "                [--pidfile PATH] [--report PATH] [--ready-file PATH]\n"
 	      "                [--workers N [--orphan-workers]] [--daemonize] [--worker MS]\n"
 	      "                [--worker-pidfile PATH] [--backlog N] [--accept-delay MS]\n"
-	      "                [--quiet]\n",
+	      "                [--unavailable-for MS] [--quiet]\n",
 	      stderr);
 	exit(2);
 }
@@ -1164,7 +1182,7 @@ int main(int argc, char **argv)
 	const char *listen_addr[MAX_LISTENERS];
 	size_t n_listen = 0;
 	long notify_delay = 0, start_delay = 0, burn = 0, exit_code = -1, workers = 0;
-	long worker = -1, accept_delay = 0;
+	long worker = -1, accept_delay = 0, unavailable_for = 0;
 	const char *exit_if = NULL, *pidfile = NULL, *report = NULL, *worker_pidfile = NULL;
 	bool ignore_term = false, quiet = false, orphan = false, daemonize = false;
 
@@ -1234,6 +1252,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--accept-delay") == 0) {
 			NEEDS_ARG;
 			accept_delay = parse_num(a, v);
+		} else if (strcmp(a, "--unavailable-for") == 0) {
+			NEEDS_ARG;
+			unavailable_for = parse_num(a, v);
 		} else if (strcmp(a, "--daemonize") == 0) {
 			daemonize = true;
 		} else if (strcmp(a, "--ignore-term") == 0) {
@@ -1310,6 +1331,7 @@ int main(int argc, char **argv)
 	if (worker >= 0)
 		fork_worker(worker, worker_pidfile);
 	s->accept_at = now_ms() + accept_delay;
+	s->unavailable_until = now_ms() + unavailable_for;
 
 	if (!quiet)
 		fprintf(

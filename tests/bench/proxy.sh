@@ -3,9 +3,12 @@
 # against an nginx serving a small static file, on loopback, measured in the
 # same run: direct (the baseline), through zeroproxy, through zeroproxy with
 # relay = no (zeroproxy-handoff: nginx accepts on the socket zeroproxy hands
-# it, inherited through nginx's own NGINX variable), through haproxy (mode
-# tcp, one thread; once more with `option splice-auto`, once with splicing
-# forced) and through systemd-socket-proxyd (under systemd-socket-activate);
+# it, inherited through nginx's own NGINX variable), through zeroproxy with
+# protocol = http (zeroproxy-http: the same nginx setup, every request
+# parsed and counted), through haproxy (mode tcp, one thread; once more with
+# `option splice-auto`, once with splicing forced; and haproxy-http: mode
+# http, one thread, option http-keep-alive) and through systemd-socket-proxyd
+# (under systemd-socket-activate);
 # each with keep-alive and with one connection per request (Connection:
 # close). Prints a table with ratios to direct, and for bodies of 64 KiB or
 # more the throughput and the proxy's own CPU per GiB relayed
@@ -19,11 +22,16 @@
 #   BENCH_CONNS      wrk connections (default 50)
 #   BENCH_REPEAT     rounds over all cases; the table shows the median (default 1)
 #   BENCH_CASES      cases to run, space separated, from: direct zeroproxy
-#                    zeroproxy-handoff haproxy haproxy-splice (splice-auto)
-#                    haproxy-spliceall (splice-request and splice-response)
-#                    socket-proxyd (default all; direct is always run)
+#                    zeroproxy-handoff zeroproxy-http haproxy haproxy-splice
+#                    (splice-auto) haproxy-spliceall (splice-request and
+#                    splice-response) haproxy-http socket-proxyd (default
+#                    all; direct is always run)
 #   BENCH_MODES      "keepalive close" (default both)
 #   BENCH_SIZE       bytes of the static file (default 128)
+#   BENCH_IDLE       N > 0: afterwards, for each zeroproxy case that relays
+#                    (zeroproxy, zeroproxy-http), hold N keep-alive
+#                    connections open after one request each and print the
+#                    proxy's RSS growth per idle connection (default 0)
 #   BENCH_STRACE     1: afterwards, for each proxy and mode, a short extra wrk
 #                    run (BENCH_STRACE_DURATION s, default 3) under `strace -c`
 #                    on the proxy, printing its system calls per request
@@ -40,7 +48,7 @@ DURATION=${BENCH_DURATION:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 REPEAT=${BENCH_REPEAT:-1}
-CASES=${BENCH_CASES:-direct zeroproxy zeroproxy-handoff haproxy haproxy-splice haproxy-spliceall socket-proxyd}
+CASES=${BENCH_CASES:-direct zeroproxy zeroproxy-handoff zeroproxy-http haproxy haproxy-splice haproxy-spliceall haproxy-http socket-proxyd}
 MODES=${BENCH_MODES:-keepalive close}
 SIZE=${BENCH_SIZE:-128}
 ZEROPROXY=${ZEROPROXY:-$BUILDDIR/zeroproxy}
@@ -123,7 +131,8 @@ to_ms() {
 		else print "nan" }'
 }
 
-read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_HAPROXY_SPLICE P_HAPROXY_SPLICEALL P_SPD P_ZPH < <(free_ports 8 | tr '\n' ' ')
+read -r P_NGINX P_NGINX_ZP P_ZP P_HAPROXY P_HAPROXY_SPLICE P_HAPROXY_SPLICEALL P_SPD P_ZPH \
+	P_ZPHTTP P_NGINX_ZPHTTP P_HAPROXY_HTTP < <(free_ports 11 | tr '\n' ' ')
 
 # --- nginx: one worker, a small static file, no logs, endless keep-alive.
 mkdir -p "$TMP/www" "$TMP/nginx"
@@ -157,6 +166,7 @@ nginx_conf() { # PORT NAME
 nginx_conf "$P_NGINX" direct
 nginx_conf "$P_NGINX_ZP" zp
 nginx_conf "$P_ZPH" handoff
+nginx_conf "$P_NGINX_ZPHTTP" zphttp
 
 "$NGINX" -c "$TMP/nginx/direct.conf" -e "$TMP/nginx/direct.error.log" 2>"$TMP/nginx/direct.stderr" &
 PIDS+=($!)
@@ -187,30 +197,36 @@ zp_global() { # DIR
 	EOF
 }
 
-if want zeroproxy; then
+# zeroproxy relaying to its own nginx: CASE DIR PORT NGINX_PORT NGINX_NAME PROTOCOL.
+start_zeroproxy() {
+	local c=$1 dir=$2 port=$3 nport=$4 nname=$5 protocol=$6
+	want "$c" || return 0
 	if [ ! -x "$ZEROPROXY" ]; then
-		SKIP[zeroproxy]="no zeroproxy binary at $ZEROPROXY (pass the build dir)"
-	else
-		zp_global "$TMP/zp"
-		cat >"$TMP/zp/services.d/web.conf" <<-EOF
-			[service]
-			listen          = 127.0.0.1:$P_ZP
-			idle_timeout    = infinity
-			max_connections = 4096
-			[backend]
-			exec            = $NGINX -c $TMP/nginx/zp.conf -e $TMP/nginx/zp.error.log
-			address         = 127.0.0.1:$P_NGINX_ZP
-			ready           = connect
-			stop_timeout    = 5s
-		EOF
-		"$ZEROPROXY" run -c "$TMP/zp/zeroproxy.conf" 2>"$TMP/zp/stderr" &
-		PIDS+=($!)
-		PROCPID[zeroproxy]=$!
-		URL[zeroproxy]=http://127.0.0.1:$P_ZP/$FILE
-		# The first request is the cold start that launches nginx.
-		wait_http "${URL[zeroproxy]}" || SKIP[zeroproxy]="zeroproxy did not answer ($(tail -n 3 "$TMP/zp/stderr" | tr '\n' ' '))"
+		SKIP[$c]="no zeroproxy binary at $ZEROPROXY (pass the build dir)"
+		return 0
 	fi
-fi
+	zp_global "$dir"
+	cat >"$dir/services.d/web.conf" <<-EOF
+		[service]
+		listen          = 127.0.0.1:$port
+		protocol        = $protocol
+		idle_timeout    = infinity
+		max_connections = 4096
+		[backend]
+		exec            = $NGINX -c $TMP/nginx/$nname.conf -e $TMP/nginx/$nname.error.log
+		address         = 127.0.0.1:$nport
+		ready           = connect
+		stop_timeout    = 5s
+	EOF
+	"$ZEROPROXY" run -c "$dir/zeroproxy.conf" 2>"$dir/stderr" &
+	PIDS+=($!)
+	PROCPID[$c]=$!
+	URL[$c]=http://127.0.0.1:$port/$FILE
+	# The first request is the cold start that launches nginx.
+	wait_http "${URL[$c]}" || SKIP[$c]="zeroproxy ($protocol) did not answer ($(tail -n 3 "$dir/stderr" | tr '\n' ' '))"
+}
+start_zeroproxy zeroproxy "$TMP/zp" "$P_ZP" "$P_NGINX_ZP" zp tcp
+start_zeroproxy zeroproxy-http "$TMP/zphttp" "$P_ZPHTTP" "$P_NGINX_ZPHTTP" zphttp http
 
 # relay = no: nginx does not speak LISTEN_FDS, but inherits listening sockets
 # named in its NGINX variable (fds separated by ':'), which is enough: fd 3 is
@@ -238,12 +254,13 @@ if want zeroproxy-handoff; then
 	fi
 fi
 
-# haproxy in mode tcp, one thread: CASE PORT [OPTION...] (splice-auto: haproxy
-# splices where it guesses a bulk stream; splice-request splice-response:
-# always).
+# haproxy, one thread: CASE PORT MODE [OPTION...] (mode tcp or http;
+# splice-auto: haproxy splices where it guesses a bulk stream; splice-request
+# splice-response: always; http-keep-alive: keep client and server
+# connections open between requests).
 start_haproxy() {
-	local c=$1 port=$2 opts="" o
-	shift 2
+	local c=$1 port=$2 mode=$3 opts="" o
+	shift 3
 	for o in "$@"; do opts+="option $o"$'\n'; done
 	want "$c" || return 0
 	if [ ! -x "$HAPROXY" ]; then
@@ -255,7 +272,7 @@ start_haproxy() {
 		    nbthread 1
 		    maxconn 4096
 		defaults
-		    mode tcp
+		    mode $mode
 		    timeout connect 5s
 		    timeout client 300s
 		    timeout server 300s
@@ -272,9 +289,10 @@ start_haproxy() {
 	URL[$c]=http://127.0.0.1:$port/$FILE
 	wait_http "${URL[$c]}" || SKIP[$c]="haproxy did not answer ($(tail -n 3 "$TMP/$c.log" | tr '\n' ' '))"
 }
-start_haproxy haproxy "$P_HAPROXY"
-start_haproxy haproxy-splice "$P_HAPROXY_SPLICE" splice-auto
-start_haproxy haproxy-spliceall "$P_HAPROXY_SPLICEALL" splice-request splice-response
+start_haproxy haproxy "$P_HAPROXY" tcp
+start_haproxy haproxy-splice "$P_HAPROXY_SPLICE" tcp splice-auto
+start_haproxy haproxy-spliceall "$P_HAPROXY_SPLICEALL" tcp splice-request splice-response
+start_haproxy haproxy-http "$P_HAPROXY_HTTP" http http-keep-alive
 
 if want socket-proxyd; then
 	if [ ! -x "$SOCKET_PROXYD" ] || [ ! -x "$SOCKET_ACTIVATE" ]; then
@@ -327,7 +345,8 @@ run_case() { # CASE MODE ROUND
 }
 
 ORDER=(direct)
-for c in zeroproxy zeroproxy-handoff haproxy haproxy-splice haproxy-spliceall socket-proxyd; do
+for c in zeroproxy zeroproxy-handoff zeroproxy-http haproxy haproxy-splice haproxy-spliceall \
+	haproxy-http socket-proxyd; do
 	want "$c" || continue
 	if [ -n "${SKIP[$c]:-}" ]; then
 		echo "proxy.sh: skipping $c: ${SKIP[$c]}" >&2
@@ -387,6 +406,46 @@ echo "x-rps: req/s relative to direct (higher is better); x-p99: p99 relative to
 echo "proxy%: CPU used by the proxy process during the case (100 = one core); us/req: the proxy's CPU"
 echo "microseconds per request (less sensitive to other load than req/s); errors: wrk socket errors + non-2xx."
 [ "$SIZE" -ge 65536 ] && echo "GB/s: body bytes per second (10^9); cpu-s/GiB: the proxy's CPU seconds per GiB of body relayed."
+
+# --- optional: memory per idle keep-alive connection of each relaying
+# zeroproxy: N connections, one request each, then held open while the RSS
+# is read.
+if [ "${BENCH_IDLE:-0}" -gt 0 ]; then
+	echo
+	echo "memory per idle keep-alive connection (${BENCH_IDLE} connections, one request each):"
+	for c in zeroproxy zeroproxy-http; do
+		case " ${ORDER[*]} " in *" $c "*) ;; *) continue ;; esac
+		python3 - "${PROCPID[$c]}" "${URL[$c]}" "$BENCH_IDLE" "$c" <<-'EOF'
+			import socket, sys, time, urllib.parse
+			pid, url, n, case = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+			u = urllib.parse.urlsplit(url)
+			def rss_kib():
+			    with open(f"/proc/{pid}/status") as f:
+			        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+			req = f"GET {u.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+			before = rss_kib()
+			socks = []
+			for _ in range(n):
+			    s = socket.create_connection((u.hostname, u.port))
+			    s.sendall(req)
+			    got = b""
+			    while b"\r\n\r\n" not in got:
+			        got += s.recv(65536)
+			    head, _, body = got.partition(b"\r\n\r\n")
+			    length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n")
+			                  if l.lower().startswith(b"content-length:"))
+			    while len(body) < length:
+			        body += s.recv(65536)
+			    socks.append(s)
+			time.sleep(0.5)
+			after = rss_kib()
+			print(f"  {case:17s} {(after - before) * 1024 / n / 1000:.1f} KB/connection "
+			      f"(RSS {before} -> {after} KiB)")
+			for s in socks:
+			    s.close()
+		EOF
+	done
+fi
 
 # --- optional: system calls per request of each proxy (strace slows it down:
 # the req/s of these runs mean nothing, only the per-request counts).

@@ -16,13 +16,16 @@ GLOBAL_KEYS = ("services_dir", "control_socket", "state_dir", "log_level", "metr
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout", "exec", "address", "ready", "start_timeout",
                 "stop_signal", "stop_timeout", "user", "group", "working_directory",
-                "environment", "ready_command", "kill_mode", "relay")
+                "environment", "ready_command", "kill_mode", "relay", "protocol",
+                "ready_path", "max_header_size")
 JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connections_pending",
                "connections_total", "connections_refused", "cold_starts", "last_start_ms",
                "start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",
                "uptime_seconds", "billed_seconds", "cpu_seconds", "cpu_source",
                "peak_memory_bytes", "time_at_zero_ratio", "bytes_in", "bytes_out",
-               "last_exit", "backend_status", "last_error", "ready_ms", "relay")
+               "last_exit", "backend_status", "last_error", "ready_ms", "relay", "protocol",
+               "requests_total", "requests_active", "requests_ignored", "responses",
+               "request_ms_p50", "request_ms_p99", "connections_ignored")
 
 
 def read(*parts):

@@ -89,7 +89,7 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
                 "connection_idle_timeout", "relay", "protocol")
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
-                "kill_mode")
+                "kill_mode", "ready_path")
 HTTP_KEYS = ("max_header_size",)
 
 

@@ -151,7 +151,35 @@ static const struct bad_case bad_cases[] = {
 	  NULL,
 	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\n\n[backend]\nexec = /bin/true\n"
 			"address = 127.0.0.1:18080\nready = sokcet\n" },
-	  { "{D}/services.d/web.conf:7: [backend] ready: expected connect, notify, socket or command, got \"sokcet\"" } },
+	  { "{D}/services.d/web.conf:7: [backend] ready: expected connect, notify, socket, command or http, got \"sokcet\"" } },
+	{ "ready = http in a tcp service",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = http\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready: http needs protocol = http, protocol is tcp" } },
+	{ "ready = http, then protocol = tcp",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = http\n[service]\nprotocol = tcp\n" },
+	  { "{D}/services.d/web.conf:8: [service] protocol: tcp cannot be used with ready = http (line 6), which needs protocol = http" } },
+	{ "ready_path without ready = http",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready_path = /healthz\n[service]\nprotocol = http\n" },
+	  { "{D}/services.d/web.conf:6: [backend] ready_path: only with ready = http, ready is connect" } },
+	{ "ready_path, then ready = command",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready_path = /healthz\nready_command = true\nready = command\n" },
+	  { "{D}/services.d/web.conf:8: [backend] ready: ready_path (line 6) needs ready = http, got command" } },
+	{ "ready_path not starting with a slash",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = http\nready_path = healthz\n[service]\nprotocol = http\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready_path: expected a path starting with / (visible ASCII, no spaces, at most 1024 bytes), got \"healthz\"" } },
+	{ "ready_path with a space",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = http\nready_path = /a b\n[service]\nprotocol = http\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready_path: expected a path starting with / (visible ASCII, no spaces, at most 1024 bytes), got \"/a b\"" } },
+	{ "ready_path with a byte above ASCII",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "ready = http\nready_path = /\xc3\xa9\n[service]\nprotocol = http\n" },
+	  { "{D}/services.d/web.conf:7: [backend] ready_path: expected a path starting with / (visible ASCII, no spaces, at most 1024 bytes), got \"/\xc3\xa9\"" } },
 	{ "ready = command without ready_command",
 	  NULL,
 	  { "web.conf", VALID_SERVICE "ready = command\n" },
@@ -414,14 +442,14 @@ static const struct bad_case bad_cases[] = {
 			"exec = /bin/true\nexec = /bin/false\nfoo = 1\n" },
 	  { "{D}/services.d/web.conf:2: [service] listen: expected a port from 1 to 65535, got \"127.0.0.1:0\"",
 	    "{D}/services.d/web.conf:3: [service] idle_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"soon\"",
-	    "{D}/services.d/web.conf:5: [backend] ready: expected connect, notify, socket or command, got \"maybe\"",
+	    "{D}/services.d/web.conf:5: [backend] ready: expected connect, notify, socket, command or http, got \"maybe\"",
 	    "{D}/services.d/web.conf:7: [backend] exec: given twice, first at line 6",
 	    "{D}/services.d/web.conf:8: [backend] foo: unknown key" } },
 	{ "errors in two files",
 	  NULL,
 	  { "api.conf", VALID_SERVICE "ready = sokcet\n",
 	    "web.conf", "[service]\nlisten = 127.0.0.1:9090\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\nstop_timeout = 1y\n" },
-	  { "{D}/services.d/api.conf:6: [backend] ready: expected connect, notify, socket or command, got \"sokcet\"",
+	  { "{D}/services.d/api.conf:6: [backend] ready: expected connect, notify, socket, command or http, got \"sokcet\"",
 	    "{D}/services.d/web.conf:6: [backend] stop_timeout: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"1y\"" } },
 	{ "global: unknown key and bad log level",
 	  "[zeroproxy]\nservices_dir = services.d\nlog_level = verbose\nlisten = 1\n",
@@ -460,7 +488,7 @@ static const struct bad_case bad_cases[] = {
 	  "[zeroproxy]\nservices_dir = services.d\nlog_level = loud\n",
 	  { "web.conf", VALID_SERVICE "ready = later\n" },
 	  { "{D}/zeroproxy.conf:3: [zeroproxy] log_level: expected error, warning, notice, info or debug, got \"loud\"",
-	    "{D}/services.d/web.conf:6: [backend] ready: expected connect, notify, socket or command, got \"later\"" } },
+	    "{D}/services.d/web.conf:6: [backend] ready: expected connect, notify, socket, command or http, got \"later\"" } },
 };
 /* clang-format on */
 
@@ -1025,7 +1053,7 @@ static void test_relative_config_path(void)
 	}
 	int r = config_load("relative/zeroproxy.conf", true, &c, &d);
 	char *want = xasprintf("%s/relative/services.d/web.conf:6: [backend] ready: expected "
-			       "connect, notify, socket or command, got \"sokcet\"",
+			       "connect, notify, socket, command or http, got \"sokcet\"",
 			       root);
 	ok(r == -EINVAL && d.n_errors == 1 && strcmp(d.errors[0], want) == 0,
 	   "relative -c: services resolved to absolute paths");
@@ -1217,6 +1245,30 @@ static void test_protocol(void)
 	free(dir);
 }
 
+static void test_ready_http(void)
+{
+	char *dir = case_dir("ready-http");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	struct diag d = {0};
+
+	write_file(a, VALID_SERVICE "ready = http\n[service]\nprotocol = http\n");
+	struct service_config *x = service_config_load(a, "web", &d);
+	ok(x && x->ready == ZP_READY_HTTP && !x->ready_path && d.n_errors == 0,
+	   "ready = http read, ready_path defaults to / (NULL)");
+	write_file(a, VALID_SERVICE "ready = http\nready_path = /healthz?full=1\n[service]\n"
+				    "protocol = http\n");
+	struct service_config *y = service_config_load(a, "web", &d);
+	ok(y && y->ready_path && !strcmp(y->ready_path, "/healthz?full=1") && d.n_errors == 0,
+	   "ready_path read as written");
+	ok(x && y && !service_config_equal(x, y), "a change of ready_path is seen");
+	ok(!strcmp(ready_name(ZP_READY_HTTP), "http"), "ready_name(http)");
+	service_config_free(x);
+	service_config_free(y);
+	diag_free(&d);
+	free(a);
+	free(dir);
+}
+
 static void test_service_equal(void)
 {
 	char *dir = case_dir("equal");
@@ -1311,6 +1363,7 @@ int main(void)
 	test_service_equal();
 	test_relay();
 	test_protocol();
+	test_ready_http();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

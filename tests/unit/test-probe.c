@@ -3,14 +3,19 @@
  * backend that starts listening late and hands over the connected socket;
  * ready = command runs ready_command until it exits 0, reports one that
  * cannot be run, and a cancel kills the one running with no callback after.
+ * ready = http reads the status line strictly, asks with the request it
+ * should, and against a forked backend that answers 503 before 200 (or a
+ * 404, or garbage) is ready exactly when the status is below 500.
  * Nothing is reported from inside probe_start(). The loop reaps children
  * with an ev_child watcher and hands them to probe_child_exited(), as the
  * daemon does with wait4(). No timing is asserted; a 10 s guard ends a hang.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +190,185 @@ static void test_cancel(struct ev_loop *loop)
 	probe_close(&probe);
 }
 
+static void test_http_status(void)
+{
+#define CASE(text, want)                                                                           \
+	{                                                                                          \
+		text, sizeof(text) - 1, want                                                       \
+	}
+	static const struct {
+		const char *in;
+		size_t len;
+		int want;
+	} cases[] = {
+	    CASE("", 0),
+	    CASE("HTTP/1.", 0),
+	    CASE("HTTP/1.1 20", 0),
+	    CASE("HTTP/1.1 200", 0),
+	    CASE("HTTP/1.1 200 OK\r\n", 200),
+	    CASE("HTTP/1.0 503 Service Unavailable", 503),
+	    CASE("HTTP/1.1 204\r\n", 204),
+	    CASE("HTTP/1.1 101 ", 101),
+	    CASE("HTTP/1.1 999 ", 999),
+	    CASE("HTTP/1.1 099 ", -1),
+	    CASE("HTTP/1.1 2000", -1),
+	    CASE("HTTP/1.1 20x", -1),
+	    CASE("HTTP/1.1  200 ", -1),
+	    CASE("HTTP/1.2 200 ", -1),
+	    CASE("HTTP/2 200 ", -1),
+	    CASE("http/1.1 200 ", -1),
+	    CASE("HTTP/1.1 200\n", -1),
+	    CASE("SSH-2.0-OpenSSH_9.2", -1),
+	    CASE("\0TTP/1.1 200 ", -1),
+	    CASE("HTTP/1.1 200\0", -1),
+	};
+#undef CASE
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char shown[16];
+		size_t k = 0;
+		for (; k < cases[i].len && k < sizeof(shown) - 1; k++)
+			shown[k] =
+			    cases[i].in[k] >= 0x20 && cases[i].in[k] < 0x7f ? cases[i].in[k] : '?';
+		shown[k] = '\0';
+		is_int(probe_http_status(cases[i].in, cases[i].len), cases[i].want,
+		       "status line %zu \"%s\"", i, shown);
+	}
+	/* Byte by byte: 0 until the byte after the code. */
+	const char *line = "HTTP/1.1 404 Not Found\r\n";
+	bool partial = true;
+	for (size_t n = 0; n < 13; n++)
+		partial &= probe_http_status(line, n) == 0;
+	ok(partial && probe_http_status(line, 13) == 404, "status line read byte by byte");
+}
+
+static void test_http_request(void)
+{
+	char name[] = "web", path[] = "/healthz?full=1", buf[2048];
+	struct service_config cfg = {.name = name, .ready = ZP_READY_HTTP};
+	const char *err = NULL;
+	addr_parse("127.0.0.1:8080", false, false, &cfg.address, &err);
+	int n = probe_http_request(&cfg, buf, sizeof(buf));
+	is_str(buf,
+	       "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: zeroproxy-ready\r\n"
+	       "Accept: */*\r\nConnection: close\r\n\r\n",
+	       "request: GET / by default, Host the address");
+	is_int(n, (long long)strlen(buf), "  its length");
+	cfg.ready_path = path;
+	addr_parse("unix:/run/web.sock", false, false, &cfg.address, &err);
+	probe_http_request(&cfg, buf, sizeof(buf));
+	const char *want = "GET /healthz?full=1 HTTP/1.1\r\nHost: localhost\r\n";
+	ok(!strncmp(buf, want, strlen(want)),
+	   "request: ready_path, Host localhost for a unix socket");
+	is_int(probe_http_request(&cfg, buf, 40), -ENOSPC, "request: -ENOSPC when it does not fit");
+}
+
+/* A backend on a unix socket (listening before the fork, so no race): it
+ * answers connection i with answers[i] (after reading the request head,
+ * which it appends to DIR/requests), then exits. */
+static pid_t http_backend(const struct addr *a, const char *const *answers, size_t n)
+{
+	int lfd = addr_listen(a, 8);
+	if (lfd < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid != 0) {
+		close(lfd);
+		return pid;
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "%s/requests", dir);
+	(void)fd_set_nonblock(lfd, false);
+	for (size_t i = 0; i < n; i++) {
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0)
+			_exit(1);
+		char req[4096];
+		size_t got = 0;
+		while (got < sizeof(req) - 1) {
+			ssize_t r = read(c, req + got, sizeof(req) - 1 - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		FILE *f = fopen(path, "a");
+		if (f) {
+			fwrite(req, 1, got, f);
+			fclose(f);
+		}
+		if (answers[i])
+			(void)!write(c, answers[i], strlen(answers[i]));
+		close(c);
+	}
+	_exit(0);
+}
+
+/* Probe a backend that answers answers[0..n): ready or not after them. */
+static void http_case(struct ev_loop *loop, const char *const *answers, size_t n, int want_ready,
+		      const char *want_last, const char *what)
+{
+	char text[256], name[] = "web", reqs[256];
+	snprintf(text, sizeof(text), "unix:%s/http.sock", dir);
+	snprintf(reqs, sizeof(reqs), "%s/requests", dir);
+	unlink(reqs);
+	struct service_config cfg = {.name = name, .ready = ZP_READY_HTTP};
+	const char *err = NULL;
+	addr_parse(text, false, false, &cfg.address, &err);
+	memset(&res, 0, sizeof(res));
+	probe_init(&probe, loop, &cfg, &creds, 0, &ops, NULL);
+	pid_t pid = http_backend(&cfg.address, answers, n);
+	ok(pid > 0, "%s: backend up", what);
+	is_int(probe_start(&probe), 0, "%s: probe_start", what);
+	is_int(res.ready, 0, "%s: nothing reported from inside probe_start()", what);
+	if (want_ready) {
+		run(loop, 10);
+	} else {
+		/* Until the backend has answered every try and gone. */
+		int status;
+		for (int k = 0; k < 1000 && waitpid(pid, &status, WNOHANG) == 0; k++) {
+			ev_run(loop, EVRUN_NOWAIT);
+			usleep(1000);
+		}
+		run(loop, 0.05);
+	}
+	is_int(res.ready, want_ready, "%s: %s", what, want_ready ? "ready" : "not ready");
+	is_int(res.ready_fd, want_ready ? -1 : 0, "%s: no socket handed over", what);
+	is_str(probe.http_last, want_last, "%s: the last try", what);
+	ok(probe.active == !want_ready, "%s: probing %s", what, want_ready ? "ended" : "goes on");
+	char got[4096] = "";
+	read_small_file(reqs, got, sizeof(got));
+	const char *p = got;
+	size_t asked = 0;
+	while ((p = strstr(p, "GET / HTTP/1.1\r\nHost: localhost\r\n"))) {
+		asked++;
+		p++;
+	}
+	is_int(asked, n, "%s: asked %zu times, a new connection each", what, n);
+	probe_close(&probe);
+	(void)kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	unlink(cfg.address.text + 5);
+}
+
+static void test_http(struct ev_loop *loop)
+{
+	static const char *const ok503[] = {
+	    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+	    "HTTP/1.0 500 Internal Server Error\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	};
+	http_case(loop, ok503, 3, 1, "answered 200", "http 503, 500, then 200");
+	static const char *const notfound[] = {"HTTP/1.1 404 Not Found\r\n\r\n"};
+	http_case(loop, notfound, 1, 1, "answered 404", "http 404");
+	static const char *const garbage[] = {"SSH-2.0-OpenSSH\r\n", NULL,
+					      "HTTP/1.1 599 x\r\n\r\n"};
+	http_case(loop, garbage, 3, 0, "connect: Connection refused",
+		  "http garbage, a close, 599, then gone");
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -202,6 +386,9 @@ int main(void)
 	test_command(loop);
 	test_command_missing(loop);
 	test_cancel(loop);
+	test_http_status();
+	test_http_request();
+	test_http(loop);
 
 	ev_child_stop(loop, &child);
 	char path[256];
