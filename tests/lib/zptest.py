@@ -434,11 +434,12 @@ def keepalive_traffic(listen, stop, out):
     """Keep-alive GETs on one connection until stop (a threading.Event) is set,
     for a background thread: counts requests in out["n"], collects the
     backends' pids in out["pids"] (a set, if present), and leaves the first
-    failure in out["error"] for the main thread to report."""
+    failure in out["error"] for the main thread to report. The paths are
+    /ka/N: never one of zp-testd's own (/304 is a Not Modified without body)."""
     try:
         with HttpConn(listen) as c:
             while not stop.is_set():
-                r = c.get(f"/{out['n']}")
+                r = c.get(f"/ka/{out['n']}")
                 if r.status != 200:
                     raise Fail(f"status {r.status}")
                 if "pids" in out:
