@@ -121,7 +121,7 @@
 
 #define MAX_LISTENERS 16
 #define ECHO_BUF      (64 * 1024)
-#define HTTP_IN       (8 * 1024)
+#define HTTP_IN       (64 * 1024) /* a request head, at most (zeroproxy tests send long ones) */
 #define PATTERN_MOD   251
 #define CHUNK         (64 * 1024)
 
