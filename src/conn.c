@@ -68,7 +68,6 @@ static void conn_link(struct conn *c, enum conn_where w)
 	uint32_t *n;
 	struct conn **head = list_of(q, w, &n);
 	c->where = w;
-	c->pending = w == CONN_PENDING;
 	if (w == CONN_PENDING) {
 		c->prev = q->pending_tail;
 		c->next = NULL;
@@ -164,7 +163,11 @@ static void on_relay_done(struct relay *r, int err)
 {
 	struct conn *c = r->data;
 	struct conn_queue *q = c->q;
-	if (r->connecting && r->err_side == RELAY_BACKEND) {
+	if (c->where == CONN_PENDING) {
+		/* http: connection_idle_timeout while it waits for a backend */
+		conn_refuse(c, err == -ETIMEDOUT ? "connection_idle_timeout while waiting"
+						 : "the client went away while waiting");
+	} else if (r->connecting && r->err_side == RELAY_BACKEND) {
 		char why[256];
 		snprintf(why, sizeof(why), "connect to backend %s: %s", q->target->text,
 			 strerror(-err));

@@ -233,16 +233,15 @@ static int answer_send(struct conn_http *h)
 /* The answer is out: pass the EOF, then read and drop what still comes
  * until the client closes or LINGER_SECONDS pass, so that our close does
  * not reset the answer away before the client read it. */
-static void linger_read(struct conn *c)
+static int linger_read(struct conn *c)
 {
 	struct conn_http *h = c->http;
-	if (shutdown(h->fd, SHUT_WR) < 0) {
-		conn_closing_done(c);
-		return;
-	}
+	if (shutdown(h->fd, SHUT_WR) < 0)
+		return -errno; /* the client is gone already */
 	ev_io_stop(c->q->loop, &h->io);
 	ev_io_set(&h->io, h->fd, EV_READ);
 	ev_io_start(c->q->loop, &h->io);
+	return 0;
 }
 
 static void on_closing_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -251,10 +250,8 @@ static void on_closing_io(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn_http *h = c->http;
 	if (h->answer_off < h->answer_len) {
 		int r = answer_send(h);
-		if (r < 0)
+		if (r < 0 || (r == 0 && linger_read(c) < 0))
 			conn_closing_done(c);
-		else if (r == 0)
-			linger_read(c);
 		return;
 	}
 	char drop[4096];
@@ -292,6 +289,9 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	if (!h->settled && http_track_in_flight(&h->t) > 0)
 		usage_request_done(q->usage, status, now_usec() - c->arrive_usec);
 	h->settled = true;
+	/* Nothing is in flight while it closes: the service may idle. */
+	q->n_requests -= h->counted;
+	h->counted = 0;
 	int n = http_format_answer(h->answer, sizeof(h->answer), status, retry_after, body);
 	if (fd < 0 || n < 0)
 		return false;
@@ -300,14 +300,16 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	int r = answer_send(h);
 	if (r < 0)
 		return false;
-	ev_timer_set(&h->linger, LINGER_SECONDS, 0);
-	ev_timer_start(q->loop, &h->linger);
-	if (r == 0) {
-		linger_read(c);
-	} else {
+	/* c is not on a list yet (the caller links it to closing on true):
+	 * nothing here may free it. */
+	if (r == 0 && linger_read(c) < 0)
+		return false;
+	if (r > 0) {
 		ev_io_set(&h->io, fd, EV_WRITE);
 		ev_io_start(q->loop, &h->io);
 	}
+	ev_timer_set(&h->linger, LINGER_SECONDS, 0);
+	ev_timer_start(q->loop, &h->linger);
 	return true;
 }
 

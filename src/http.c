@@ -851,6 +851,23 @@ static size_t req_execute(struct http_track *t, const char *buf, size_t len)
 	return n;
 }
 
+/* A checker refused the byte at k: the library still gets the k bytes
+ * before it, and when it refuses one of those, its reason stands. So the
+ * first offending byte decides, whoever finds it, however the bytes came in
+ * pieces. */
+static enum http_event library_first(struct http_track *t, const char *buf, size_t k)
+{
+	unsigned status = t->error_status;
+	const char *why = t->error;
+	t->failed = false;
+	t->head_complete = t->msg_complete = false;
+	if (k) /* (0 bytes would tell the library the stream ended) */
+		(void)req_execute(t, buf, k);
+	if (!t->failed)
+		refuse(t, status, why);
+	return HTTP_ERROR;
+}
+
 static void message_done(struct http_track *t)
 {
 	t->msg_complete = false;
@@ -888,7 +905,7 @@ enum http_event http_track_request(struct http_track *t, const char *buf, size_t
 			}
 			k = scan_head(t, (const unsigned char *)b, len - off, &end);
 			if (t->failed)
-				return HTTP_ERROR;
+				return library_first(t, b, k);
 			t->head_complete = false;
 			n = req_execute(t, b, k);
 			if (!t->failed && end) {
@@ -935,7 +952,7 @@ enum http_event http_track_request(struct http_track *t, const char *buf, size_t
 		case PH_CHUNKED:
 			k = scan_chunked(t, (const unsigned char *)b, len - off, &end);
 			if (t->failed)
-				return HTTP_ERROR;
+				return library_first(t, b, k);
 			n = req_execute(t, b, k);
 			if (!t->failed && (n != k || end != t->msg_complete))
 				refuse(t, 400, "chunked framing is ambiguous");

@@ -158,7 +158,10 @@ struct http_track {
 	size_t head_len;
 };
 
-/* max_header_size: bytes of a request head at most (<= HTTP_HEADER_SIZE_LIMIT). */
+/* max_header_size: bytes of a request head at most (<= HTTP_HEADER_SIZE_LIMIT;
+ * 0 means that limit): from the end of the previous request (empty lines
+ * before the request line count) to its blank line included. A chunked
+ * body's trailer section has the same bound. */
 void http_track_init(struct http_track *t, size_t max_header_size, const struct http_track_ops *ops,
 		     void *data);
 

@@ -295,6 +295,7 @@ static int filtered_pump(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
 	int fd = r->fd[src_of(d)];
+	bool drained = false;
 	for (;;) {
 		if (h->filter && (h->seen < h->end || (h->eof && !h->eof_told)) && !h->paused) {
 			h->eof_told = h->eof;
@@ -310,9 +311,10 @@ static int filtered_pump(struct relay *r, enum relay_dir d)
 		if (err < 0)
 			return err;
 		half_compact(r, h);
-		if (!half_room(h) || (h->ready > h->start && !dst_open(r, d)))
+		if (drained || !half_room(h) || (h->ready > h->start && !dst_open(r, d)))
 			break;
-		ssize_t n = recv(fd, h->data + h->end, h->cap - h->end, 0);
+		size_t room = h->cap - h->end;
+		ssize_t n = recv(fd, h->data + h->end, room, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -328,6 +330,9 @@ static int filtered_pump(struct relay *r, enum relay_dir d)
 		r->last_activity = ev_now(r->loop);
 		if (d == RELAY_DOWN)
 			backend_spoke(r);
+		/* A short read drained the socket (level-triggered watcher): no
+		 * recv() that would only say EAGAIN. */
+		drained = (size_t)n < room;
 	}
 	return 0;
 }

@@ -7,7 +7,7 @@
 #   FUZZ_SECONDS=S    run each target for S seconds instead (by hand, e.g. 300)
 #   FUZZ_SEED=N       libFuzzer's seed (default 1, so that CI runs the same
 #                     inputs every time; 0 picks a new one)
-#   FUZZ_TARGETS="config control"   which targets
+#   FUZZ_TARGETS="config control http"   which targets
 #
 # The seed corpora (tests/fuzz/corpus-*/) are read, never written: the inputs
 # libFuzzer finds go to a temporary folder, removed at the end. A crash, leak or
@@ -19,7 +19,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 build=${1:-.}
 runs=${FUZZ_RUNS:-20000}
 seed=${FUZZ_SEED:-1}
-targets=${FUZZ_TARGETS:-config control}
+targets=${FUZZ_TARGETS:-config control http}
 if [ -n "${FUZZ_SECONDS:-}" ]; then
 	limit="-max_total_time=$FUZZ_SECONDS"
 	what="$FUZZ_SECONDS s"

@@ -53,6 +53,14 @@ def test(t):
         r, buf = zt._read_response(s, buf)
         zt.expect_eq(r.kv.get("path"), f"/p/{i}", f"pipelined answer {i}")
     zt.wait_until(lambda: svc(t)["requests_total"] == 16, 5, what="16 requests counted")
+    # More than the tracker keeps in flight (16): the rest wait in the
+    # socket and go on as answers come.
+    s.sendall(b"".join(f"GET /q/{i} HTTP/1.1\r\nHost: zptest\r\n\r\n".encode()
+                       for i in range(40)))
+    for i in range(40):
+        r, buf = zt._read_response(s, buf)
+        zt.expect_eq(r.kv.get("path"), f"/q/{i}", f"deep-pipelined answer {i}")
+    zt.wait_until(lambda: svc(t)["requests_total"] == 56, 5, what="56 requests counted")
 
     # In flight while it waits for its answer, and not after.
     s.sendall(b"GET /sleep/800 HTTP/1.1\r\nHost: zptest\r\n\r\n")
@@ -63,7 +71,7 @@ def test(t):
     zt.expect_eq(svc(t)["connections_active"], 1, "the keep-alive connection stays open")
     s.close()
     zt.wait_until(lambda: svc(t)["connections_active"] == 0, 5, what="the connection closed")
-    zt.expect_eq(svc(t)["requests_total"], 17, "requests_total at the end")
+    zt.expect_eq(svc(t)["requests_total"], 57, "requests_total at the end")
 
 
 zt.run(test)

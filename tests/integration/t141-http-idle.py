@@ -4,7 +4,8 @@ connection between requests does not keep the backend awake: at the idle stop
 zeroproxy closes it (the client sees a clean EOF, no half answer), then stops
 the backend. A request slower than idle_timeout is neither cut nor stopped
 under. A request on a fresh connection while the backend stops waits and is
-served by the next instance."""
+served by the next instance. A connection closing after zeroproxy's own 400
+(it lingers while the client keeps it open) holds nothing in flight."""
 import os
 import sys
 import time
@@ -53,6 +54,19 @@ def test(t):
     zt.expect_eq(st["requests_total"], 3, "requests_total")
     zt.expect_eq(st["connections_refused"], 0, "connections_refused")
     t.expect_log_count(zt.re_starting("web"), 2, "starts")
+
+    # A bad head on a keep-alive connection: 400, and the client holds the
+    # socket while zeroproxy lingers on it; the backend still stops idle.
+    s = zt.connect(listen)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    r, _ = zt._read_response(s, b"")
+    pid2 = r.pid
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    r, _ = zt._read_response(s, b"")
+    zt.expect_eq(r.status, 400, "the bad head on keep-alive")
+    t.wait_log(zt.re_idle_stop("web"), count=2, timeout=1.8)
+    zt.wait_until(lambda: not zt.pid_alive(pid2), 5, what="the second backend to stop")
+    s.close()
 
 
 zt.run(test)

@@ -2,10 +2,12 @@
 """protocol = http: a WebSocket-style upgrade (101 Switching Protocols) is a
 tunnel that counts as one request in flight until it closes: held past
 idle_timeout it keeps the backend up and relays both ways; once it closes the
-backend stops after idle_timeout. connection_idle_timeout still closes a
-silent tunnel."""
+backend stops after idle_timeout. Bulk bytes through a tunnel (where the
+relay may splice: the tracker no longer reads them) arrive exact.
+connection_idle_timeout still closes a silent tunnel."""
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -64,6 +66,23 @@ def test(t):
     st = svc(t)
     zt.expect_eq(st["requests_active"], 1, "requests_active with the tunnel open")
     zt.expect_eq(st["responses"]["1xx"], 1, "the 101 counted as a 1xx response")
+    # Bulk both ways through a second tunnel, sent while the echo is read.
+    b = open_tunnel(listen)
+    data = os.urandom(8 * 1024 * 1024)
+    sender = threading.Thread(target=b.sendall, args=(data,))
+    sender.start()
+    got = bytearray()
+    b.settimeout(20)
+    while len(got) < len(data):
+        d = b.recv(1 << 20)
+        if not d:
+            zt.fail(f"bulk tunnel closed after {len(got)} bytes")
+        got += d
+    sender.join()
+    zt.expect(bytes(got) == data, "bulk bytes through the tunnel differ")
+    b.close()
+    zt.wait_until(lambda: svc(t)["requests_active"] <= 1, 5, what="the bulk tunnel closed")
+
     # Silent for longer than connection_idle_timeout: closed.
     took = zt.expect_closed(s, within=4.0, what="the silent tunnel")
     zt._note(f"silent tunnel closed after {took:.3f}s")

@@ -4,7 +4,7 @@
 backend, on a fresh connection and on a keep-alive one. Refusals without a
 backend get 503 with Retry-After (the seconds until the back-off ends, else
 1) and a one-line body: max_connections, a failed start, the back-off after
-it, pending_timeout; all counted in connections_refused. A backend that
+it, max_pending, pending_timeout; all counted in connections_refused. A backend that
 answers garbage gets the client a 502, logged once with the service name."""
 import os
 import sys
@@ -52,7 +52,7 @@ def test(t):
     bad = t.testd_service("bad", args=["--exit-code", "3"], protocol="http",
                           idle_timeout="1h")
     slow = t.testd_service("slow", args=["--start-delay", "5000"], protocol="http",
-                           pending_timeout="500ms", start_timeout="10s")
+                           pending_timeout="500ms", start_timeout="10s", max_pending=1)
     t.start()
 
     # Bad heads never start the backend.
@@ -101,12 +101,20 @@ def test(t):
     zt.expect_eq((r.status, r.headers.get("retry-after")), (503, "2"), "back-off (2 s)")
     zt.expect_eq(svc(t, "bad")["connections_refused"], 4, "bad's refusals")
 
-    # pending_timeout while the backend takes its time to start.
+    # While the backend takes its time to start: one request waits (its
+    # pending_timeout answers it), the next is over max_pending.
     t0 = time.monotonic()
-    r = ask(slow, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "pending_timeout")
+    a = zt.connect(slow)
+    a.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    zt.wait_until(lambda: svc(t, "slow")["connections_pending"] == 1, 5, what="one waiting")
+    r = ask(slow, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "max_pending")
+    zt.expect_eq((r.status, r.headers.get("retry-after")), (503, "1"), "max_pending")
+    zt.expect(b"max_pending" in r.body, f"the body says why: {r.body!r}")
+    r = answer(a, "pending_timeout")
     took = time.monotonic() - t0
     zt.expect_eq((r.status, r.headers.get("retry-after")), (503, "1"), "pending_timeout")
     zt.expect(0.4 <= took < 3, f"pending_timeout answered after {took:.3f}s")
+    zt.expect_eq(svc(t, "slow")["connections_refused"], 2, "slow's refusals")
 
     # Garbage from the backend: 502, logged once.
     r = ask(web, b"GET /garbage HTTP/1.1\r\nHost: a\r\n\r\n", "garbage")

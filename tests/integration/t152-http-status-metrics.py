@@ -56,7 +56,7 @@ def test(t):
             zt.expect_eq(c.get(f"/{i}").status, 200, f"request {i}")
     # A 304 has a Content-Length but no body: read it until the close.
     with zt.connect(web) as c:
-        c.sendall(b"GET /304 HTTP/1.1\r\nHost: zptest\r\nConnection: close\r\n\r\n")
+        c.sendall(b"GET /not-modified HTTP/1.1\r\nHost: zptest\r\nConnection: close\r\n\r\n")
         got = b""
         while True:
             d = c.recv(4096)
