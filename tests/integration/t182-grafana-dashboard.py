@@ -8,13 +8,16 @@ Grafana's $__ intervals by durations, parses (`promtool check rules` on a
 generated rules file, one recording rule per expression) and names only
 metrics that a real running zeroproxy serves on /metrics (a histogram by its
 _bucket/_sum/_count); every metric zeroproxy serves is shown by some panel.
-A broken expression and an unknown name are caught (the checks can fail).
-The panels for metrics still to come (tests/prometheus/later/) pass the same
-checks against the names DESIGN.md promises.
+The zeroproxy scraped has a tcp service and an http one with freeze_after in
+a group, so that every family has series. The state panel's sum of
+zeroproxy_state{state=...} terms and its value mappings name exactly the
+states zeroproxy serves, each with one value. A broken expression and an
+unknown name are caught (the checks can fail). Only the two names of
+zpprom.PENDING_METRICS (issue 12, on other branches) may be on a panel while
+zeroproxy does not serve them.
 Skipped (77) without promtool.
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t182-grafana-dashboard.py"""
 import json
-import os
 import re
 
 import zptest as zt
@@ -64,7 +67,8 @@ def test(t):
     check_panels(d["panels"], set())
     titles = [p["title"] for p in walk(d["panels"])]
     for want in ("State over time", "Time at zero", "Cold starts", "Cold-start latency",
-                 "Backend CPU", "Billed", "connections"):
+                 "Backend CPU", "Billed", "connections", "Requests by response class",
+                 "Request duration", "Frozen", "Thaw latency", "Group evictions", "Ignored"):
         zt.expect(any(want.lower() in x.lower() for x in titles), f"a panel for {want}: {titles}")
 
     exprs = exprs_of(d["panels"], tvars)
@@ -76,36 +80,42 @@ def test(t):
                               "broken")
     zt.expect(rc != 0, f"promtool rejects an unbalanced expression: {out}")
 
-    exported = zp.exported_names(t)
+    exported, text = zp.exported(t)
+    # Served by other branches soon; the lead removes the allow-list then.
+    pending = zp.PENDING_METRICS - exported
     used = set()
     for where, e in exprs:
-        bad = zp.unknown_names(e, exported)
+        bad = zp.unknown_names(e, exported | pending)
         zt.expect(not bad, f"{where} names {bad}, which a running zeroproxy does not serve")
         used |= zp.metric_names(e)
     zt.expect_eq(zp.unknown_names('increase(zeroproxy_cold_start_total{service=~"$service"}[1h])',
-                                  exported), ["zeroproxy_cold_start_total"], "a typo is caught")
-    unshown = exported - used - zp.LATER_METRICS
+                                  exported | pending), ["zeroproxy_cold_start_total"],
+                 "a typo is caught")
+    unshown = exported - used
     zt.expect(not unshown, f"metrics zeroproxy serves that no panel shows: {sorted(unshown)}")
+    zt.expect(zp.PENDING_METRICS <= used, f"a panel for {sorted(zp.PENDING_METRICS)}")
+    if pending != zp.PENDING_METRICS:
+        zt._note(f"{sorted(zp.PENDING_METRICS - pending)} served now: remove them from "
+                 "zpprom.PENDING_METRICS")
 
-    # The panels for metrics still to come.
-    path = os.path.join(zp.LATER, "dashboard-panels.json")
-    with open(path) as f:
-        later = json.load(f)
-    check_panels(later["panels"], {p["id"] for p in walk(d["panels"])})
-    lexprs = exprs_of(later["panels"])
+    # The state panel: one value per state, exactly the states zeroproxy has.
+    states = zp.served_states(text)
+    zt.expect({"stopped", "frozen", "waiting"} <= set(states),
+              f"the states zeroproxy serves: {states}")
     state = next(p for p in walk(d["panels"]) if p["title"] == "State over time")
-    lexprs.append(("state with frozen", state["targets"][0]["expr"] + later["state_expr_add"]))
-    rc, out = promtool_parses(t, lexprs, "later")
-    zt.expect(rc == 0 and f"SUCCESS: {len(lexprs)} rules found" in out,
-              f"promtool parses the later panels' {len(lexprs)} expressions: {out}")
-    for where, e in lexprs:
-        bad = zp.unknown_names(e, exported | zp.LATER_METRICS)
-        zt.expect(not bad, f"later {where} names {bad}: neither served nor promised")
-    now = {n for _, e in lexprs for n in zp.metric_names(e)} & zp.LATER_METRICS & exported
-    if now:
-        zt._note(f"{sorted(now)} exported now: move the panels of {path} into the dashboard")
+    (target,) = state["targets"]
+    terms = re.findall(r"(?:^|\+)\s*(\d+) \* max by \(instance, service\) \(zeroproxy_state\{"
+                       r'[^}]*\bstate="(\w+)"\}\)', target["expr"])
+    zt.expect_eq(len(terms), target["expr"].count("zeroproxy_state"), "every term understood")
+    in_expr = {int(v): st for v, st in terms}
+    (mapping,) = state["fieldConfig"]["defaults"]["mappings"]
+    mapped = {int(v): o["text"] for v, o in mapping["options"].items()}
+    zt.expect_eq(len(in_expr), len(terms), f"one value per state in the expression: {terms}")
+    zt.expect_eq(sorted(in_expr.values()), sorted(states),
+                 "the state panel's expression: each state zeroproxy serves, once")
+    zt.expect_eq(mapped, in_expr, "the state panel's mapping: the expression's values")
     zt._note(f"{len(titles)} panels, {len(exprs)} expressions, {len(used)} metrics shown; "
-             f"later: {len(lexprs)} expressions")
+             f"states {states}")
 
 
 zt.run(test)
