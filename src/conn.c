@@ -281,9 +281,9 @@ struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *pe
 
 /* wake_on = data: readable. A byte waits (peeked, left for the relay): c
  * asks for a backend; EOF or an error: it never spoke. */
-static void on_peek(struct ev_loop *loop, ev_io *w, int revents)
+void conn_peek(struct conn *c)
 {
-	struct conn *c = w->data;
+	struct ev_loop *loop = c->q->loop;
 	char byte;
 	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
@@ -292,9 +292,14 @@ static void on_peek(struct ev_loop *loop, ev_io *w, int revents)
 		peek_close(c, n == 0 ? "EOF" : strerror(errno));
 		return;
 	}
-	ev_io_stop(loop, w);
+	ev_io_stop(loop, &c->peek_io);
 	ev_timer_stop(loop, &c->pending_timer);
 	c->q->ops->request(c->q->data, c);
+}
+
+static void on_peek(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn_peek(w->data);
 }
 
 struct conn *conn_queue_add_peeking(struct conn_queue *q, int fd, const char *peer)

@@ -121,6 +121,10 @@ struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *pe
  * after connection_idle_timeout), counted in connections_ignored. */
 struct conn *conn_queue_add_peeking(struct conn_queue *q, int fd, const char *peer);
 
+/* wake_on = data: look for c's first byte now (it often came with the
+ * accept): ops->request, a close, or nothing yet. c may be gone after. */
+void conn_peek(struct conn *c);
+
 /* http: whether c's latest request head matched idle_ignore. */
 bool conn_ignored(const struct conn *c);
 

@@ -586,6 +586,8 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
+	if (peek)
+		conn_peek(c); /* its first byte decides (on_request): often here already */
 	if (http || peek)
 		return; /* its first request (or byte) decides (on_request) */
 	if (now_usec() < svc->backoff_until_usec) {
