@@ -490,6 +490,10 @@ static void on_request(void *data, struct conn *c)
 	/* idle_ignore: a health check never starts an instance (zeroproxy
 	 * answers it) and, forwarded to a running one, keeps it no longer. */
 	bool ignored = conn_ignored(c);
+	if (svc->shutting_down) { /* a connection accepted before: never a new start */
+		conn_refuse(c, "zeroproxy is shutting down");
+		return;
+	}
 	if (ignored && svc->state != SVC_RUNNING) {
 		conn_answer_ignored(c, svc->cfg->idle_ignore_status);
 		service_check_idle(svc);
