@@ -42,6 +42,14 @@ enum protocol {
 
 const char *protocol_name(enum protocol p);
 
+/* What wakes a stopped service (wake_on). */
+enum wake_on {
+	ZP_WAKE_CONNECT, /* a connection, at its accept */
+	ZP_WAKE_DATA,    /* tcp: a connection's first byte; one closed before it wakes nothing */
+};
+
+const char *wake_on_name(enum wake_on w);
+
 /* Defaults, as zeroproxy.conf(5) lists them. */
 #define ZP_DEFAULT_IDLE_TIMEOUT_MS      (5 * 60 * 1000ULL)
 #define ZP_DEFAULT_MAX_CONNECTIONS      1024
@@ -52,7 +60,12 @@ const char *protocol_name(enum protocol p);
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
 #define ZP_DEFAULT_MAX_HEADER_SIZE      (64 * 1024)
 /* The largest max_header_size accepted (http.h's HTTP_HEADER_SIZE_LIMIT). */
-#define ZP_MAX_HEADER_SIZE_LIMIT (1024 * 1024)
+#define ZP_MAX_HEADER_SIZE_LIMIT         (1024 * 1024)
+#define ZP_DEFAULT_LOADING_PAGE_AFTER_MS 1000ULL
+/* The largest loading_page file, and the longest idle_ignore prefix or
+ * ua: substring (bytes). */
+#define ZP_LOADING_PAGE_MAX (64 * 1024)
+#define ZP_IDLE_IGNORE_MAX  255
 
 struct service_config {
 	char *name; /* file name without .conf */
@@ -69,9 +82,18 @@ struct service_config {
 	uint64_t connection_idle_timeout_ms; /* no bytes either way for this long: close */
 	bool relay; /* false: hand-off, the backend accepts on our listeners */
 	enum protocol protocol;
+	enum wake_on wake_on;
 
 	/* [http] (protocol = http only) */
-	size_t max_header_size; /* bytes of a request head at most, else 431 */
+	size_t max_header_size;      /* bytes of a request head at most, else 431 */
+	char **idle_ignore_paths;    /* idle_ignore = /PREFIX, NULL-terminated, may be NULL */
+	char **idle_ignore_agents;   /* idle_ignore = ua:TEXT, TEXT only (matched ignoring case) */
+	uint32_t idle_ignore_status; /* what zeroproxy answers them while stopped: 200 or 503 */
+	bool loading_page;           /* loading_page = yes or a file */
+	char *loading_page_file;     /* the file's path; NULL: the built-in page */
+	char *loading_page_body;     /* the file's contents, read at load */
+	size_t loading_page_len;
+	uint64_t loading_page_after_ms; /* a waiting navigation gets it after this */
 
 	/* [backend] */
 	char *exec;          /* as written */

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 _Static_assert(sizeof(enum ready_mode) == sizeof(int), "enum ready_mode is an int");
 _Static_assert(sizeof(enum kill_mode) == sizeof(int), "enum kill_mode is an int");
 _Static_assert(sizeof(enum protocol) == sizeof(int), "enum protocol is an int");
+_Static_assert(sizeof(enum wake_on) == sizeof(int), "enum wake_on is an int");
 
 static const char *const ready_names[] = {
     [ZP_READY_CONNECT] = "connect", [ZP_READY_NOTIFY] = "notify", [ZP_READY_SOCKET] = "socket",
@@ -46,6 +48,19 @@ static const char *const protocol_names[] = {
     [ZP_PROTOCOL_HTTP] = "http",
     NULL,
 };
+
+static const char *const wake_on_names[] = {
+    [ZP_WAKE_CONNECT] = "connect",
+    [ZP_WAKE_DATA] = "data",
+    NULL,
+};
+
+const char *wake_on_name(enum wake_on w)
+{
+	if ((size_t)w < ZP_ARRAY_SIZE(wake_on_names) - 1)
+		return wake_on_names[w];
+	return "?";
+}
 
 const char *protocol_name(enum protocol p)
 {
@@ -229,6 +244,114 @@ static int parse_size(struct conf_parser *p, const struct conf_key *k, const cha
 	return 0;
 }
 
+/* idle_ignore: "/PREFIX" (visible ASCII; the path of a request, query
+ * left out, starts with it) or "ua:TEXT" (the User-Agent contains TEXT). */
+static int parse_idle_ignore(struct conf_parser *p, const struct conf_key *k, const char *v,
+			     void *field)
+{
+	struct service_config *s = SERVICE(field);
+	bool ua = strncmp(v, "ua:", 3) == 0;
+	const char *text = ua ? v + 3 : v;
+	size_t len = strlen(text);
+	bool ok = len > 0 && len <= ZP_IDLE_IGNORE_MAX && (ua || text[0] == '/');
+	for (size_t i = 0; ok && i < len; i++)
+		ok = ua ? (unsigned char)text[i] >= 0x20 && text[i] != 0x7f
+			: text[i] > 0x20 && text[i] < 0x7f && text[i] != '?' && text[i] != '#';
+	if (!ok) {
+		conf_error(p,
+			   "expected a path prefix starting with / (visible ASCII, no ? or #) or "
+			   "ua:TEXT, at most %d bytes, got %s",
+			   ZP_IDLE_IGNORE_MAX, p->quoted);
+		return -EINVAL;
+	}
+	if (strv_push(ua ? &s->idle_ignore_agents : &s->idle_ignore_paths, text) < 0)
+		abort();
+	return 0;
+}
+
+static int parse_idle_ignore_status(struct conf_parser *p, const struct conf_key *k, const char *v,
+				    void *field)
+{
+	if (strcmp(v, "200") != 0 && strcmp(v, "503") != 0) {
+		conf_error(p, "expected 200 or 503, got %s", p->quoted);
+		return -EINVAL;
+	}
+	*(uint32_t *)field = (uint32_t)atoi(v);
+	return 0;
+}
+
+/* A loading_page file, read whole now: a regular file of at most
+ * ZP_LOADING_PAGE_MAX bytes (opened non-blocking: a FIFO must not hang the
+ * load). */
+static int read_loading_page(struct conf_parser *p, const char *path, struct service_config *s)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	const char *why = NULL;
+	int e = 0;
+	if (fd < 0)
+		e = errno;
+	else if (fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (st.st_size > ZP_LOADING_PAGE_MAX)
+		why = "larger than 64 KiB";
+	char *body = NULL;
+	size_t len = 0;
+	if (!e && !why) {
+		body = xmalloc(ZP_LOADING_PAGE_MAX + 1);
+		for (;;) {
+			ssize_t n = read(fd, body + len, ZP_LOADING_PAGE_MAX + 1 - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				e = errno;
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			if (len > ZP_LOADING_PAGE_MAX) {
+				why = "larger than 64 KiB";
+				break;
+			}
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (e || why) {
+		conf_error(p, "cannot read %s: %s", path, why ? why : strerror(e));
+		free(body);
+		return -EINVAL;
+	}
+	free(s->loading_page_file);
+	free(s->loading_page_body);
+	s->loading_page_file = xstrdup(path);
+	s->loading_page_body = body;
+	s->loading_page_len = len;
+	return 0;
+}
+
+/* loading_page: no, yes (the built-in page) or an absolute path. */
+static int parse_loading_page(struct conf_parser *p, const struct conf_key *k, const char *v,
+			      void *field)
+{
+	struct service_config *s = SERVICE(field);
+	if (v[0] == '/') {
+		int r = read_loading_page(p, v, s);
+		s->loading_page = r == 0;
+		return r;
+	}
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(yes); i++)
+		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+			s->loading_page = strcmp(v, yes[i]) == 0;
+			return 0;
+		}
+	conf_error(p, "expected no, yes or the absolute path of an HTML file, got %s", p->quoted);
+	return -EINVAL;
+}
+
 /* ---- the keys ---- */
 
 /* The field of a row: SVC(f) for a field of struct service_config, SVC_ALL
@@ -251,6 +374,7 @@ static const struct conf_key service_keys[] = {
 	  .id = "service.group" },
 	{ "service", "group_weight",            conf_parse_u32,      SVC(group_weight), .min = 1 },
 	{ "service", "protocol",                conf_parse_enum,     SVC(protocol), .arg = protocol_names },
+	{ "service", "wake_on",                 conf_parse_enum,     SVC(wake_on), .arg = wake_on_names },
 	{ "backend", "exec",                    parse_exec,          SVC_ALL },
 	{ "backend", "address",                 parse_address,       SVC_ALL },
 	{ "backend", "ready",                   conf_parse_enum,     SVC(ready), .arg = ready_names },
@@ -266,6 +390,10 @@ static const struct conf_key service_keys[] = {
 	{ "backend", "kill_mode",               conf_parse_enum,     SVC(kill_mode), .arg = kill_mode_names },
 	{ "backend", "ready_path",              parse_ready_path,    SVC(ready_path) },
 	{ "http",    "max_header_size",         parse_size,          SVC(max_header_size), .min = 1024 },
+	{ "http",    "idle_ignore",             parse_idle_ignore,   SVC_ALL, .flags = CONF_REPEATABLE },
+	{ "http",    "idle_ignore_status",      parse_idle_ignore_status, SVC(idle_ignore_status) },
+	{ "http",    "loading_page",            parse_loading_page,  SVC_ALL },
+	{ "http",    "loading_page_after",      conf_parse_duration, SVC(loading_page_after_ms) },
 };
 /* clang-format on */
 
@@ -293,6 +421,9 @@ static void service_defaults(struct service_config *s)
 	s->group_weight = 1;
 	s->protocol = ZP_PROTOCOL_TCP;
 	s->max_header_size = ZP_DEFAULT_MAX_HEADER_SIZE;
+	s->wake_on = ZP_WAKE_CONNECT;
+	s->idle_ignore_status = 200;
+	s->loading_page_after_ms = ZP_DEFAULT_LOADING_PAGE_AFTER_MS;
 }
 
 void service_config_free(struct service_config *s)
@@ -311,6 +442,10 @@ void service_config_free(struct service_config *s)
 	free(s->working_directory);
 	strv_free(s->environment);
 	free(s->group_name);
+	strv_free(s->idle_ignore_paths);
+	strv_free(s->idle_ignore_agents);
+	free(s->loading_page_file);
+	free(s->loading_page_body);
 	free(s);
 }
 
@@ -594,6 +729,30 @@ static void protocol_check(struct conf_parser *p, const struct service_config *s
 	}
 }
 
+/* wake_on = data waits for a relayed connection's first byte: not with
+ * relay = no, where zeroproxy accepts nothing. The second of the two keys is
+ * the one in error. */
+static void wake_on_check(struct conf_parser *p, const struct service_config *s)
+{
+	if (s->relay || s->wake_on != ZP_WAKE_DATA || conf_key_bad(p, "relay") ||
+	    conf_key_bad(p, "wake_on"))
+		return;
+	unsigned relay_line = conf_key_line(p, "relay");
+	unsigned wake_line = conf_key_line(p, "wake_on");
+	if (wake_line > relay_line)
+		conf_key_error(
+		    p, "wake_on", wake_line,
+		    "data cannot be used with relay = no (line %u): zeroproxy accepts no "
+		    "connection to wait for its first byte",
+		    relay_line);
+	else
+		conf_key_error(
+		    p, "relay", relay_line,
+		    "no cannot be used with wake_on = data (line %u): zeroproxy accepts no "
+		    "connection to wait for its first byte",
+		    wake_line);
+}
+
 static void service_finish(struct conf_parser *p, struct service_config *s)
 {
 	const struct service_lines *lines = p->userdata;
@@ -633,6 +792,7 @@ static void service_finish(struct conf_parser *p, struct service_config *s)
 	relay_check(p, s);
 	freeze_check(p, s);
 	protocol_check(p, s);
+	wake_on_check(p, s);
 
 	if (s->argv)
 		warn_exec(p, s);
@@ -735,10 +895,19 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       a->pending_timeout_ms == b->pending_timeout_ms &&
 	       a->connection_idle_timeout_ms == b->connection_idle_timeout_ms &&
 	       a->relay == b->relay && a->protocol == b->protocol &&
-	       a->max_header_size == b->max_header_size && str_equal(a->exec, b->exec) &&
-	       strv_equal(a->argv, b->argv) && a->ready == b->ready &&
-	       a->start_timeout_ms == b->start_timeout_ms && a->stop_signal == b->stop_signal &&
-	       a->stop_timeout_ms == b->stop_timeout_ms &&
+	       a->max_header_size == b->max_header_size && a->wake_on == b->wake_on &&
+	       strv_equal(a->idle_ignore_paths, b->idle_ignore_paths) &&
+	       strv_equal(a->idle_ignore_agents, b->idle_ignore_agents) &&
+	       a->idle_ignore_status == b->idle_ignore_status &&
+	       a->loading_page == b->loading_page &&
+	       str_equal(a->loading_page_file, b->loading_page_file) &&
+	       a->loading_page_len == b->loading_page_len &&
+	       (!a->loading_page_len ||
+		memcmp(a->loading_page_body, b->loading_page_body, a->loading_page_len) == 0) &&
+	       a->loading_page_after_ms == b->loading_page_after_ms &&
+	       str_equal(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
+	       a->ready == b->ready && a->start_timeout_ms == b->start_timeout_ms &&
+	       a->stop_signal == b->stop_signal && a->stop_timeout_ms == b->stop_timeout_ms &&
 	       strv_equal(a->ready_argv, b->ready_argv) &&
 	       str_equal(a->ready_path, b->ready_path) && a->kill_mode == b->kill_mode &&
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -90,6 +91,7 @@ static void conn_free(struct conn *c)
 {
 	c->q->ops->conn_closed(c->q->data);
 	ev_timer_stop(c->q->loop, &c->pending_timer);
+	ev_io_stop(c->q->loop, &c->peek_io);
 	if (c->http)
 		conn_http_free(c);
 	else
@@ -224,10 +226,26 @@ const struct relay_ops conn_relay_ops = {
     .filter = conn_http_filter,
 };
 
+/* wake_on = data: c leaves before its first byte; it woke nothing. */
+static void peek_close(struct conn *c, const char *why)
+{
+	struct conn_queue *q = c->q;
+	log_debug("%s: connection from %s closed before its first byte (%s): ignored", q->name,
+		  c->peer, why);
+	q->usage->connections_ignored++;
+	conn_unlink(c);
+	conn_free(c);
+	q->ops->changed(q->data);
+}
+
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 	struct conn_queue *q = c->q;
+	if (c->where == CONN_READING) { /* wake_on = data: it never spoke */
+		peek_close(c, "connection_idle_timeout");
+		return;
+	}
 	conn_refuse(c, "pending_timeout");
 	q->ops->changed(q->data);
 }
@@ -262,12 +280,72 @@ struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *pe
 	return c;
 }
 
+/* wake_on = data: readable. A byte waits (peeked, left for the relay): c
+ * asks for a backend; EOF or an error: it never spoke. */
+void conn_peek(struct conn *c)
+{
+	struct ev_loop *loop = c->q->loop;
+	char byte;
+	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		peek_close(c, n == 0 ? "EOF" : strerror(errno));
+		return;
+	}
+	ev_io_stop(loop, &c->peek_io);
+	ev_timer_stop(loop, &c->pending_timer);
+	c->q->ops->request(c->q->data, c);
+}
+
+static void on_peek(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn_peek(w->data);
+}
+
+struct conn *conn_queue_add_peeking(struct conn_queue *q, int fd, const char *peer)
+{
+	struct conn *c = conn_new(q, fd, peer, false);
+	q->n_plain++;
+	conn_link(c, CONN_READING);
+	ev_io_init(&c->peek_io, on_peek, fd, EV_READ);
+	c->peek_io.data = c;
+	ev_io_start(q->loop, &c->peek_io);
+	uint64_t ms = q->cfg->connection_idle_timeout_ms;
+	if (ms && ms != ZP_INFINITY) {
+		ev_timer_set(&c->pending_timer, (double)ms / 1000.0, 0);
+		ev_timer_start(q->loop, &c->pending_timer);
+	}
+	return c;
+}
+
+void conn_answer_ignored(struct conn *c, unsigned status)
+{
+	log_debug("%s: request from %s matches idle_ignore: answered %u, nothing started",
+		  c->q->name, c->peer, status);
+	conn_unlink(c);
+	conn_end(c, conn_http_answer_empty(c, status));
+}
+
+void conn_loading_page(struct conn *c)
+{
+	struct conn_queue *q = c->q;
+	log_info("%s: request from %s waited %.1f s for the cold start: loading page sent", q->name,
+		 c->peer, (double)(now_usec() - c->arrive_usec) / 1e6);
+	conn_unlink(c);
+	ev_timer_stop(q->loop, &c->pending_timer);
+	conn_end(c, conn_http_answer_loading(c));
+	q->ops->changed(q->data);
+}
+
 void conn_queue_pend(struct conn *c, bool waited)
 {
 	conn_unlink(c);
 	c->waited = waited;
 	c->arrive_usec = now_usec(); /* the request woke the service, not the connect */
 	conn_link(c, CONN_PENDING);
+	if (c->http)
+		conn_http_pended(c);
 }
 
 unsigned conn_queue_close_idle(struct conn_queue *q)
@@ -326,6 +404,8 @@ static int conn_connect(struct conn *c, int probe_fd)
 		return fd;
 	}
 	ev_timer_stop(q->loop, &c->pending_timer);
+	if (c->http)
+		conn_http_served(c);
 	conn_unlink(c);
 	conn_link(c, CONN_ACTIVE);
 	c->gen = q->gen;

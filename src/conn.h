@@ -55,6 +55,7 @@ struct conn {
 	char peer[64];
 	struct relay *relay;    /* once relayed (http: from the accept) */
 	struct conn_http *http; /* protocol = http, else NULL */
+	ev_io peek_io;          /* wake_on = data (tcp, reading): waits for the first byte */
 };
 
 /* What the queue tells its owner (data is the owner's). */
@@ -70,8 +71,10 @@ struct conn_queue_ops {
 	 * direction; true: granted and counted until pipe_release(). */
 	bool (*pipe_take)(void *data);
 	void (*pipe_release)(void *data);
-	/* http: c's first request head is complete and valid (c is reading):
-	 * the owner refuses it or makes it wait (conn_queue_pend()). */
+	/* http: c's first request head is complete and valid (c is reading);
+	 * wake_on = data (tcp): c's first byte came. The owner refuses it,
+	 * answers it (conn_answer_ignored()) or makes it wait
+	 * (conn_queue_pend()). */
 	void (*request)(void *data, struct conn *c);
 	/* http: seconds a refused client should wait (Retry-After). */
 	unsigned (*retry_after)(void *data);
@@ -111,6 +114,23 @@ struct conn *conn_queue_add(struct conn_queue *q, int fd, const char *peer, bool
  * until its first request head is complete (ops->request), or closed when the
  * client leaves first. */
 struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *peer);
+
+/* wake_on = data (tcp): take a new client connection (fd taken) and count
+ * it; it waits on the reading list for its first byte (then ops->request,
+ * as an http head does), or is closed when the client leaves first (or
+ * after connection_idle_timeout), counted in connections_ignored. */
+struct conn *conn_queue_add_peeking(struct conn_queue *q, int fd, const char *peer);
+
+/* wake_on = data: look for c's first byte now (it often came with the
+ * accept): ops->request, a close, or nothing yet. c may be gone after. */
+void conn_peek(struct conn *c);
+
+/* http: whether c's latest request head matched idle_ignore. */
+bool conn_ignored(const struct conn *c);
+
+/* http: answer c (reading, its first head matched idle_ignore) with status
+ * and an empty body, then close it: nothing is started. */
+void conn_answer_ignored(struct conn *c, unsigned status);
 
 /* http: a reading connection waits for a backend, at the end of the FIFO.
  * waited: no instance was running when its request came. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conn_http.h"
@@ -40,6 +41,8 @@ static void count(struct conn *c)
 	struct conn_http *h = c->http;
 	struct conn_queue *q = c->q;
 	unsigned n = http_track_in_flight(&h->t);
+	/* idle_ignore: matched requests keep nothing awake. */
+	n = n > h->ign_live ? n - h->ign_live : 0;
 	if (n == h->counted)
 		return;
 	bool was = q->n_requests > 0;
@@ -69,8 +72,15 @@ static void on_request_done(void *data, unsigned status, uint64_t started_usec)
 {
 	struct conn *c = data;
 	uint64_t now = now_usec();
+	struct conn_http *h = c->http;
 	usage_request_done(c->q->usage, status, now > started_usec ? now - started_usec : 0);
-	c->http->resume = true;
+	h->resume = true;
+	if (h->ign_heads) { /* the oldest request is done: was it an ignored one? */
+		if (h->ign_bits & 1)
+			h->ign_live--;
+		h->ign_bits >>= 1;
+		h->ign_heads--;
+	}
 }
 
 static void on_tunnel(void *data)
@@ -89,12 +99,51 @@ static const struct http_track_ops track_ops = {
     .tunnel = on_tunnel,
 };
 
+/* --- idle_ignore ---------------------------------------------------------- */
+
+/* Whether r matches idle_ignore: its path starts with one of the prefixes,
+ * or its User-Agent contains one of the ua: texts, ignoring case. */
+static bool ignore_match(const struct service_config *cfg, const struct http_request *r)
+{
+	for (char *const *p = cfg->idle_ignore_paths; p && *p; p++)
+		if (strncmp(r->path, *p, strlen(*p)) == 0)
+			return true;
+	for (char *const *a = cfg->idle_ignore_agents; a && *a; a++)
+		if (strcasestr(r->user_agent, *a))
+			return true;
+	return false;
+}
+
+/* A head is complete: note whether it is ignored, for count() and the
+ * owner. */
+static void head_seen(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	h->ignored = ignore_match(c->q->cfg, &h->t.req);
+	if (h->ign_heads < 32) {
+		if (h->ignored) {
+			h->ign_bits |= 1u << h->ign_heads;
+			h->ign_live++;
+		}
+		h->ign_heads++;
+	}
+	if (h->ignored)
+		c->q->usage->requests_ignored++;
+}
+
+bool conn_ignored(const struct conn *c)
+{
+	return c->http && c->http->ignored;
+}
+
 /* --- the filter ---------------------------------------------------------- */
 
 static int filter_up(struct conn *c, struct relay *r)
 {
 	struct conn_http *h = c->http;
 	struct relay_half *u = &r->half[RELAY_UP];
+	if (u->end > 0)
+		h->spoke = true;
 	while (u->seen < u->end && !u->paused) {
 		size_t used = 0;
 		enum http_event ev = http_track_request(&h->t, u->data + u->seen, u->end - u->seen,
@@ -110,6 +159,7 @@ static int filter_up(struct conn *c, struct relay *r)
 			break;
 		case HTTP_HEAD:
 			u->ready = u->seen;
+			head_seen(c);
 			if (c->where == CONN_READING) {
 				/* The owner decides; nothing more is read until it
 				 * gives the relay a backend. */
@@ -167,6 +217,7 @@ int conn_http_filter(struct relay *r, enum relay_dir d)
 
 static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_closing_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_loading(struct ev_loop *loop, ev_timer *w, int revents);
 
 void conn_http_start(struct conn *c)
 {
@@ -181,6 +232,8 @@ void conn_http_start(struct conn *c)
 	h->linger.data = c;
 	ev_init(&h->io, on_closing_io);
 	h->io.data = c;
+	ev_init(&h->loading, on_loading);
+	h->loading.data = c;
 	conn_relay_start(c, -1, false);
 	relay_set_filter(c->relay, q->cfg->max_header_size + RELAY_BUFSIZE);
 }
@@ -192,6 +245,8 @@ void conn_http_free(struct conn *c)
 	ev_timer_stop(q->loop, &h->kick); /* drops a fed event too */
 	ev_timer_stop(q->loop, &h->linger);
 	ev_io_stop(q->loop, &h->io);
+	ev_timer_stop(q->loop, &h->loading);
+	free(h->page);
 	if (h->fd >= 0)
 		close(h->fd);
 	/* Requests the connection ends before their response: counted
@@ -218,9 +273,10 @@ bool conn_http_idle(const struct conn *c)
 /* Send what is left of the answer: 0 done, 1 wait for writable, -errno. */
 static int answer_send(struct conn_http *h)
 {
+	const char *out = h->page ? h->page : h->answer;
 	while (h->answer_off < h->answer_len) {
-		ssize_t n = send(h->fd, h->answer + h->answer_off, h->answer_len - h->answer_off,
-				 MSG_NOSIGNAL);
+		ssize_t n =
+		    send(h->fd, out + h->answer_off, h->answer_len - h->answer_off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -273,7 +329,9 @@ static void on_linger_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_closing_done(w->data);
 }
 
-bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, const char *body)
+/* Take c's client out of its relay for an answer of ours with status, which
+ * settles its request in flight. The client fd, or -1. */
+static int answer_take(struct conn *c, unsigned status)
 {
 	struct conn_http *h = c->http;
 	struct conn_queue *q = c->q;
@@ -284,6 +342,7 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 		free(c->relay);
 		c->relay = NULL;
 	}
+	ev_timer_stop(q->loop, &h->loading);
 	h->fd = fd;
 	/* Our answer is the response of the request in flight, if any. */
 	if (!h->settled && http_track_in_flight(&h->t) > 0)
@@ -292,11 +351,15 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	/* Nothing is in flight while it closes: the service may idle. */
 	q->n_requests -= h->counted;
 	h->counted = 0;
-	int n = http_format_answer(h->answer, sizeof(h->answer), status, retry_after, body);
-	if (fd < 0 || n < 0)
-		return false;
-	h->answer_len = (size_t)n;
-	h->answer_off = 0;
+	return fd;
+}
+
+/* Send the answer (h->answer_len bytes, from h->page or h->answer), then
+ * linger. true: closing, false: free c. */
+static bool answer_go(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	struct conn_queue *q = c->q;
 	int r = answer_send(h);
 	if (r < 0)
 		return false;
@@ -305,7 +368,7 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	if (r == 0 && linger_read(c) < 0)
 		return false;
 	if (r > 0) {
-		ev_io_set(&h->io, fd, EV_WRITE);
+		ev_io_set(&h->io, h->fd, EV_WRITE);
 		ev_io_start(q->loop, &h->io);
 	}
 	ev_timer_set(&h->linger, LINGER_SECONDS, 0);
@@ -313,10 +376,140 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
 	return true;
 }
 
+bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, const char *body)
+{
+	struct conn_http *h = c->http;
+	int fd = answer_take(c, status);
+	int n = http_format_answer(h->answer, sizeof(h->answer), status, retry_after, body);
+	if (fd < 0 || n < 0)
+		return false;
+	h->answer_len = (size_t)n;
+	h->answer_off = 0;
+	return answer_go(c);
+}
+
+/* An answer of ours with a body of any size: the head is formatted into
+ * h->answer and sent with the body at once; only what the socket did not
+ * take is copied (h->page), so a long page costs memory only for a slow
+ * client. headers: extra header lines, each ending in CRLF. */
+static bool answer_body(struct conn *c, unsigned status, const char *type, const char *headers,
+			const char *body, size_t len)
+{
+	struct conn_http *h = c->http;
+	int fd = answer_take(c, status);
+	int n =
+	    snprintf(h->answer, sizeof(h->answer),
+		     "HTTP/1.1 %u %s\r\n%s%s%sContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+		     status, http_reason(status), type ? "Content-Type: " : "", type ? type : "",
+		     type ? "\r\n" : "", len, headers);
+	if (fd < 0 || n < 0 || (size_t)n >= sizeof(h->answer))
+		return false;
+	struct iovec iov[2] = {{h->answer, (size_t)n}, {(void *)body, len}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+	ssize_t w;
+	do
+		w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return false;
+	size_t sent = w > 0 ? (size_t)w : 0, total = (size_t)n + len;
+	h->answer_off = 0;
+	h->answer_len = total - sent;
+	if (h->answer_len) {
+		h->page = xmalloc(h->answer_len);
+		size_t head_left = sent < (size_t)n ? (size_t)n - sent : 0;
+		memcpy(h->page, h->answer + (size_t)n - head_left, head_left);
+		memcpy(h->page + head_left, body + (len - (h->answer_len - head_left)),
+		       h->answer_len - head_left);
+	}
+	return answer_go(c);
+}
+
+bool conn_http_answer_empty(struct conn *c, unsigned status)
+{
+	return answer_body(c, status, NULL, "", "", 0);
+}
+
+/* s with & < > " ' as HTML character references, cut to fit out. */
+static void html_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+	for (; *s && o + 7 < len; s++) {
+		const char *e = *s == '&'    ? "&amp;"
+				: *s == '<'  ? "&lt;"
+				: *s == '>'  ? "&gt;"
+				: *s == '"'  ? "&quot;"
+				: *s == '\'' ? "&#39;"
+					     : NULL;
+		if (e) {
+			memcpy(out + o, e, strlen(e));
+			o += strlen(e);
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+}
+
+bool conn_http_answer_loading(struct conn *c)
+{
+	const struct service_config *cfg = c->q->cfg;
+	static const char headers[] = "Retry-After: 1\r\nRefresh: 1\r\nCache-Control: no-store\r\n";
+	static const char type[] = "text/html; charset=utf-8";
+	if (cfg->loading_page_body)
+		return answer_body(c, 503, type, headers, cfg->loading_page_body,
+				   cfg->loading_page_len);
+	/* The built-in page names the service and nothing else; no script:
+	 * the Refresh header (and its meta twin) reloads it. */
+	char name[6 * 64 + 8], page[1024];
+	html_escape(c->q->name, name, sizeof(name));
+	int n =
+	    snprintf(page, sizeof(page),
+		     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		     "<meta http-equiv=\"refresh\" content=\"1\">"
+		     "<title>%s is starting</title></head>\n"
+		     "<body><p>%s is starting, this page reloads by itself.</p></body></html>\n",
+		     name, name);
+	if (n < 0 || (size_t)n >= sizeof(page))
+		n = 0;
+	return answer_body(c, 503, type, headers, page, (size_t)n);
+}
+
+void conn_http_pended(struct conn *c)
+{
+	const struct service_config *cfg = c->q->cfg;
+	const struct http_request *r = &c->http->t.req;
+	uint64_t ms = cfg->loading_page_after_ms;
+	if (!c->waited || !cfg->loading_page || ms == ZP_INFINITY ||
+	    strcmp(r->method, "GET") != 0 || !r->accept_html)
+		return;
+	ev_timer_set(&c->http->loading, (double)ms / 1000.0, 0);
+	ev_timer_start(c->q->loop, &c->http->loading);
+}
+
+void conn_http_served(struct conn *c)
+{
+	ev_timer_stop(c->q->loop, &c->http->loading);
+}
+
+static void on_loading(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	if (c->where == CONN_PENDING)
+		conn_loading_page(c);
+}
+
 bool conn_http_relay_done(struct conn *c, int err)
 {
 	struct conn_http *h = c->http;
 	struct conn_queue *q = c->q;
+	if (c->where == CONN_READING && !h->spoke) {
+		/* A connection that never sent a byte (a pre-connect, a port
+		 * scan) woke nothing. */
+		log_debug("%s: connection from %s closed before its first byte: ignored", q->name,
+			  c->peer);
+		q->usage->connections_ignored++;
+	}
 	if (err == -EBADMSG) {
 		unsigned status = h->t.error_status ? h->t.error_status : 400;
 		log_info("%s: request from %s refused with %u: %s", q->name, c->peer, status,

@@ -31,6 +31,15 @@ struct conn_http {
 	int fd;          /* the client, while closing */
 	ev_io io;        /* closing: writable until the answer is out, then readable */
 	ev_timer linger; /* closing: at most this long */
+	/* idle_ignore, loading_page, connections_ignored */
+	bool spoke;         /* a byte came from the client */
+	bool ignored;       /* the latest head matched idle_ignore */
+	uint32_t ign_bits;  /* the requests in flight with a complete head, oldest
+			     * first (bit 0): which of them matched idle_ignore */
+	unsigned ign_heads; /* how many requests ign_bits describes */
+	unsigned ign_live;  /* of them, matched: not in q->n_requests */
+	char *page;         /* the unsent rest of a long answer of ours, or NULL */
+	ev_timer loading;   /* pending: loading_page_after for a navigation */
 };
 
 /* Start c (reading, fd taken): tracker, and a relay without a backend. */
@@ -54,6 +63,23 @@ bool conn_http_relay_done(struct conn *c, int err);
 /* Answer c (unlinked) with status, Retry-After retry_after when > 0, and a
  * one-line body, then close it lingering. true: closing, false: free it. */
 bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, const char *body);
+
+/* Answer c (unlinked) with status and an empty body (idle_ignore), then
+ * close it lingering. true: closing, false: free it. */
+bool conn_http_answer_empty(struct conn *c, unsigned status);
+
+/* Answer c (unlinked) with the loading page: 503, Retry-After: 1,
+ * Refresh: 1, the built-in page or loading_page's file. As above. */
+bool conn_http_answer_loading(struct conn *c);
+
+/* conn.c: c went pending (its loading_page_after runs when it is a
+ * navigation that felt a cold start), or leaves pending for its backend. */
+void conn_http_pended(struct conn *c);
+void conn_http_served(struct conn *c);
+
+/* conn.c: answer pending c with the loading page (unlinked, then closing
+ * or freed); the owner hears of the change. */
+void conn_loading_page(struct conn *c);
 
 /* conn.c: the relay callbacks of every connection. */
 extern const struct relay_ops conn_relay_ops;

@@ -104,6 +104,9 @@ static const struct simple_metric simple[] = {
     {"zeroproxy_connections_refused_total", "counter",
      "Client connections closed without reaching a backend.", U64,
      offsetof(struct service_status, connections_refused)},
+    {"zeroproxy_connections_ignored_total", "counter",
+     "Client connections closed before their first byte, which woke nothing.", U64,
+     offsetof(struct service_status, connections_ignored)},
     {"zeroproxy_cold_starts_total", "counter", "Backend instances started.", U64,
      offsetof(struct service_status, cold_starts)},
     {"zeroproxy_billed_seconds_total", "counter",
@@ -202,6 +205,16 @@ static void metrics_format_http(const struct service_status *st, size_t n, struc
 			  (unsigned long long)(st[i].requests_total > answered
 						   ? st[i].requests_total - answered
 						   : 0));
+	}
+
+	family(out, "zeroproxy_requests_ignored_total", "counter",
+	       "HTTP requests matched by idle_ignore: they neither start the backend nor keep it "
+	       "awake.");
+	for (size_t i = 0; i < n; i++) {
+		if (!service_status_http(&st[i]))
+			continue;
+		series(out, "zeroproxy_requests_ignored_total", &st[i], NULL, NULL);
+		sb_printf(out, "%llu\n", (unsigned long long)st[i].requests_ignored);
 	}
 
 	family(out, "zeroproxy_requests_in_flight", "gauge",

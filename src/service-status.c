@@ -61,15 +61,14 @@ uint64_t service_inst_frozen_usec(const struct service *svc, uint64_t now)
 }
 
 /* The figures of protocol = http. requests_active is the engine's (its
- * connections' requests in flight); requests_ignored and
- * connections_ignored are 0 until idle_ignore and wake_on = data count
- * them. */
+ * connections' requests in flight). */
 static void service_status_requests(const struct service *svc, struct service_status *st)
 {
 	const struct usage *u = &svc->usage;
 	st->protocol = protocol_name(svc->cfg->protocol);
 	st->requests_total = u->requests_total;
 	st->requests_active = svc->queue.n_requests;
+	st->requests_ignored = u->requests_ignored;
 	memcpy(st->responses, u->responses, sizeof(st->responses));
 	st->has_request = u->request_count > 0;
 	st->request_ms_p50 = usage_request_percentile(u, 50) / 1000.0;
@@ -95,6 +94,7 @@ void service_status(struct service *svc, struct service_status *st)
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;
 	st->connections_refused = u->connections_refused;
+	st->connections_ignored = u->connections_ignored;
 	st->cold_starts = u->cold_starts;
 	st->relay = svc->cfg->relay;
 	if (svc->gm) {

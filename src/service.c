@@ -717,20 +717,35 @@ static void on_first_byte(void *data, const struct conn *c)
 	}
 }
 
-/* protocol = http: c's first request head is complete. What a connection
- * does in tcp mode at the accept, the request does here: a pre-connect
- * that never sends a request wakes nothing. */
+/* protocol = http: c's first request head is complete (wake_on = data in
+ * tcp mode: its first byte came). What a connection does in tcp mode at the
+ * accept, the request does here: a pre-connect that never sends a request
+ * wakes nothing. */
 static void on_request(void *data, struct conn *c)
 {
 	struct service *svc = data;
+	/* idle_ignore: a health check never starts an instance (zeroproxy
+	 * answers it) and, forwarded to a running one, keeps it no longer. */
+	bool ignored = conn_ignored(c);
+	if (svc->shutting_down) { /* a connection accepted before: never a new start */
+		conn_refuse(c, "zeroproxy is shutting down");
+		return;
+	}
+	if (ignored && svc->state != SVC_RUNNING) {
+		conn_answer_ignored(c, svc->cfg->idle_ignore_status);
+		service_check_idle(svc);
+		return;
+	}
 	if (now_usec() < svc->backoff_until_usec) {
 		conn_refuse(c, "back-off after a failed start");
 		service_check_idle(svc);
 		return;
 	}
 	conn_queue_pend(c, svc->state != SVC_RUNNING);
-	ev_timer_stop(svc->env->loop, &svc->idle_timer);
-	svc->idle_since_usec = 0;
+	if (!ignored) {
+		ev_timer_stop(svc->env->loop, &svc->idle_timer);
+		svc->idle_since_usec = 0;
+	}
 	service_handle(svc, &(struct event){.type = SE_CONNECT, .reason = c->peer, .conn = c});
 }
 
@@ -821,15 +836,23 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 	svc->env->conns_changed(svc->env->data);
 	/* Queue it first so that refusing and counting go one way for all. */
 	bool http = svc->cfg->protocol == ZP_PROTOCOL_HTTP;
-	struct conn *c = http ? conn_queue_add_reading(&svc->queue, fd, peer)
-			      : conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
+	/* wake_on = data: where this connection would start an instance, its
+	 * first byte does (on_request); a running or starting one takes it at
+	 * once. */
+	bool peek = !http && svc->cfg->wake_on == ZP_WAKE_DATA && svc->state != SVC_RUNNING &&
+		    svc->state != SVC_STARTING;
+	struct conn *c = http   ? conn_queue_add_reading(&svc->queue, fd, peer)
+			 : peek ? conn_queue_add_peeking(&svc->queue, fd, peer)
+				: conn_queue_add(&svc->queue, fd, peer, svc->state != SVC_RUNNING);
 
 	if (open_conns(svc) > svc->cfg->max_connections) {
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
-	if (http)
-		return; /* its first request decides (on_request) */
+	if (peek)
+		conn_peek(c); /* its first byte decides (on_request): often here already */
+	if (http || peek)
+		return; /* its first request (or byte) decides (on_request) */
 	if (now_usec() < svc->backoff_until_usec) {
 		conn_refuse(c, "back-off after a failed start");
 		return;

@@ -56,7 +56,7 @@
 #define USAGE_MAGIC   "zeroproxy-usage"
 #define USAGE_VERSION 1
 /* Far above what version 1 writes (under 8 KiB: twice 256 samples of 10
- * digits, 14 + 17 + 5 numbers and 15 counters of 20; USAGE_TEXT_MAX, a
+ * digits, 14 + 17 + 5 numbers and 17 counters of 20; USAGE_TEXT_MAX, a
  * writer slot's buffer, has room to spare); a bigger file is not ours. */
 #define USAGE_MAX_BYTES (64 * 1024)
 
@@ -200,6 +200,8 @@ void usage_add(struct usage *u, const struct usage *since)
 		u->request_buckets[i] += since->request_buckets[i];
 	u->request_count += since->request_count;
 	u->request_sum_usec += since->request_sum_usec;
+	u->requests_ignored += since->requests_ignored;
+	u->connections_ignored += since->connections_ignored;
 	ring_append(ring_of(u, true), ring_of(since, true));
 }
 
@@ -306,6 +308,8 @@ static void format_usage(const struct usage *u, struct strbuf *sb)
 	format_list("request_buckets", u->request_buckets, ZP_REQUEST_BUCKETS, sb);
 	sb_printf(sb, "request_count %" PRIu64 "\n", u->request_count);
 	sb_printf(sb, "request_sum_usec %" PRIu64 "\n", u->request_sum_usec);
+	sb_printf(sb, "requests_ignored %" PRIu64 "\n", u->requests_ignored);
+	sb_printf(sb, "connections_ignored %" PRIu64 "\n", u->connections_ignored);
 	format_samples("request_samples", ring_of(u, true), sb);
 
 	/* last_exit is ours ("exited 0"), but keep the file line-structured
@@ -533,6 +537,8 @@ static const struct u64_key u64_keys[] = {
     {"requests_total", offsetof(struct usage, requests_total)},
     {"request_count", offsetof(struct usage, request_count)},
     {"request_sum_usec", offsetof(struct usage, request_sum_usec)},
+    {"requests_ignored", offsetof(struct usage, requests_ignored)},
+    {"connections_ignored", offsetof(struct usage, connections_ignored)},
 };
 
 /* The lines of a fixed number of numbers. */

@@ -57,6 +57,9 @@ struct usage {
 	uint32_t request_samples[ZP_REQUEST_SAMPLES]; /* ring of recent durations, usec */
 	uint32_t n_request_samples;                   /* filled entries */
 	uint32_t request_sample_pos;                  /* next slot in the ring */
+	uint64_t requests_ignored;    /* of requests_total, those idle_ignore matched */
+	uint64_t connections_ignored; /* closed by the client before their first byte
+				       * (wake_on = data, protocol = http) */
 	int unread; /* errno of a failed read of the file (0: read, or none): while
 		     * set, the meter holds only what was counted since, and is
 		     * never written over the file it could not read */

@@ -7,7 +7,9 @@ HTTP mode:
       spawn to the first byte (the backend's own start-up; the baseline);
   (b) through zeroproxy with ready = socket, ready = notify (zp-testd
       --notify-delay 0), ready = connect and relay = no (handoff: zp-testd
-      accepts on the listen socket itself); every run is a real cold start: the
+      accepts on the listen socket itself), and ready = connect with wake_on =
+      data (the backend starts at the request's first byte, not at the
+      accept: case "data"); every run is a real cold start: the
       backend is stopped (`stop NAME` on the control socket) and its stop seen
       in the status (state stopped, no pid) before the next run;
   (c) the systemd recipe under a real systemd (tests/systemd/box.sh): a .socket
@@ -30,7 +32,7 @@ Run by hand, never by `make check` (stdlib only):
   tests/bench/coldstart.py [BUILDDIR]   (BUILDDIR holds ./zeroproxy and
                                           tests/backend/zp-testd; default .)
 Environment: BENCH_RUNS (default 200), BENCH_CASES (space separated, from
-direct socket notify connect handoff systemd warm freeze; default all), ZEROPROXY, ZP_TESTD,
+direct socket notify connect data handoff systemd warm freeze; default all), ZEROPROXY, ZP_TESTD,
 BOX_SH (default tests/systemd/box.sh beside this script).
 
 Everything binds 127.0.0.1 on free ports chosen at run time and everything
@@ -202,8 +204,11 @@ class Zeroproxy:
                 exe += " --notify-delay 0"
             if mode not in ("socket", "handoff"):
                 exe += " --listen 127.0.0.1:%d" % bport
-            # handoff: relay = no, the backend accepts on the listen socket itself
+            # handoff: relay = no, the backend accepts on the listen socket itself;
+            # data: ready = connect, started by the first byte (wake_on = data)
             backend = ("relay = no\n[backend]\n" if mode == "handoff" else
+                       "wake_on = data\n[backend]\naddress = 127.0.0.1:%d\nready = connect\n"
+                       % bport if mode == "data" else
                        "[backend]\naddress = 127.0.0.1:%d\nready = %s\n" % (bport, mode))
             with open(os.path.join(self.dir, "services.d", mode + ".conf"), "w") as f:
                 f.write("[service]\nlisten = 127.0.0.1:%d\nidle_timeout = 50ms\n%s"
@@ -282,16 +287,24 @@ class Zeroproxy:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def bench_zeroproxy(zp, mode, runs):
-    out = []
-    pids = set()
-    zp.wait_stopped(mode)
-    for _ in range(runs):
-        out.append(first_byte_ns(zp.ports[mode], pids))
-        zp.control("stop " + mode)
+def bench_zeroproxy(zp, modes, runs, chunk=10):
+    """Every mode's runs, interleaved in rounds of chunk runs per mode: the
+    machine's noise (other processes, frequency changes) falls on every case
+    alike, so that their ratios mean something. -> {mode: (ns, status, pids)}."""
+    out = {m: [] for m in modes}
+    pids = {m: set() for m in modes}
+    for mode in modes:
         zp.wait_stopped(mode)
-    st = zp.status(mode)
-    return out, st, len(pids)
+    done = 0
+    while done < runs:
+        n = min(chunk, runs - done)
+        for mode in modes:
+            for _ in range(n):
+                out[mode].append(first_byte_ns(zp.ports[mode], pids[mode]))
+                zp.control("stop " + mode)
+                zp.wait_stopped(mode)
+        done += n
+    return {m: (out[m], zp.status(m), len(pids[m])) for m in modes}
 
 
 def bench_zeroproxy_warm(zp, mode, runs):
@@ -454,11 +467,11 @@ def main():
                                                    "..", "systemd", "box.sh"))
     runs = int(os.environ.get("BENCH_RUNS", "200"))
     cases = os.environ.get("BENCH_CASES",
-                           "direct socket notify connect handoff systemd warm freeze").split()
+                           "direct socket notify connect data handoff systemd warm freeze").split()
     if not os.access(testd, os.X_OK):
         log("no zp-testd at %s (pass the build dir)" % testd)
         return 1
-    modes = [m for m in ("socket", "notify", "connect", "handoff") if m in cases]
+    modes = [m for m in ("socket", "notify", "connect", "data", "handoff") if m in cases]
     if (modes or "freeze" in cases) and not os.access(zeroproxy, os.X_OK):
         log("no zeroproxy at %s (pass the build dir)" % zeroproxy)
         return 1
@@ -478,11 +491,13 @@ def main():
     try:
         if modes or "warm" in cases:
             zp = Zeroproxy(zeroproxy, testd, modes or ["socket"])
+        results = bench_zeroproxy(zp, modes, runs) if modes else {}
         for mode in modes:
-            ns, st, npids = bench_zeroproxy(zp, mode, runs)
+            ns, st, npids = results[mode]
             note = "%d distinct pids, cold_starts %d, zeroproxy's own start p50 %s ms" % (
                 npids, st["cold_starts"], st.get("start_ms_p50"))
-            label = "relay = no" if mode == "handoff" else "ready = " + mode
+            label = ("relay = no" if mode == "handoff" else
+                     "ready = connect, wake_on = data" if mode == "data" else "ready = " + mode)
             rows.append(("(b) zeroproxy, " + label, summary(ns), note))
             log("zeroproxy %s done" % mode)
         if "warm" in cases:
@@ -505,17 +520,24 @@ def main():
             log("systemd done")
 
     print()
-    print("%-38s %9s %9s %9s %11s %11s" % ("case", "median", "p99", "min", "+median", "+p99"))
+    print("%-48s %9s %9s %9s %11s %11s" % ("case", "median", "p99", "min", "+median", "+p99"))
     for label, s, note in rows:
         if s is None:
-            print("%-38s %9s %9s %9s %11s %11s  %s" % (label, "-", "-", "-", "-", "-", note))
+            print("%-48s %9s %9s %9s %11s %11s  %s" % (label, "-", "-", "-", "-", "-", note))
             continue
         add_m = s["median_ms"] - base["median_ms"]
         add_p = s["p99_ms"] - base["p99_ms"]
         plus = label.startswith(("(b)", "(c)"))
-        print("%-38s %7.3fms %7.3fms %7.3fms %11s %11s  %s" % (
+        print("%-48s %7.3fms %7.3fms %7.3fms %11s %11s  %s" % (
             label, s["median_ms"], s["p99_ms"], s["min_ms"],
             "%+.3fms" % add_m if plus else "", "%+.3fms" % add_p if plus else "", note))
+    by = {label: s for label, s, _ in rows if s}
+    conn, data = by.get("(b) zeroproxy, ready = connect"), by.get(
+        "(b) zeroproxy, ready = connect, wake_on = data")
+    if conn and data:
+        print()
+        print("wake_on = data / wake_on = connect (ready = connect): median %.3f, p99 %.3f" % (
+            data["median_ms"] / conn["median_ms"], data["p99_ms"] / conn["p99_ms"]))
     print()
     print("+median, +p99: added to (a), the backend's own start-up measured the same way.")
     print("All in ms over %d runs; the benchmark client, zeroproxy and the backend share %d CPU(s)." %

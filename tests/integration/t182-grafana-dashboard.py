@@ -12,9 +12,7 @@ The zeroproxy scraped has a tcp service and an http one with freeze_after in
 a group, so that every family has series. The state panel's sum of
 zeroproxy_state{state=...} terms and its value mappings name exactly the
 states zeroproxy serves, each with one value. A broken expression and an
-unknown name are caught (the checks can fail). Only the two names of
-zpprom.PENDING_METRICS (issue 12, on other branches) may be on a panel while
-zeroproxy does not serve them.
+unknown name are caught (the checks can fail).
 Skipped (77) without promtool.
 Run by hand: ZP_BUILDDIR=$builddir python3 tests/integration/t182-grafana-dashboard.py"""
 import json
@@ -81,22 +79,16 @@ def test(t):
     zt.expect(rc != 0, f"promtool rejects an unbalanced expression: {out}")
 
     exported, text = zp.exported(t)
-    # Served by other branches soon; the lead removes the allow-list then.
-    pending = zp.PENDING_METRICS - exported
     used = set()
     for where, e in exprs:
-        bad = zp.unknown_names(e, exported | pending)
+        bad = zp.unknown_names(e, exported)
         zt.expect(not bad, f"{where} names {bad}, which a running zeroproxy does not serve")
         used |= zp.metric_names(e)
     zt.expect_eq(zp.unknown_names('increase(zeroproxy_cold_start_total{service=~"$service"}[1h])',
-                                  exported | pending), ["zeroproxy_cold_start_total"],
+                                  exported), ["zeroproxy_cold_start_total"],
                  "a typo is caught")
     unshown = exported - used
     zt.expect(not unshown, f"metrics zeroproxy serves that no panel shows: {sorted(unshown)}")
-    zt.expect(zp.PENDING_METRICS <= used, f"a panel for {sorted(zp.PENDING_METRICS)}")
-    if pending != zp.PENDING_METRICS:
-        zt._note(f"{sorted(zp.PENDING_METRICS - pending)} served now: remove them from "
-                 "zpprom.PENDING_METRICS")
 
     # The state panel: one value per state, exactly the states zeroproxy has.
     states = zp.served_states(text)

@@ -18,8 +18,8 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
                 "connection_idle_timeout", "exec", "address", "ready", "start_timeout",
                 "stop_signal", "stop_timeout", "user", "group", "working_directory",
                 "environment", "ready_command", "kill_mode", "relay", "freeze_after",
-                "group_weight",
-                "protocol", "ready_path", "max_header_size")
+                "group_weight", "protocol", "ready_path", "max_header_size", "wake_on",
+                "idle_ignore", "idle_ignore_status", "loading_page", "loading_page_after")
 JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connections_pending",
                "connections_total", "connections_refused", "cold_starts", "last_start_ms",
                "start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",

@@ -316,12 +316,6 @@ class Prometheus:
         return time.time()
 
 
-# Metrics that other branches add to /metrics (issue 12: wake_on = data and
-# idle_ignore) and that this one does not serve yet: the dashboard's panel of
-# ignored connections and requests shows them already. t180 and t182 let
-# exactly these names stand on a panel while zeroproxy does not serve them,
-# and say so when it does; then remove this set (and its uses).
-PENDING_METRICS = {"zeroproxy_requests_ignored_total", "zeroproxy_connections_ignored_total"}
 
 
 def rule_exprs(path):

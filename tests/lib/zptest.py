@@ -87,12 +87,13 @@ ZP_TESTD = _find_binary("ZP_TESTD", os.path.join("tests", "backend", "zp-testd")
 # Keys of services.d/NAME.conf, by section (zeroproxy.conf(5)).
 SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pending_timeout",
                 "connection_idle_timeout", "relay", "freeze_after",
-                "group_weight", "protocol")
+                "group_weight", "protocol", "wake_on")
 # [service] group is written as service_group= (group= is [backend]'s).
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode", "ready_path")
-HTTP_KEYS = ("max_header_size",)
+HTTP_KEYS = ("max_header_size", "idle_ignore", "idle_ignore_status", "loading_page",
+             "loading_page_after")
 
 
 # ---------------------------------------------------------------------------

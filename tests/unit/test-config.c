@@ -151,6 +151,52 @@ static const struct bad_case bad_cases[] = {
 	  NULL,
 	  { "web.conf", VALID_SERVICE "[http]\nmax_header_size = 8k\n[service]\nprotocol = tcp\n" },
 	  { "{D}/services.d/web.conf:7: [http] max_header_size: [http] only with protocol = http, protocol is tcp" } },
+	{ "wake_on typo",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nwake_on = first-byte\n" },
+	  { "{D}/services.d/web.conf:7: [service] wake_on: expected connect or data, got \"first-byte\"" } },
+	{ "relay = no, then wake_on = data",
+	  NULL,
+	  { "web.conf", VALID_SERVICE_NO_ADDRESS_RELAY_NO "[service]\nwake_on = data\n" },
+	  { "{D}/services.d/web.conf:7: [service] wake_on: data cannot be used with relay = no (line 3): zeroproxy accepts no connection to wait for its first byte" } },
+	{ "wake_on = data, then relay = no",
+	  NULL,
+	  { "web.conf", "[service]\nlisten = 127.0.0.1:8080\nwake_on = data\nrelay = no\n[backend]\nexec = /bin/true\n" },
+	  { "{D}/services.d/web.conf:4: [service] relay: no cannot be used with wake_on = data (line 3): zeroproxy accepts no connection to wait for its first byte" } },
+	{ "[http] idle_ignore and loading_page in a tcp service",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[http]\nidle_ignore = /healthz\nloading_page = yes\nloading_page_after = 2s\nidle_ignore_status = 503\n" },
+	  { "{D}/services.d/web.conf:7: [http] idle_ignore: [http] only with protocol = http, protocol is tcp",
+	    "{D}/services.d/web.conf:10: [http] idle_ignore_status: [http] only with protocol = http, protocol is tcp",
+	    "{D}/services.d/web.conf:8: [http] loading_page: [http] only with protocol = http, protocol is tcp",
+	    "{D}/services.d/web.conf:9: [http] loading_page_after: [http] only with protocol = http, protocol is tcp" } },
+	{ "idle_ignore neither a path nor ua:",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nidle_ignore = healthz\nidle_ignore = ua:\nidle_ignore = /a b\nidle_ignore = /x?y=1\nidle_ignore = ua:kube-probe\n" },
+	  { "{D}/services.d/web.conf:9: [http] idle_ignore: expected a path prefix starting with / (visible ASCII, no ? or #) or ua:TEXT, at most 255 bytes, got \"healthz\"",
+	    "{D}/services.d/web.conf:10: [http] idle_ignore: expected a path prefix starting with / (visible ASCII, no ? or #) or ua:TEXT, at most 255 bytes, got \"ua:\"",
+	    "{D}/services.d/web.conf:11: [http] idle_ignore: expected a path prefix starting with / (visible ASCII, no ? or #) or ua:TEXT, at most 255 bytes, got \"/a b\"",
+	    "{D}/services.d/web.conf:12: [http] idle_ignore: expected a path prefix starting with / (visible ASCII, no ? or #) or ua:TEXT, at most 255 bytes, got \"/x?y=1\"" } },
+	{ "idle_ignore_status neither 200 nor 503",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nidle_ignore_status = 204\n" },
+	  { "{D}/services.d/web.conf:9: [http] idle_ignore_status: expected 200 or 503, got \"204\"" } },
+	{ "loading_page neither yes, no nor a path",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nloading_page = page.html\n" },
+	  { "{D}/services.d/web.conf:9: [http] loading_page: expected no, yes or the absolute path of an HTML file, got \"page.html\"" } },
+	{ "loading_page file missing",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nloading_page = /nonexistent-zeroproxy/loading.html\n" },
+	  { "{D}/services.d/web.conf:9: [http] loading_page: cannot read /nonexistent-zeroproxy/loading.html: No such file or directory" } },
+	{ "loading_page a folder",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nloading_page = /\n" },
+	  { "{D}/services.d/web.conf:9: [http] loading_page: cannot read /: not a regular file" } },
+	{ "loading_page_after not a duration",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nloading_page = yes\nloading_page_after = soon\n" },
+	  { "{D}/services.d/web.conf:10: [http] loading_page_after: expected a duration such as 250ms, 30s, 5m, 1h 30m or infinity, got \"soon\"" } },
 	{ "max_header_size = 1000",
 	  NULL,
 	  { "web.conf", VALID_SERVICE "[service]\nprotocol = http\n[http]\nmax_header_size = 1000\n" },
@@ -1357,6 +1403,88 @@ static void test_protocol(void)
 	free(dir);
 }
 
+/* wake_on, idle_ignore, idle_ignore_status, loading_page(_after): values,
+ * defaults, equality, and the loading_page file read at load. */
+static void test_wake_and_ignore(void)
+{
+	char *dir = case_dir("wake-ignore");
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	char *page = xasprintf("%s/page.html", dir);
+	struct diag d = {0};
+
+	write_file(a, VALID_SERVICE "[service]\nprotocol = http\n");
+	struct service_config *x = service_config_load(a, "web", &d);
+	ok(x && x->wake_on == ZP_WAKE_CONNECT && !x->idle_ignore_paths && !x->idle_ignore_agents &&
+	       x->idle_ignore_status == 200 && !x->loading_page && !x->loading_page_file &&
+	       x->loading_page_after_ms == 1000,
+	   "defaults: wake_on connect, no idle_ignore, status 200, no loading page, after 1s");
+	ok(strcmp(wake_on_name(ZP_WAKE_DATA), "data") == 0 &&
+	       strcmp(wake_on_name(ZP_WAKE_CONNECT), "connect") == 0,
+	   "wake_on_name");
+
+	write_file(page, "<p>wait</p>\n");
+	char *text = xasprintf("%s[service]\nprotocol = http\nwake_on = data\n[http]\n"
+			       "idle_ignore = /healthz\nidle_ignore = ua:Kube-Probe\n"
+			       "idle_ignore = /ready\nidle_ignore =\nidle_ignore_status = 503\n"
+			       "loading_page = %s\nloading_page_after = 250ms\n",
+			       VALID_SERVICE, page);
+	write_file(a, text);
+	struct service_config *y = service_config_load(a, "web", &d);
+	ok(y && y->wake_on == ZP_WAKE_DATA && strv_length(y->idle_ignore_paths) == 2 &&
+	       strcmp(y->idle_ignore_paths[0], "/healthz") == 0 &&
+	       strcmp(y->idle_ignore_paths[1], "/ready") == 0 &&
+	       strv_length(y->idle_ignore_agents) == 1 &&
+	       strcmp(y->idle_ignore_agents[0], "Kube-Probe") == 0 &&
+	       y->idle_ignore_status == 503 && y->loading_page && y->loading_page_file &&
+	       strcmp(y->loading_page_file, page) == 0 && y->loading_page_len == 12 &&
+	       memcmp(y->loading_page_body, "<p>wait</p>\n", 12) == 0 &&
+	       y->loading_page_after_ms == 250 && d.n_errors == 0,
+	   "every value read; the page file's contents kept");
+	ok(x && y && !service_config_equal(x, y), "a change of these keys is seen");
+	write_file(page, "<p>wait!</p>\n");
+	struct service_config *z = service_config_load(a, "web", &d);
+	ok(y && z && !service_config_equal(y, z), "a changed page file is a changed config");
+	service_config_free(z);
+
+	write_file(a, VALID_SERVICE "[service]\nwake_on = data\n");
+	z = service_config_load(a, "web", &d);
+	ok(z && z->wake_on == ZP_WAKE_DATA && d.n_errors == 0,
+	   "wake_on = data with protocol = tcp");
+	service_config_free(z);
+	write_file(a, VALID_SERVICE "[service]\nprotocol = http\n[http]\nloading_page = yes\n");
+	z = service_config_load(a, "web", &d);
+	ok(z && z->loading_page && !z->loading_page_file && !z->loading_page_body,
+	   "loading_page = yes: the built-in page");
+	service_config_free(z);
+
+	/* A page over 64 KiB is an error at its line. */
+	FILE *f = fopen(page, "we");
+	for (int i = 0; f && i < 64 * 1024 + 1; i++)
+		fputc('x', f);
+	if (f)
+		fclose(f);
+	free(text);
+	text = xasprintf("%s[service]\nprotocol = http\n[http]\nloading_page = %s\n", VALID_SERVICE,
+			 page);
+	write_file(a, text);
+	struct diag e = {0};
+	z = service_config_load(a, "web", &e);
+	char *want =
+	    xasprintf("%s:9: [http] loading_page: cannot read %s: larger than 64 KiB", a, page);
+	ok(!z && e.n_errors == 1 && strcmp(e.errors[0], want) == 0, "a page over 64 KiB: %s",
+	   e.n_errors ? e.errors[0] : "no error");
+	free(want);
+	diag_free(&e);
+
+	service_config_free(x);
+	service_config_free(y);
+	diag_free(&d);
+	free(text);
+	free(page);
+	free(a);
+	free(dir);
+}
+
 static void test_ready_http(void)
 {
 	char *dir = case_dir("ready-http");
@@ -1478,6 +1606,7 @@ int main(void)
 	test_groups();
 	test_protocol();
 	test_ready_http();
+	test_wake_and_ignore();
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }

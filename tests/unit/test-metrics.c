@@ -55,6 +55,7 @@ static void fill(struct service_status *s, size_t i)
 	s->connections_active = 3;
 	s->connections_total = 1284 + i;
 	s->connections_refused = 2;
+	s->connections_ignored = 5 + i;
 	s->cold_starts = 17;
 	s->billed_seconds = 3723.5;
 	s->cpu_seconds = 31.25;
@@ -88,6 +89,7 @@ static void fill(struct service_status *s, size_t i)
 	s->protocol = "http";
 	s->requests_total = 12;
 	s->requests_active = 2;
+	s->requests_ignored = 9;
 	s->responses[0] = 1;
 	s->responses[1] = 7;
 	s->responses[3] = 2;
@@ -209,6 +211,14 @@ static void test_format(void)
 	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"5xx\"} 1\n") &&
 	       strstr(t, "zeroproxy_requests_total{service=\"svc1\",class=\"none\"} 1\n"),
 	   "requests by class, the unanswered as none");
+	ok(strstr(t, "# TYPE zeroproxy_connections_ignored_total counter\n") &&
+	       strstr(t, "zeroproxy_connections_ignored_total{service=\"web\"} 5\n") &&
+	       strstr(t, "zeroproxy_connections_ignored_total{service=\"svc1\"} 6\n"),
+	   "connections ignored, every protocol");
+	ok(strstr(t, "# TYPE zeroproxy_requests_ignored_total counter\n") &&
+	       strstr(t, "zeroproxy_requests_ignored_total{service=\"svc1\"} 9\n") &&
+	       !strstr(t, "zeroproxy_requests_ignored_total{service=\"web\"}"),
+	   "requests ignored, http only");
 	ok(strstr(t, "# TYPE zeroproxy_requests_in_flight gauge\n") &&
 	       strstr(t, "zeroproxy_requests_in_flight{service=\"svc1\"} 2\n"),
 	   "requests in flight");

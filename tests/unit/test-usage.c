@@ -377,6 +377,16 @@ static void test_requests(void)
 	   "huge duration clamped in the ring");
 	ok(usage_request_percentile(&a, 99) == usage_request_percentile(&b, 99),
 	   "same request p99");
+	a.requests_ignored = 77;
+	a.connections_ignored = 1ULL << 40;
+	is_int(usage_save(dir, "ign", &a), 0, "ignored: save");
+	memset(&b, 0xaa, sizeof(b));
+	is_int(usage_load(dir, "ign", NOW, &b, why, sizeof(why)), 0, "ignored: load");
+	ok(b.requests_ignored == 77 && b.connections_ignored == 1ULL << 40,
+	   "requests_ignored and connections_ignored survive");
+	usage_add(&b, &a);
+	ok(b.requests_ignored == 154 && b.connections_ignored == 1ULL << 41,
+	   "usage_add adds requests_ignored and connections_ignored");
 
 	/* A file an older zeroproxy wrote (no request lines) loads, requests 0. */
 	size_t len;
@@ -395,7 +405,8 @@ static void test_requests(void)
 	memset(&b, 0x55, sizeof(b));
 	int r = usage_load(dir, "old", NOW, &b, why, sizeof(why));
 	bool zero = b.requests_total == 0 && b.request_count == 0 && b.request_sum_usec == 0 &&
-		    b.n_request_samples == 0 && b.request_sample_pos == 0;
+		    b.n_request_samples == 0 && b.request_sample_pos == 0 &&
+		    b.requests_ignored == 0 && b.connections_ignored == 0;
 	for (size_t i = 0; i < ZP_RESPONSE_CLASSES; i++)
 		zero &= b.responses[i] == 0;
 	for (size_t i = 0; i < ZP_REQUEST_BUCKETS; i++)
