@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,25 +58,40 @@ static void test_procstat(void)
 
 	/* A group leader (setsid: new session and group) with a busy child: the
 	 * group's sum includes both. */
-	int gate[2];
+	int gate[2], done[2];
 	if (pipe2(gate, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(done, O_CLOEXEC) < 0)
 		return;
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* Only the parent holds the write end: its close is the signal to end. */
 		close(gate[1]);
+		close(done[0]);
 		setsid();
 		pid_t kid = fork();
 		burn(kid == 0 ? 150000 : 100000);
-		char c;
-		if (read(gate[0], &c, 1) < 0)
+		/* Burnt: said on done, so that the parent reads the sum only then
+		 * (a fixed wait was too short on a loaded machine). */
+		char c = 'd';
+		if (write(done[1], &c, 1) < 0 || read(gate[0], &c, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
 	close(gate[0]);
+	close(done[1]);
 	if (pid < 0)
 		return;
-	sleep_ms(500);
+	char got[2];
+	size_t n_done = 0;
+	struct pollfd pfd = {.fd = done[0], .events = POLLIN};
+	while (n_done < 2 && poll(&pfd, 1, 30000) == 1) {
+		ssize_t n = read(done[0], got, sizeof(got) - n_done);
+		if (n <= 0)
+			break;
+		n_done += (size_t)n;
+	}
+	close(done[0]);
 	int r = procstat_read_group(pid, &ps);
 	ok(r == 0 && ps.cpu_usec >= 200000, "group of 2 busy processes: %llu us CPU (r=%d)",
 	   (unsigned long long)ps.cpu_usec, r);
