@@ -51,6 +51,8 @@ const char *protocol_name(enum protocol p);
 #define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
 #define ZP_DEFAULT_MAX_HEADER_SIZE      (64 * 1024)
+/* The longest host name (RFC 1035: 253 characters). */
+#define ZP_HOST_MAX 253
 /* The largest max_header_size accepted (http.h's HTTP_HEADER_SIZE_LIMIT). */
 #define ZP_MAX_HEADER_SIZE_LIMIT (1024 * 1024)
 
@@ -71,6 +73,8 @@ struct service_config {
 
 	/* [http] (protocol = http only) */
 	size_t max_header_size; /* bytes of a request head at most, else 431 */
+	char **hosts;           /* host routing: lowercase names, "*.example.com" wildcards;
+				 * NULL-terminated, NULL: none (the address's default) */
 
 	/* [backend] */
 	char *exec;          /* as written */

@@ -15,6 +15,7 @@
 struct service_lines {
 	unsigned *listen; /* line of each listen[i]; malloc'd */
 	unsigned address; /* 0: no address */
+	unsigned *host;   /* line of each hosts[i]; malloc'd */
 };
 
 /* Parse one service file, reporting every error to d. Always returns the
