@@ -204,6 +204,13 @@ static void on_first_byte(struct relay *r)
 	c->q->ops->first_byte(c->q->data, c);
 }
 
+static void on_flushed(struct relay *r, enum relay_dir d)
+{
+	struct conn *c = r->data;
+	if (c->http)
+		conn_http_flushed(c);
+}
+
 static bool on_pipe_take(struct relay *r)
 {
 	struct conn *c = r->data;
@@ -222,6 +229,7 @@ const struct relay_ops conn_relay_ops = {
     .pipe_take = on_pipe_take,
     .pipe_release = on_pipe_release,
     .filter = conn_http_filter,
+    .flushed = on_flushed,
 };
 
 static void on_pending_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -265,9 +273,48 @@ struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *pe
 void conn_queue_pend(struct conn *c, bool waited)
 {
 	conn_unlink(c);
+	c->routed = true;
 	c->waited = waited;
 	c->arrive_usec = now_usec(); /* the request woke the service, not the connect */
 	conn_link(c, CONN_PENDING);
+}
+
+void conn_queue_move(struct conn *c, struct conn_queue *to)
+{
+	struct conn_queue *q = c->q;
+	unsigned counted = c->http->counted;
+	conn_unlink(c);
+	if (!c->routed && q->usage->connections_total)
+		q->usage->connections_total--;
+	c->routed = false;
+	q->n_requests -= counted;
+	c->q = to;
+	to->usage->connections_total++;
+	to->n_requests += counted;
+	if (c->relay) {
+		c->relay->count[RELAY_UP] = &to->usage->bytes_in;
+		c->relay->count[RELAY_DOWN] = &to->usage->bytes_out;
+	}
+	conn_link(c, CONN_READING);
+}
+
+void conn_answer_close(struct conn *c, unsigned status, const char *body)
+{
+	struct conn_queue *q = c->q;
+	conn_unlink(c);
+	ev_timer_stop(q->loop, &c->pending_timer);
+	if (!c->routed && q->usage->connections_total)
+		q->usage->connections_total--;
+	c->http->settled = true; /* no service's request */
+	conn_end(c, conn_http_answer(c, status, 0, body));
+}
+
+void conn_detach(struct conn *c)
+{
+	conn_unlink(c);
+	relay_detach(c->relay);
+	conn_http_detached(c);
+	conn_link(c, CONN_READING);
 }
 
 unsigned conn_queue_close_idle(struct conn_queue *q)

@@ -56,6 +56,8 @@ struct conn {
 	char peer[64];
 	struct relay *relay;    /* once relayed (http: from the accept) */
 	struct conn_http *http; /* protocol = http, else NULL */
+	unsigned front;         /* host routing: the route table of its listener, 0: none */
+	bool routed;            /* http: a request of it went to its queue's owner */
 };
 
 /* What the queue tells its owner (data is the owner's). */
@@ -76,6 +78,12 @@ struct conn_queue_ops {
 	void (*request)(void *data, struct conn *c);
 	/* http: seconds a refused client should wait (Retry-After). */
 	unsigned (*retry_after)(void *data);
+	/* http, host routing (c->front): whether c's request head, complete
+	 * on an active connection, is the owner's still. false: once the
+	 * responses before it are out, c goes back to reading (its backend
+	 * closed, the head held) and ops->request routes it again. Optional;
+	 * must not close or free anything. */
+	bool (*stays)(void *data, const struct conn *c);
 };
 
 struct conn_queue {
@@ -116,6 +124,25 @@ struct conn *conn_queue_add_reading(struct conn_queue *q, int fd, const char *pe
 /* http: a reading connection waits for a backend, at the end of the FIFO.
  * waited: no instance was running when its request came. */
 void conn_queue_pend(struct conn *c, bool waited);
+
+/* http, host routing: c (reading) moves to queue to, with its requests in
+ * flight and its byte counts; it counts as a connection of to's, no more of
+ * its old queue's. */
+void conn_queue_move(struct conn *c, struct conn_queue *to);
+
+/* http: answer c (reading or pending) with status and a one-line body, then
+ * close it. Counted neither as a refusal nor as a request (host routing's
+ * 404: no service took it), nor as a connection of its queue. */
+void conn_answer_close(struct conn *c, unsigned status, const char *body);
+
+/* http, host routing: an active connection whose next request is for
+ * another service (see ops->stays): its backend closes, it is reading again
+ * with its request head complete and held. */
+void conn_detach(struct conn *c);
+
+/* http: the Host of c's current request head (lowercase, no port; "" for
+ * none). */
+const char *conn_request_host(const struct conn *c);
 
 /* http: the idle stop. Close the connections between requests (keep-alive
  * ones that wait for a next request, and reading ones that sent nothing);

@@ -25,6 +25,7 @@ struct conn_http {
 	bool answered;    /* response bytes came from the backend */
 	bool settled;     /* our own answer ended its requests */
 	bool resume;      /* a response completed: the request side may go on */
+	bool switching;   /* host routing: the held head is for another service */
 	ev_timer kick;    /* fed: head / changed told from the loop, not a relay callback */
 	char answer[CONN_HTTP_ANSWER_MAX]; /* our own answer, while closing */
 	size_t answer_len, answer_off;
@@ -54,6 +55,13 @@ bool conn_http_relay_done(struct conn *c, int err);
 /* Answer c (unlinked) with status, Retry-After retry_after when > 0, and a
  * one-line body, then close it lingering. true: closing, false: free it. */
 bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, const char *body);
+
+/* Host routing: c's relay was detached from its backend (conn_detach()):
+ * its held request head may go to the next one. */
+void conn_http_detached(struct conn *c);
+
+/* The relay wrote out what it held for the client. */
+void conn_http_flushed(struct conn *c);
 
 /* conn.c: the relay callbacks of every connection. */
 extern const struct relay_ops conn_relay_ops;

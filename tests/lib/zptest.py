@@ -90,7 +90,7 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
 BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "stop_timeout",
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode", "ready_path")
-HTTP_KEYS = ("max_header_size",)
+HTTP_KEYS = ("max_header_size", "host")
 
 
 # ---------------------------------------------------------------------------
