@@ -68,7 +68,6 @@ static void conn_link(struct conn *c, enum conn_where w)
 	uint32_t *n;
 	struct conn **head = list_of(q, w, &n);
 	c->where = w;
-	c->pending = w == CONN_PENDING;
 	if (w == CONN_PENDING) {
 		c->prev = q->pending_tail;
 		c->next = NULL;

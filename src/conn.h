@@ -48,9 +48,8 @@ struct conn {
 	struct conn *prev, *next; /* on the list where says */
 	int fd;                   /* the client, while pending without a relay */
 	enum conn_where where;
-	bool pending;           /* where == CONN_PENDING */
 	bool waited;            /* arrived while no instance was running: felt a cold start */
-	uint64_t arrive_usec;   /* monotonic, at accept */
+	uint64_t arrive_usec;   /* monotonic, at accept (http: at its first request head) */
 	unsigned gen;           /* the instance generation it was relayed to */
 	ev_timer pending_timer; /* pending_timeout */
 	char peer[64];

@@ -13,8 +13,8 @@
  * consumed, no HTTP_MORE that consumes nothing, in flight at most
  * HTTP_PIPELINE_MAX + 1, every answer accepted by the response side; an
  * error is 400 or 431 with a reason; and the three plays agree on the heads
- * (method, host, path), the request_done statuses, the tunnel and the error
- * (status and reason). A disagreement aborts.
+ * (method, host, path), the request_done statuses, the tunnel, the error
+ * (status and reason) and the in-flight / between state at the end. A disagreement aborts.
  *
  * Built by ./configure --enable-fuzzing (clang); run by tests/fuzz/run.sh.
  */
@@ -37,6 +37,8 @@ struct play {
 	uint64_t heads_hash, dones_hash;
 	uint8_t kind[MAXHEADS]; /* per head: 0 plain, 1 HEAD, 2 CONNECT, 3 Upgrade */
 	bool error;
+	unsigned in_flight; /* at the end, before the backend closes */
+	bool between;
 };
 
 static void check(bool cond, const char *what)
@@ -150,6 +152,8 @@ static void play(struct play *p, const uint8_t *data, size_t size, size_t piece)
 		answer(p);
 		pump(p);
 	}
+	p->in_flight = http_track_in_flight(&p->t);
+	p->between = http_track_between(&p->t);
 	(void)http_track_response_eof(&p->t);
 	http_track_free(&p->t);
 }
@@ -168,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(a.tunnels == b.tunnels && a.t.tunnel == b.t.tunnel,
 		      "tunnel differs by pieces");
 		check(a.error == b.error, "refusal differs by pieces");
+		check(a.in_flight == b.in_flight && a.between == b.between,
+		      "in flight / between differ by pieces");
 		check(!a.error ||
 			  (a.t.error_status == b.t.error_status && !strcmp(a.t.error, b.t.error)),
 		      "refusal reason differs by pieces");

@@ -5,7 +5,8 @@
  * cannot be run, and a cancel kills the one running with no callback after.
  * ready = http reads the status line strictly, asks with the request it
  * should, and against a forked backend that answers 503 before 200 (or a
- * 404, or garbage) is ready exactly when the status is below 500.
+ * 404, garbage, or a silent try given up after 5 s) is ready exactly when
+ * the status is below 500.
  * Nothing is reported from inside probe_start(). The loop reaps children
  * with an ev_child watcher and hands them to probe_child_exited(), as the
  * daemon does with wait4(). No timing is asserted; a 10 s guard ends a hang.
@@ -262,9 +263,13 @@ static void test_http_request(void)
 	is_int(probe_http_request(&cfg, buf, 40), -ENOSPC, "request: -ENOSPC when it does not fit");
 }
 
+/* An answer that never comes: the connection is held open, silent. */
+static const char HANG[] = "(hang)";
+
 /* A backend on a unix socket (listening before the fork, so no race): it
  * answers connection i with answers[i] (after reading the request head,
- * which it appends to DIR/requests), then exits. */
+ * which it appends to DIR/requests; NULL: a close, HANG: nothing), then
+ * exits. */
 static pid_t http_backend(const struct addr *a, const char *const *answers, size_t n)
 {
 	int lfd = addr_listen(a, 8);
@@ -298,6 +303,8 @@ static pid_t http_backend(const struct addr *a, const char *const *answers, size
 			fwrite(req, 1, got, f);
 			fclose(f);
 		}
+		if (answers[i] == HANG)
+			continue; /* never answered, never closed (until the exit) */
 		if (answers[i])
 			(void)!write(c, answers[i], strlen(answers[i]));
 		close(c);
@@ -367,6 +374,9 @@ static void test_http(struct ev_loop *loop)
 					      "HTTP/1.1 599 x\r\n\r\n"};
 	http_case(loop, garbage, 3, 0, "connect: Connection refused",
 		  "http garbage, a close, 599, then gone");
+	/* A try that gets no answer is given up after PROBE_HTTP_TRY (5 s). */
+	static const char *const hang[] = {HANG, "HTTP/1.1 200 OK\r\n\r\n"};
+	http_case(loop, hang, 2, 1, "answered 200", "http silent, then 200");
 }
 
 int main(void)
