@@ -290,11 +290,24 @@ void conn_queue_move(struct conn *c, struct conn_queue *to)
 	c->q = to;
 	to->usage->connections_total++;
 	to->n_requests += counted;
-	if (c->relay) {
-		c->relay->count[RELAY_UP] = &to->usage->bytes_in;
-		c->relay->count[RELAY_DOWN] = &to->usage->bytes_out;
-	}
+	conn_http_moved(c);
 	conn_link(c, CONN_READING);
+}
+
+bool conn_head_too_large(struct conn *c)
+{
+	struct conn_queue *q = c->q;
+	size_t len = conn_request_head_len(c);
+	if (!c->front || len <= q->cfg->max_header_size)
+		return false;
+	log_info("%s: request from %s refused with 431: request head of %zu bytes, larger than "
+		 "max_header_size",
+		 q->name, c->peer, len);
+	q->usage->connections_refused++;
+	conn_unlink(c);
+	ev_timer_stop(q->loop, &c->pending_timer);
+	conn_end(c, conn_http_answer(c, 431, 0, http_reason(431)));
+	return true;
 }
 
 void conn_answer_close(struct conn *c, unsigned status, const char *body)

@@ -134,10 +134,22 @@ void conn_queue_move(struct conn *c, struct conn_queue *to);
  * 404: no service took it), nor as a connection of its queue. */
 void conn_answer_close(struct conn *c, unsigned status, const char *body);
 
+/* http, host routing: the head was read with the largest max_header_size of
+ * the address's services; if it is larger than its own service's, c is
+ * answered 431, counted refused, and closed: true. */
+bool conn_head_too_large(struct conn *c);
+
 /* http, host routing: an active connection whose next request is for
  * another service (see ops->stays): its backend closes, it is reading again
  * with its request head complete and held. */
 void conn_detach(struct conn *c);
+
+/* http, host routing: the largest request head c (reading, nothing read
+ * yet) may send before its service is known. */
+void conn_http_limit(struct conn *c, size_t max_header_size);
+
+/* http: the bytes of c's request head just completed. */
+size_t conn_request_head_len(const struct conn *c);
 
 /* http: the Host of c's current request head (lowercase, no port; "" for
  * none). */

@@ -78,6 +78,11 @@ static void try_switch(struct conn *c)
 	q->ops->request(q->data, c); /* may free c */
 }
 
+size_t conn_request_head_len(const struct conn *c)
+{
+	return c->http->t.head_len;
+}
+
 const char *conn_request_host(const struct conn *c)
 {
 	return c->http->t.req.host;
@@ -87,6 +92,20 @@ void conn_http_detached(struct conn *c)
 {
 	struct relay_half *u = &c->relay->half[RELAY_UP];
 	u->ready = u->seen; /* the held head goes to the next backend */
+}
+
+void conn_http_limit(struct conn *c, size_t max_header_size)
+{
+	c->http->t.max_header_size = max_header_size;
+	c->relay->hold_max = max_header_size + RELAY_BUFSIZE;
+}
+
+void conn_http_moved(struct conn *c)
+{
+	/* Its bytes and next heads are its new service's. */
+	conn_http_limit(c, c->q->cfg->max_header_size);
+	c->relay->count[RELAY_UP] = &c->q->usage->bytes_in;
+	c->relay->count[RELAY_DOWN] = &c->q->usage->bytes_out;
 }
 
 void conn_http_flushed(struct conn *c)

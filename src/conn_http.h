@@ -60,6 +60,11 @@ bool conn_http_answer(struct conn *c, unsigned status, unsigned retry_after, con
  * its held request head may go to the next one. */
 void conn_http_detached(struct conn *c);
 
+/* Host routing: c moved to another queue (conn_queue_move()): its bytes
+ * are counted there from now on, and what depends on the service's
+ * configuration is seen with the new one's. */
+void conn_http_moved(struct conn *c);
+
 /* The relay wrote out what it held for the client. */
 void conn_http_flushed(struct conn *c);
 

@@ -378,6 +378,8 @@ static void fronts_build(struct daemon_core *c)
 				*t = (struct route_table){.addr = sc->listen[j]};
 			}
 			t->n_targets++;
+			if (sc->max_header_size > t->max_header_size)
+				t->max_header_size = sc->max_header_size;
 			for (size_t h = 0; sc->hosts && sc->hosts[h]; h++)
 				route_add(t, sc->hosts[h], c->svcs[i]);
 			if (!sc->hosts)
@@ -396,6 +398,7 @@ static void fronts_build(struct daemon_core *c)
 		}
 		if (!l->front)
 			l->front = ++c->last_front;
+		l->front_max_header = t->max_header_size;
 		t->id = l->front;
 		c->fronts[n++] = *t;
 	}

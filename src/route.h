@@ -29,8 +29,9 @@ struct route_table {
 	struct addr addr; /* the listen address */
 	struct route_entry *e;
 	size_t n;
-	size_t n_targets; /* services on the address */
-	void *dflt;       /* the service without host, or NULL */
+	size_t n_targets;       /* services on the address */
+	void *dflt;             /* the service without host, or NULL */
+	size_t max_header_size; /* the largest of its services': bounds a first head */
 };
 
 /* Add a target's host ("*.example.com" for a wildcard), copied. */

@@ -504,7 +504,8 @@ static void on_request(void *data, struct conn *c)
 {
 	struct service *svc = data, *to;
 	if (!route_of(svc, c, &to) || to == svc) {
-		take_request(svc, c);
+		if (!conn_head_too_large(c))
+			take_request(svc, c);
 		return;
 	}
 	if (!to) {
@@ -516,7 +517,7 @@ static void on_request(void *data, struct conn *c)
 		conn_queue_move(c, &to->queue);
 		if (open_conns(to) > to->cfg->max_connections)
 			conn_refuse(c, "max_connections reached");
-		else
+		else if (!conn_head_too_large(c))
 			take_request(to, c);
 	}
 	service_check_idle(svc); /* may free a retired svc: the last thing */
@@ -598,7 +599,7 @@ static void service_check_idle(struct service *svc)
 	}
 }
 
-static void accept_conn(struct service *svc, int fd, const char *peer, unsigned front)
+static void accept_conn(struct service *svc, int fd, const char *peer, const struct listener *l)
 {
 	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
@@ -612,7 +613,10 @@ static void accept_conn(struct service *svc, int fd, const char *peer, unsigned 
 		return;
 	}
 	if (http) {
-		c->front = front;
+		if (l->front) { /* host routing: the head decides whose it is */
+			c->front = l->front;
+			conn_http_limit(c, l->front_max_header);
+		}
 		return; /* its first request decides (on_request) */
 	}
 	if (now_usec() < svc->backoff_until_usec) {
@@ -627,7 +631,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer, unsigned 
 static bool on_accept(struct listener *l, int fd, const char *peer)
 {
 	struct service *svc = l->data;
-	accept_conn(svc, fd, peer, l->front);
+	accept_conn(svc, fd, peer, l);
 	return budget_accept_more(svc->env->budget);
 }
 

@@ -13,15 +13,7 @@ import zptest as zt  # noqa: E402
 
 
 def get(listen, host, path="/"):
-    """One GET with this Host header (None: no Host, HTTP/1.0)."""
-    with zt.connect(listen) as s:
-        if host is None:
-            s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-        else:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                      .encode())
-        r, _ = zt._read_response(s, b"")
-    return r
+    return zt.host_get(listen, host, path)
 
 
 def svc(t, name):

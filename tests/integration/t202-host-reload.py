@@ -18,10 +18,7 @@ def req(path, host):
 
 
 def get(listen, host, path="/"):
-    with zt.connect(listen) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        r, _ = zt._read_response(s, b"")
-    return r
+    return zt.host_get(listen, host, path)
 
 
 def svc(t, name):

@@ -24,10 +24,7 @@ def made_here(name, subst):
 
 
 def get(listen, host, path):
-    with zt.connect(listen, timeout=20) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        r, _ = zt._read_response(s, b"")
-    return r
+    return zt.host_get(listen, host, path, timeout=20)
 
 
 def test(t):

@@ -462,6 +462,20 @@ def http_get(addr, path="/", timeout=5.0):
     return r
 
 
+def host_get(addr, host, path="/", headers="", timeout=5.0):
+    """One GET on a fresh connection (Connection: close) with this Host header
+    (None: none, as HTTP/1.0); headers: more header lines, each ending in CRLF."""
+    with connect(addr, timeout) as s:
+        if host is None:
+            s.sendall(f"GET {path} HTTP/1.0\r\n{headers}\r\n".encode())
+        else:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
+                      f"Connection: close\r\n\r\n".encode())
+        r, _ = _read_response(s, b"")
+    _track_response(r)
+    return r
+
+
 def try_http_get(addr, path="/", timeout=5.0):
     """Like http_get but returns None when the connection is closed without a response."""
     try:
