@@ -383,8 +383,10 @@ void config_print_summary(const struct config *c, FILE *f)
 		for (size_t j = 0; j < s->n_listen; j++)
 			fprintf(f, "%s%s", j ? ", " : "", s->listen[j].text);
 		format_duration(s->idle_timeout_ms, idle, sizeof(idle));
-		fprintf(f, " -> backend %s (ready=%s), exec %s, idle_timeout %s\n",
-			s->has_address ? s->address.text : "private socket", ready_name(s->ready),
-			s->argv ? s->argv[0] : "-", idle);
+		for (size_t j = 0; s->hosts && s->hosts[j]; j++)
+			fprintf(f, "%s%s", j ? " " : " (hosts ", s->hosts[j]);
+		fprintf(f, "%s -> backend %s (ready=%s), exec %s, idle_timeout %s\n",
+			s->hosts ? ")" : "", s->has_address ? s->address.text : "private socket",
+			ready_name(s->ready), s->argv ? s->argv[0] : "-", idle);
 	}
 }

@@ -34,6 +34,8 @@ def test(t):
     r = t.zeroproxy("check", "-c", t.conf, check=False)
     zt._note(f"check: {r.stdout.strip()} {r.stderr.strip()}")
     zt.expect_eq(r.returncode, 0, "zeroproxy check accepts blog beside the default web")
+    zt.expect("blog: listen 127.0.0.1:8080 (hosts blog.example.com *.blog.example.com) ->"
+              in r.stdout, f"check lists blog's hosts: {r.stdout.strip()}")
     t.service_text("blog2", made_here("blog-host.conf.example", [("18081", "18082")]))
     r = t.zeroproxy("check", "-c", t.conf, check=False)
     zt.expect(r.returncode != 0, "a second service claiming blog's hosts is refused")
