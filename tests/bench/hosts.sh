@@ -5,7 +5,9 @@
 # backend is one nginx serving a small static file for every service (each
 # service's exec is a `sleep` that stands for it; ready = connect finds
 # nginx listening), so the two cases differ only in the route table. wrk
-# asks for the Host of the last service (the far end of the table).
+# asks for the Host of the last service (the far end of the table). Besides
+# req/s (noisy on a shared machine) it prints zeroproxy's own CPU time per
+# request, which the route lookup adds to.
 #
 # Run by hand, never by `make check`:
 #   tests/bench/hosts.sh [BUILDDIR]       (BUILDDIR holds ./zeroproxy; default .)
@@ -116,6 +118,8 @@ wait_http "http://127.0.0.1:$P_NGINX/body.bin" x || die "nginx did not come up"
 
 LAST=$(printf 'svc%02d.bench' $((NSVC - 1)))
 
+declare -A ZPPID
+
 # A zeroproxy with services FIRST..NSVC-1 (svcNN.bench) on PORT: DIR PORT FIRST.
 start_zp() {
 	local dir=$1 port=$2 first=$3 i
@@ -145,15 +149,27 @@ start_zp() {
 	done
 	"$ZEROPROXY" run -c "$dir/zeroproxy.conf" 2>"$dir/stderr" &
 	PIDS+=($!)
+	ZPPID[$port]=$!
 	wait_http "http://127.0.0.1:$port/body.bin" "$LAST" ||
 		die "zeroproxy did not answer ($(tail -n 3 "$dir/stderr" | tr '\n' ' '))"
 }
 start_zp "$TMP/one" "$P_ONE" $((NSVC - 1))
 start_zp "$TMP/many" "$P_MANY" 0
 
-run_wrk() { # PORT -> req/s
-	"$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "Host: $LAST" \
-		"http://127.0.0.1:$1/body.bin" | awk '/^Requests\/sec:/ { print $2 }'
+# Total CPU time (user+system, clock ticks) of a process.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+run_wrk() { # PORT -> "req/s cpu-us-per-request"
+	local c0 c1 out
+	c0=$(cpu_ticks "${ZPPID[$1]}")
+	out=$("$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "Host: $LAST" \
+		"http://127.0.0.1:$1/body.bin")
+	c1=$(cpu_ticks "${ZPPID[$1]}")
+	awk -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v d="$DURATION" '
+		/^Requests\/sec:/ { rps = $2 }
+		END { printf "%s %.2f\n", rps, (rps > 0 ? c / hz * 1e6 / (rps * d) : 0) }' <<<"$out"
 }
 
 median() {
@@ -162,15 +178,25 @@ median() {
 
 ONE=()
 MANY=()
+ONE_CPU=()
+MANY_CPU=()
 for ((r = 1; r <= REPEAT; r++)); do
-	ONE+=("$(run_wrk "$P_ONE")")
-	MANY+=("$(run_wrk "$P_MANY")")
-	echo "round $r: 1 service ${ONE[-1]} req/s, $NSVC services ${MANY[-1]} req/s" >&2
+	read -r rps cpu < <(run_wrk "$P_ONE")
+	ONE+=("$rps")
+	ONE_CPU+=("$cpu")
+	read -r rps cpu < <(run_wrk "$P_MANY")
+	MANY+=("$rps")
+	MANY_CPU+=("$cpu")
+	echo "round $r: 1 service ${ONE[-1]} req/s (${ONE_CPU[-1]} us CPU/req)," \
+		"$NSVC services ${MANY[-1]} req/s (${MANY_CPU[-1]} us CPU/req)" >&2
 done
 M1=$(printf '%s\n' "${ONE[@]}" | median)
 MN=$(printf '%s\n' "${MANY[@]}" | median)
+C1=$(printf '%s\n' "${ONE_CPU[@]}" | median)
+CN=$(printf '%s\n' "${MANY_CPU[@]}" | median)
 echo "keep-alive, $CONNS connections, ${DURATION}s x $REPEAT, $(nproc) CPUs shared by wrk, zeroproxy and nginx"
-printf '%-28s %12s\n' "case" "req/s"
-printf '%-28s %12.0f\n' "1 service (host $LAST)" "$M1"
-printf '%-28s %12.0f\n' "$NSVC services, one address" "$MN"
-awk -v a="$MN" -v b="$M1" 'BEGIN { printf "ratio %d/1: %.3f\n", '"$NSVC"', a / b }'
+printf '%-28s %12s %16s\n' "case" "req/s" "zeroproxy us/req"
+printf '%-28s %12.0f %16.2f\n' "1 service (host $LAST)" "$M1" "$C1"
+printf '%-28s %12.0f %16.2f\n' "$NSVC services, one address" "$MN" "$CN"
+awk -v a="$MN" -v b="$M1" -v x="$CN" -v y="$C1" 'BEGIN {
+	printf "ratio %d/1: %.3f req/s, %.3f CPU per request\n", '"$NSVC"', a / b, x / y }'
