@@ -409,8 +409,14 @@ bool conn_http_relay_done(struct conn *c, int err)
 			return false;
 		if (h->counted > 1)
 			return false;
-		if (c->where == CONN_READING)
+		if (c->where == CONN_READING && c->front && !c->routed) {
+			/* Host routing: before its service is known it is nobody's. */
+			h->settled = true;
+			if (q->usage->connections_total)
+				q->usage->connections_total--;
+		} else if (c->where == CONN_READING) {
 			q->usage->connections_refused++;
+		}
 		return conn_http_answer(c, status, 0, http_reason(status));
 	}
 	if (err == -EPROTO) {
