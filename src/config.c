@@ -183,8 +183,46 @@ static char **list_service_files(const char *dir, size_t *n)
 	return v;
 }
 
-/* Listen addresses are unique across services; a backend address and
- * metrics_listen must not be anyone's listen address. */
+/* s's listen[li] is o's listen[lj] too (o comes first). Services may share
+ * a listen address (one socket, routed by Host) when it is the same socket,
+ * both are protocol = http, at most one of the address's services has no
+ * host (the default), and no host is claimed twice; else s's line is in
+ * error. */
+static void check_shared(const struct service_config *s, const struct service_lines *sl, size_t li,
+			 const struct service_config *o, const struct service_lines *ol, size_t lj,
+			 struct diag *d)
+{
+	const char *why = NULL;
+	if (!addr_equal(&s->listen[li], &o->listen[lj]))
+		why = "";
+	else if (s->protocol != ZP_PROTOCOL_HTTP && o->protocol != ZP_PROTOCOL_HTTP)
+		why = "";
+	else if (s->protocol != ZP_PROTOCOL_HTTP || o->protocol != ZP_PROTOCOL_HTTP)
+		why = "; only services with protocol = http may share a listen address";
+	else if (!s->hosts && !o->hosts)
+		why = "; both have no [http] host, and only one service of an address may be "
+		      "its default";
+	if (why) {
+		diag_error(d,
+			   "%s:%u: [service] listen: %s is already used by service %s (listen = "
+			   "%s at %s:%u)%s",
+			   s->path, sl->listen[li], s->listen[li].text, o->name, o->listen[lj].text,
+			   o->path, ol->listen[lj], why);
+		return;
+	}
+	for (size_t h = 0; s->hosts && s->hosts[h]; h++)
+		for (size_t k = 0; o->hosts && o->hosts[k]; k++)
+			if (strcmp(s->hosts[h], o->hosts[k]) == 0)
+				diag_error(d,
+					   "%s:%u: [http] host: %s is already taken by service %s "
+					   "on listen %s (%s:%u)",
+					   s->path, sl->host[h], s->hosts[h], o->name,
+					   s->listen[li].text, o->path, ol->host[k]);
+}
+
+/* Listen addresses are unique across services but for http services
+ * routed by host (check_shared); a backend address and metrics_listen must
+ * not be anyone's listen address. */
 static void check_across(struct config *c, struct service_lines *lines, struct diag *d,
 			 unsigned metrics_line)
 {
@@ -197,13 +235,7 @@ static void check_across(struct config *c, struct service_lines *lines, struct d
 			for (size_t li = 0; j < i && li < s->n_listen; li++)
 				for (size_t lj = 0; lj < o->n_listen; lj++)
 					if (addr_clash(&s->listen[li], &o->listen[lj])) {
-						diag_error(
-						    d,
-						    "%s:%u: [service] listen: %s is already used "
-						    "by service %s (listen = %s at %s:%u)",
-						    s->path, lines[i].listen[li],
-						    s->listen[li].text, o->name, o->listen[lj].text,
-						    o->path, lines[j].listen[lj]);
+						check_shared(s, &lines[i], li, o, &lines[j], lj, d);
 						break;
 					}
 			for (size_t lj = 0; s->has_address && lj < o->n_listen; lj++)
@@ -317,8 +349,10 @@ static void load_services(struct config *c, struct diag *d, unsigned services_di
 	/* readdir order was sorted by file name; sort by service name all the same. */
 	check_across(c, lines, d, metrics_line);
 	check_groups(c, lines, d);
-	for (size_t i = 0; i < c->n_services; i++)
+	for (size_t i = 0; i < c->n_services; i++) {
 		free(lines[i].listen);
+		free(lines[i].host);
+	}
 	free(lines);
 	qsort(c->services, c->n_services, sizeof(*c->services), cmp_service);
 }
@@ -425,9 +459,11 @@ void config_print_summary(const struct config *c, FILE *f)
 		for (size_t j = 0; j < s->n_listen; j++)
 			fprintf(f, "%s%s", j ? ", " : "", s->listen[j].text);
 		format_duration(s->idle_timeout_ms, idle, sizeof(idle));
-		fprintf(f, " -> backend %s (ready=%s), exec %s, idle_timeout %s",
-			s->has_address ? s->address.text : "private socket", ready_name(s->ready),
-			s->argv ? s->argv[0] : "-", idle);
+		for (size_t j = 0; s->hosts && s->hosts[j]; j++)
+			fprintf(f, "%s%s", j ? " " : " (hosts ", s->hosts[j]);
+		fprintf(f, "%s -> backend %s (ready=%s), exec %s, idle_timeout %s",
+			s->hosts ? ")" : "", s->has_address ? s->address.text : "private socket",
+			ready_name(s->ready), s->argv ? s->argv[0] : "-", idle);
 		if (s->group_name)
 			fprintf(f, ", group %s (weight %u)", s->group_name, s->group_weight);
 		fputc('\n', f);

@@ -59,6 +59,8 @@ const char *wake_on_name(enum wake_on w);
 #define ZP_DEFAULT_START_TIMEOUT_MS     (30 * 1000ULL)
 #define ZP_DEFAULT_STOP_TIMEOUT_MS      (10 * 1000ULL)
 #define ZP_DEFAULT_MAX_HEADER_SIZE      (64 * 1024)
+/* The longest host name (RFC 1035: 253 characters). */
+#define ZP_HOST_MAX 253
 /* The largest max_header_size accepted (http.h's HTTP_HEADER_SIZE_LIMIT). */
 #define ZP_MAX_HEADER_SIZE_LIMIT         (1024 * 1024)
 #define ZP_DEFAULT_LOADING_PAGE_AFTER_MS 1000ULL
@@ -94,6 +96,8 @@ struct service_config {
 	char *loading_page_body;     /* the file's contents, read at load */
 	size_t loading_page_len;
 	uint64_t loading_page_after_ms; /* a waiting navigation gets it after this */
+	char **hosts;                   /* host routing: lowercase names, "*.example.com" wildcards;
+					 * NULL-terminated, NULL: none (the address's default) */
 
 	/* [backend] */
 	char *exec;          /* as written */

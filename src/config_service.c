@@ -352,6 +352,73 @@ static int parse_loading_page(struct conf_parser *p, const struct conf_key *k, c
 	return -EINVAL;
 }
 
+/* Whether name (lowercase) is a host name a Host header can carry without
+ * its port: dot-separated labels of letters, digits and '-' (an IPv4
+ * address is one), or an IPv6 address in brackets; "*." before it makes a
+ * wildcard. */
+static bool host_valid(const char *name)
+{
+	size_t len = strlen(name);
+	if (name[0] == '[') {
+		if (len < 3 || name[len - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < len; i++)
+			if (!isxdigit((unsigned char)name[i]) && name[i] != ':' && name[i] != '.')
+				return false;
+		return true;
+	}
+	if (strncmp(name, "*.", 2) == 0)
+		name += 2;
+	size_t label = 0;
+	for (const char *c = name;; c++) {
+		if (*c == '.' || *c == '\0') {
+			if (label == 0 || c[-1] == '-' || c[-label] == '-')
+				return false;
+			if (*c == '\0')
+				return true;
+			label = 0;
+			continue;
+		}
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-') ||
+		    ++label > 63)
+			return false;
+	}
+}
+
+/* One more host of the service, lowercase, unless the service has it already. */
+static int parse_host(struct conf_parser *p, const struct conf_key *k, const char *v, void *field)
+{
+	struct service_config *s = SERVICE(field);
+	struct service_lines *lines = p->userdata;
+	size_t len = strlen(v);
+	char *name = xstrdup(v);
+	for (char *c = name; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (len > ZP_HOST_MAX || !host_valid(name)) {
+		conf_error(p,
+			   "expected a host name (letters, digits, - and ., or an [IPv6] address, "
+			   "\"*.\" before it for every name under it; no port), got %s",
+			   p->quoted);
+		free(name);
+		return -EINVAL;
+	}
+	size_t n = strv_length(s->hosts);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s->hosts[i], name) == 0) {
+			conf_error(p, "%s is given already at line %u", name, lines->host[i]);
+			free(name);
+			return -EINVAL;
+		}
+	if (strv_push(&s->hosts, name) < 0)
+		abort();
+	free(name);
+	lines->host = realloc(lines->host, (n + 1) * sizeof(unsigned));
+	if (!lines->host)
+		abort();
+	lines->host[n] = p->line;
+	return 0;
+}
+
 /* ---- the keys ---- */
 
 /* The field of a row: SVC(f) for a field of struct service_config, SVC_ALL
@@ -394,6 +461,7 @@ static const struct conf_key service_keys[] = {
 	{ "http",    "idle_ignore_status",      parse_idle_ignore_status, SVC(idle_ignore_status) },
 	{ "http",    "loading_page",            parse_loading_page,  SVC_ALL },
 	{ "http",    "loading_page_after",      conf_parse_duration, SVC(loading_page_after_ms) },
+	{ "http",    "host",                    parse_host,          SVC_ALL, .flags = CONF_REPEATABLE },
 };
 /* clang-format on */
 
@@ -446,6 +514,7 @@ void service_config_free(struct service_config *s)
 	strv_free(s->idle_ignore_agents);
 	free(s->loading_page_file);
 	free(s->loading_page_body);
+	strv_free(s->hosts);
 	free(s);
 }
 
@@ -848,6 +917,7 @@ struct service_config *service_config_load(const char *path, const char *name, s
 	struct service_config *s = service_parse(path, name, d, &lines, &n_errors);
 
 	free(lines.listen);
+	free(lines.host);
 	if (n_errors) {
 		service_config_free(s);
 		return NULL;
@@ -913,5 +983,6 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 	       str_equal(a->user, b->user) && str_equal(a->group, b->group) &&
 	       str_equal(a->working_directory, b->working_directory) &&
 	       strv_equal(a->environment, b->environment) &&
-	       str_equal(a->group_name, b->group_name) && a->group_weight == b->group_weight;
+	       str_equal(a->group_name, b->group_name) && a->group_weight == b->group_weight &&
+	       strv_equal(a->hosts, b->hosts);
 }

@@ -17,6 +17,7 @@ struct service_lines {
 	unsigned address;      /* 0: no address */
 	unsigned group;        /* [service] group, 0: not given */
 	unsigned group_weight; /* 0: not given */
+	unsigned *host;        /* line of each hosts[i]; malloc'd */
 };
 
 /* Parse one service file, reporting every error to d. Always returns the

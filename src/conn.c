@@ -206,6 +206,13 @@ static void on_first_byte(struct relay *r)
 	c->q->ops->first_byte(c->q->data, c);
 }
 
+static void on_flushed(struct relay *r, enum relay_dir d)
+{
+	struct conn *c = r->data;
+	if (c->http)
+		conn_http_flushed(c);
+}
+
 static bool on_pipe_take(struct relay *r)
 {
 	struct conn *c = r->data;
@@ -224,6 +231,7 @@ const struct relay_ops conn_relay_ops = {
     .pipe_take = on_pipe_take,
     .pipe_release = on_pipe_release,
     .filter = conn_http_filter,
+    .flushed = on_flushed,
 };
 
 /* wake_on = data: c leaves before its first byte; it woke nothing. */
@@ -341,11 +349,65 @@ void conn_loading_page(struct conn *c)
 void conn_queue_pend(struct conn *c, bool waited)
 {
 	conn_unlink(c);
+	c->routed = true;
 	c->waited = waited;
 	c->arrive_usec = now_usec(); /* the request woke the service, not the connect */
 	conn_link(c, CONN_PENDING);
 	if (c->http)
 		conn_http_pended(c);
+}
+
+void conn_queue_move(struct conn *c, struct conn_queue *to)
+{
+	struct conn_queue *q = c->q;
+	unsigned counted = c->http->counted;
+	conn_unlink(c);
+	if (!c->routed && q->usage->connections_total)
+		q->usage->connections_total--;
+	c->routed = false;
+	q->n_requests -= counted;
+	c->q = to;
+	to->usage->connections_total++;
+	to->n_requests += counted;
+	conn_http_moved(c, q->usage);
+	conn_link(c, CONN_READING);
+}
+
+bool conn_head_too_large(struct conn *c)
+{
+	struct conn_queue *q = c->q;
+	if (!c->front) /* not on a routed address (a tcp connection has no head) */
+		return false;
+	size_t len = conn_request_head_len(c);
+	if (len <= q->cfg->max_header_size)
+		return false;
+	log_info("%s: request from %s refused with 431: request head of %zu bytes, larger than "
+		 "max_header_size",
+		 q->name, c->peer, len);
+	q->usage->connections_refused++;
+	conn_unlink(c);
+	ev_timer_stop(q->loop, &c->pending_timer);
+	conn_end(c, conn_http_answer(c, 431, 0, http_reason(431)));
+	return true;
+}
+
+void conn_answer_close(struct conn *c, unsigned status, const char *body)
+{
+	struct conn_queue *q = c->q;
+	conn_unlink(c);
+	ev_timer_stop(q->loop, &c->pending_timer);
+	if (!c->routed && q->usage->connections_total)
+		q->usage->connections_total--;
+	c->http->settled = true; /* no service's request */
+	conn_end(c, conn_http_answer(c, status, 0, body));
+}
+
+void conn_detach(struct conn *c)
+{
+	conn_unlink(c);
+	relay_detach(c->relay);
+	conn_http_detached(c);
+	conn_link(c, CONN_READING);
 }
 
 unsigned conn_queue_close_idle(struct conn_queue *q)

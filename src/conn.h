@@ -56,6 +56,8 @@ struct conn {
 	struct relay *relay;    /* once relayed (http: from the accept) */
 	struct conn_http *http; /* protocol = http, else NULL */
 	ev_io peek_io;          /* wake_on = data (tcp, reading): waits for the first byte */
+	unsigned front;         /* host routing: the route table of its listener, 0: none */
+	bool routed;            /* http: a request of it went to its queue's owner */
 };
 
 /* What the queue tells its owner (data is the owner's). */
@@ -78,6 +80,12 @@ struct conn_queue_ops {
 	void (*request)(void *data, struct conn *c);
 	/* http: seconds a refused client should wait (Retry-After). */
 	unsigned (*retry_after)(void *data);
+	/* http, host routing (c->front): whether c's request head, complete
+	 * on an active connection, is the owner's still. false: once the
+	 * responses before it are out, c goes back to reading (its backend
+	 * closed, the head held) and ops->request routes it again. Optional;
+	 * must not close or free anything. */
+	bool (*stays)(void *data, const struct conn *c);
 };
 
 struct conn_queue {
@@ -135,6 +143,37 @@ void conn_answer_ignored(struct conn *c, unsigned status);
 /* http: a reading connection waits for a backend, at the end of the FIFO.
  * waited: no instance was running when its request came. */
 void conn_queue_pend(struct conn *c, bool waited);
+
+/* http, host routing: c (reading) moves to queue to, with its requests in
+ * flight and its byte counts; it counts as a connection of to's, no more of
+ * its old queue's. */
+void conn_queue_move(struct conn *c, struct conn_queue *to);
+
+/* http: answer c (reading or pending) with status and a one-line body, then
+ * close it. Counted neither as a refusal nor as a request (host routing's
+ * 404: no service took it), nor as a connection of its queue. */
+void conn_answer_close(struct conn *c, unsigned status, const char *body);
+
+/* http, host routing: the head was read with the largest max_header_size of
+ * the address's services; if it is larger than its own service's, c is
+ * answered 431, counted refused, and closed: true. */
+bool conn_head_too_large(struct conn *c);
+
+/* http, host routing: an active connection whose next request is for
+ * another service (see ops->stays): its backend closes, it is reading again
+ * with its request head complete and held. */
+void conn_detach(struct conn *c);
+
+/* http, host routing: the largest request head c (reading, nothing read
+ * yet) may send before its service is known. */
+void conn_http_limit(struct conn *c, size_t max_header_size);
+
+/* http: the bytes of c's request head just completed. */
+size_t conn_request_head_len(const struct conn *c);
+
+/* http: the Host of c's current request head (lowercase, no port; "" for
+ * none). */
+const char *conn_request_host(const struct conn *c);
 
 /* http: the idle stop. Close the connections between requests (keep-alive
  * ones that wait for a next request, and reading ones that sent nothing);

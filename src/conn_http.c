@@ -54,11 +54,100 @@ static void count(struct conn *c)
 	}
 }
 
+/* Host routing: c's next request is for another service (h->switching).
+ * Once the responses before it are written out, its backend closes and the
+ * owner routes it again, as a connection that just sent its first request;
+ * where that cannot be done cleanly, c ends after what it was answered. */
+static void try_switch(struct conn *c)
+{
+	struct conn_http *h = c->http;
+	struct relay *r = c->relay;
+	if (!r || c->where != CONN_ACTIVE || http_track_in_flight(&h->t) > 1 ||
+	    relay_holds(r, RELAY_DOWN))
+		return; /* a response or its last bytes are still due: kicked again */
+	struct relay_half *u = &r->half[RELAY_UP], *d = &r->half[RELAY_DOWN];
+	h->switching = false;
+	if (r->connecting || u->start != u->ready || u->eof || d->eof || u->pipe[0] >= 0) {
+		log_info("%s: connection from %s: its next request is for host %s of another "
+			 "service; closed after its answers",
+			 c->q->name, c->peer, h->t.req.host);
+		relay_end_input(r, RELAY_UP);
+		return;
+	}
+	log_debug("%s: connection from %s: its next request is for host %s, routed again",
+		  c->q->name, c->peer, h->t.req.host);
+	struct conn_queue *q = c->q;
+	conn_detach(c);
+	q->ops->request(q->data, c); /* may free c */
+}
+
+size_t conn_request_head_len(const struct conn *c)
+{
+	return c->http->t.head_len;
+}
+
+const char *conn_request_host(const struct conn *c)
+{
+	return c->http->t.req.host;
+}
+
+void conn_http_detached(struct conn *c)
+{
+	struct relay_half *u = &c->relay->half[RELAY_UP];
+	u->ready = u->seen; /* the held head goes to the next backend */
+}
+
+void conn_http_limit(struct conn *c, size_t max_header_size)
+{
+	c->http->t.max_header_size = max_header_size;
+	c->relay->hold_max = max_header_size + RELAY_BUFSIZE;
+}
+
+static bool ignore_match(const struct service_config *cfg, const struct http_request *r);
+
+void conn_http_moved(struct conn *c, struct usage *from)
+{
+	struct conn_http *h = c->http;
+	/* Its bytes and next heads are its new service's. */
+	conn_http_limit(c, c->q->cfg->max_header_size);
+	c->relay->count[RELAY_UP] = &c->q->usage->bytes_in;
+	c->relay->count[RELAY_DOWN] = &c->q->usage->bytes_out;
+	/* So is idle_ignore: the head that moved it (the latest) was judged by
+	 * the service it came from, and is judged again by its new one. */
+	bool ignored = ignore_match(c->q->cfg, &h->t.req);
+	if (h->ignored && from->requests_ignored)
+		from->requests_ignored--;
+	if (ignored)
+		c->q->usage->requests_ignored++;
+	if (ignored != h->ignored && h->ign_heads > 0 && h->ign_heads <= 32) {
+		unsigned bit = 1u << (h->ign_heads - 1);
+		if (ignored) {
+			h->ign_bits |= bit;
+			h->ign_live++;
+		} else if (h->ign_bits & bit) {
+			h->ign_bits &= ~bit;
+			h->ign_live--;
+		}
+	}
+	h->ignored = ignored;
+	count(c);
+}
+
+void conn_http_flushed(struct conn *c)
+{
+	if (c->http->switching)
+		kick(c);
+}
+
 static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 	struct conn_queue *q = c->q;
 	struct conn_http *h = c->http;
+	if (h->switching) {
+		try_switch(c); /* may free c */
+		return;
+	}
 	bool head = h->head && c->where == CONN_READING, changed = h->changed;
 	h->head = h->changed = false;
 	/* Either may free c (and, for a removed service, q): the last thing. */
@@ -158,6 +247,16 @@ static int filter_up(struct conn *c, struct relay *r)
 				u->ready = u->seen - h->t.head_len;
 			break;
 		case HTTP_HEAD:
+			if (c->where == CONN_ACTIVE && c->front && c->q->ops->stays &&
+			    !c->q->ops->stays(c->q->data, c)) {
+				/* For another service: held until the responses
+				 * before it are out (try_switch). */
+				u->ready = u->seen - h->t.head_len;
+				u->paused = true;
+				h->switching = true;
+				kick(c);
+				break;
+			}
 			u->ready = u->seen;
 			head_seen(c);
 			if (c->where == CONN_READING) {
@@ -201,6 +300,11 @@ static int filter_down(struct conn *c, struct relay *r)
 		return -EPROTO;
 	/* A response completed: a request side stopped at HTTP_FULL goes on. */
 	struct relay_half *u = &r->half[RELAY_UP];
+	if (h->resume && h->switching) {
+		h->resume = false;
+		kick(c); /* the one held for another service may be next */
+		return 0;
+	}
 	if (h->resume && u->paused && c->where == CONN_ACTIVE)
 		relay_resume(r, RELAY_UP);
 	h->resume = false;
@@ -520,8 +624,14 @@ bool conn_http_relay_done(struct conn *c, int err)
 			return false;
 		if (h->counted > 1)
 			return false;
-		if (c->where == CONN_READING)
+		if (c->where == CONN_READING && c->front && !c->routed) {
+			/* Host routing: before its service is known it is nobody's. */
+			h->settled = true;
+			if (q->usage->connections_total)
+				q->usage->connections_total--;
+		} else if (c->where == CONN_READING) {
 			q->usage->connections_refused++;
+		}
 		return conn_http_answer(c, status, 0, http_reason(status));
 	}
 	if (err == -EPROTO) {

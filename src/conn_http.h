@@ -25,6 +25,7 @@ struct conn_http {
 	bool answered;    /* response bytes came from the backend */
 	bool settled;     /* our own answer ended its requests */
 	bool resume;      /* a response completed: the request side may go on */
+	bool switching;   /* host routing: the held head is for another service */
 	ev_timer kick;    /* fed: head / changed told from the loop, not a relay callback */
 	char answer[CONN_HTTP_ANSWER_MAX]; /* our own answer, while closing */
 	size_t answer_len, answer_off;
@@ -80,6 +81,19 @@ void conn_http_served(struct conn *c);
 /* conn.c: answer pending c with the loading page (unlinked, then closing
  * or freed); the owner hears of the change. */
 void conn_loading_page(struct conn *c);
+
+/* Host routing: c's relay was detached from its backend (conn_detach()):
+ * its held request head may go to the next one. */
+void conn_http_detached(struct conn *c);
+
+/* Host routing: c moved to another queue (conn_queue_move()) from the one
+ * whose meter is from: its bytes are counted there from now on, and what
+ * depends on the service's configuration (max_header_size, idle_ignore of
+ * the head that moved it) is seen with the new one's. */
+void conn_http_moved(struct conn *c, struct usage *from);
+
+/* The relay wrote out what it held for the client. */
+void conn_http_flushed(struct conn *c);
 
 /* conn.c: the relay callbacks of every connection. */
 extern const struct relay_ops conn_relay_ops;

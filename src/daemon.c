@@ -303,6 +303,7 @@ static void daemon_free(struct daemon *d)
 {
 	d->freeing = true;
 	reload_stale_free(&d->core); /* every backend is gone by now */
+	reload_fronts_free(&d->core);
 	for (size_t i = 0; i < d->core.n_svcs; i++) {
 		service_save_usage(d->core.svcs[i]);
 		service_free(d->core.svcs[i]);

@@ -36,6 +36,8 @@ struct listener {
 	listener_accept_cb on_accept;
 	listener_queued_cb on_queued; /* watched, not accepting (relay = no) */
 	void *data;                   /* the owning service */
+	unsigned front;               /* host routing: its route table's id (reload.c), 0: none */
+	size_t front_max_header;      /* ... the largest max_header_size of its services */
 };
 
 /* A listener for addr: a socket systemd passed (fd >= 0) or a new one bound

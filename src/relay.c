@@ -441,6 +441,8 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 		err = half_flush(r, RELAY_UP);
 	} else {
 		err = half_flush(r, RELAY_DOWN);
+		if (err == 0 && r->ops->flushed && !relay_holds(r, RELAY_DOWN))
+			r->ops->flushed(r, RELAY_DOWN);
 	}
 	if (err < 0) {
 		relay_finish(r, err);
@@ -520,6 +522,22 @@ void relay_attach(struct relay *r, int backend_fd, bool connecting)
 	ev_io_set(&r->wio[1], backend_fd, EV_WRITE);
 	r->last_activity = ev_now(r->loop);
 	relay_resume(r, RELAY_UP);
+}
+
+void relay_detach(struct relay *r)
+{
+	struct relay_half *down = &r->half[RELAY_DOWN], *up = &r->half[RELAY_UP];
+	assert(r->fd[1] >= 0 && !r->connecting && !relay_holds(r, RELAY_DOWN));
+	assert(!up->eof && !down->eof && up->pipe[0] < 0);
+	ev_io_stop(r->loop, &r->rio[1]);
+	ev_io_stop(r->loop, &r->wio[1]);
+	close(r->fd[1]);
+	r->fd[1] = -1;
+	down->start = down->ready = down->seen = down->end = 0;
+	down->eof_told = down->shut = false;
+	down->full_reads = 0;
+	up->shut = false;
+	r->backend_spoke = false;
 }
 
 void relay_resume(struct relay *r, enum relay_dir d)

@@ -86,6 +86,9 @@ struct relay_ops {
 	 * (done() is called; err_side is the direction's source). The callee
 	 * must not close or free r. */
 	int (*filter)(struct relay *r, enum relay_dir d);
+	/* Optional: direction d's buffer, full while its destination was not
+	 * writable, has been written out. The callee must not close or free r. */
+	void (*flushed)(struct relay *r, enum relay_dir d);
 };
 
 struct relay_half {
@@ -144,6 +147,12 @@ void relay_set_filter(struct relay *r, size_t hold_max);
 /* Give a relay started without a backend its backend (as relay_start), and
  * resume its client direction. */
 void relay_attach(struct relay *r, int backend_fd, bool connecting);
+
+/* Close the backend of a relay that holds nothing towards the client, is
+ * not connecting, and whose directions have seen no EOF: the client side
+ * stays as it is (a held request head included) for relay_attach() to
+ * give it another backend. */
+void relay_detach(struct relay *r);
 
 /* Read direction d again after the filter paused it; bytes it holds unseen
  * are given to the filter from the loop, not from this call (the filter

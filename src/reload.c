@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "reload.h"
+#include "route.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -107,6 +108,17 @@ struct plan {
 	struct addr backend_addr; /* where backend_fd is bound */
 };
 
+/* Whether a service before the i-th of cfg listens on a too (http services
+ * routed by host share one socket; config.c allows no other sharing). */
+static bool listen_shared_earlier(const struct config *cfg, size_t i, const struct addr *a)
+{
+	for (size_t k = 0; k < i; k++)
+		for (size_t j = 0; j < cfg->services[k]->n_listen; j++)
+			if (addr_equal(&cfg->services[k]->listen[j], a))
+				return true;
+	return false;
+}
+
 /* A listener of the running services on the same address, or NULL. */
 static struct listener *find_listener(struct daemon_core *c, const struct addr *a)
 {
@@ -178,6 +190,8 @@ static int plan_make(struct daemon_core *c, struct config *cfg, struct plan *pla
 		p->backend_fd = -1;
 		for (size_t j = 0; j < sc->n_listen; j++) {
 			const struct addr *a = &sc->listen[j];
+			if (listen_shared_earlier(cfg, i, a))
+				continue; /* one socket, held by the first (NULL here) */
 			struct listener *l = find_listener(c, a);
 			if (l) {
 				p->listeners[j] = l;
@@ -319,6 +333,81 @@ void reload_stale_free(struct daemon_core *c)
 	c->n_stale = 0;
 }
 
+/* --- host routing --------------------------------------------------------- */
+
+void reload_fronts_free(struct daemon_core *c)
+{
+	for (size_t i = 0; i < c->n_fronts; i++)
+		route_table_free(&c->fronts[i]);
+	free(c->fronts);
+	c->fronts = NULL;
+	c->n_fronts = 0;
+}
+
+static bool reload_route(void *data, unsigned front, const char *host, struct service **to)
+{
+	struct daemon_core *c = data;
+	for (size_t i = 0; i < c->n_fronts; i++)
+		if (c->fronts[i].id == front) {
+			*to = route_lookup(&c->fronts[i], host);
+			return true;
+		}
+	return false;
+}
+
+/* One route table per listen address where routing decides: several http
+ * services, or one with hosts (other Hosts get 404). A listener keeps its
+ * table's id from one configuration to the next, so connections accepted
+ * before a reload route by the new table. */
+static void fronts_build(struct daemon_core *c)
+{
+	reload_fronts_free(c);
+	for (size_t i = 0; i < c->n_svcs; i++) {
+		const struct service_config *sc = service_config(c->svcs[i]);
+		if (sc->protocol != ZP_PROTOCOL_HTTP)
+			continue;
+		for (size_t j = 0; j < sc->n_listen; j++) {
+			struct route_table *t = NULL;
+			for (size_t k = 0; k < c->n_fronts && !t; k++)
+				if (addr_equal(&c->fronts[k].addr, &sc->listen[j]))
+					t = &c->fronts[k];
+			if (!t) {
+				c->fronts = realloc(c->fronts, (c->n_fronts + 1) * sizeof(*t));
+				if (!c->fronts)
+					abort();
+				t = &c->fronts[c->n_fronts++];
+				*t = (struct route_table){.addr = sc->listen[j]};
+			}
+			t->n_targets++;
+			if (sc->max_header_size > t->max_header_size)
+				t->max_header_size = sc->max_header_size;
+			for (size_t h = 0; sc->hosts && sc->hosts[h]; h++)
+				route_add(t, sc->hosts[h], c->svcs[i]);
+			if (!sc->hosts)
+				t->dflt = c->svcs[i];
+		}
+	}
+	size_t n = 0;
+	for (size_t k = 0; k < c->n_fronts; k++) {
+		struct route_table *t = &c->fronts[k];
+		struct listener *l = find_listener(c, &t->addr);
+		if ((t->n_targets < 2 && !t->n) || !l) {
+			if (l)
+				l->front = 0;
+			route_table_free(t);
+			continue;
+		}
+		if (!l->front)
+			l->front = ++c->last_front;
+		l->front_max_header = t->max_header_size;
+		t->id = l->front;
+		c->fronts[n++] = *t;
+	}
+	c->n_fronts = n;
+	c->env.route = reload_route;
+	c->env.route_data = c;
+}
+
 /* Size the budget for the configuration just applied. */
 static void reload_size_budget(struct daemon_core *c)
 {
@@ -438,6 +527,8 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 	}
 	for (size_t k = 0; k < n_old; k++) {
 		bool kept = false;
+		if (!old_l[k])
+			continue;
 		for (size_t i = 0; i < cfg->n_services && !kept; i++)
 			for (size_t j = 0; j < cfg->services[i]->n_listen && !kept; j++)
 				kept = plans[i].listeners[j] == old_l[k];
@@ -528,6 +619,7 @@ static void reload_commit(struct daemon_core *c, struct config *cfg, struct plan
 	}
 	log_set_level(cfg->log_level);
 	servers_commit(c, sv);
+	fronts_build(c);
 	config_free(old_cfg);
 	reload_sweep_stale(c, NULL);
 }

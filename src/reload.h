@@ -29,8 +29,9 @@
 #include "server_ops.h"
 #include "service.h"
 
-struct passed_fd;  /* a socket systemd passed (reload.c) */
-struct stale_sock; /* an old backend socket file (reload.c) */
+struct passed_fd;   /* a socket systemd passed (reload.c) */
+struct route_table; /* host routing (route.h) */
+struct stale_sock;  /* an old backend socket file (reload.c) */
 
 /* What a configuration is applied to. The daemon owns it (daemon.c embeds
  * it); the fields marked "reload" are kept by reload.c, the others are set by
@@ -60,6 +61,9 @@ struct daemon_core {
 	struct metrics_server *dead_metrics; /* loop iteration (the reload may have come */
 	ev_timer reap;                       /* from a client of the old control server) */
 	char *reload_error;                  /* reload: the last failed reload, for status */
+	struct route_table *fronts;          /* reload: host routing, per shared address */
+	size_t n_fronts;                     /* reload */
+	unsigned last_front;                 /* reload: the last route table id given */
 };
 
 /* Take the sockets systemd passed (by FileDescriptorName) for the
@@ -89,6 +93,9 @@ void reload_sweep_stale(struct daemon_core *c, const struct service *gone);
 
 /* At exit, every backend gone: remove the old socket files and forget them. */
 void reload_stale_free(struct daemon_core *c);
+
+/* At exit: free the route tables. */
+void reload_fronts_free(struct daemon_core *c);
 
 /* Log a configuration's warnings and errors. */
 void reload_log_diag(const struct diag *diag);

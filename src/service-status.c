@@ -90,6 +90,8 @@ void service_status(struct service *svc, struct service_status *st)
 		strv_push(&st->listen, svc->cfg->listen[i].text);
 	if (!st->listen)
 		st->listen = xcalloc(1, sizeof(char *));
+	for (size_t i = 0; svc->cfg->hosts && svc->cfg->hosts[i]; i++)
+		strv_push(&st->hosts, svc->cfg->hosts[i]);
 	st->connections_active = svc->queue.n_active + svc->queue.n_reading + svc->handoff_active;
 	st->connections_pending = svc->queue.n_pending;
 	st->connections_total = u->connections_total;

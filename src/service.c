@@ -717,13 +717,54 @@ static void on_first_byte(void *data, const struct conn *c)
 	}
 }
 
-/* protocol = http: c's first request head is complete (wake_on = data in
- * tcp mode: its first byte came). What a connection does in tcp mode at the
- * accept, the request does here: a pre-connect that never sends a request
- * wakes nothing. */
+/* Host routing: whether c's request has a route table to ask, and then who
+ * takes it (*to, NULL: nobody). */
+static bool route_of(const struct service *svc, const struct conn *c, struct service **to)
+{
+	return c->front && svc->env->route &&
+	       svc->env->route(svc->env->route_data, c->front, conn_request_host(c), to);
+}
+
+static bool on_stays(void *data, const struct conn *c)
+{
+	struct service *svc = data, *to;
+	return !route_of(svc, c, &to) || to == svc;
+}
+
+static void take_request(struct service *svc, struct conn *c);
+
+/* protocol = http: c's first request head is complete (or, host routing, a
+ * later one for another service than the one it was relayed to). The
+ * service of its Host takes it: it moves there, or gets 404 when nobody
+ * takes that Host. */
 static void on_request(void *data, struct conn *c)
 {
-	struct service *svc = data;
+	struct service *svc = data, *to;
+	if (!route_of(svc, c, &to) || to == svc) {
+		if (!conn_head_too_large(c))
+			take_request(svc, c);
+		return;
+	}
+	if (!to) {
+		log_info("%s: request from %s for host \"%s\": no service of this address takes "
+			 "it; answered 404",
+			 svc->name, c->peer, conn_request_host(c));
+		conn_answer_close(c, 404, "No service here takes this host.");
+	} else {
+		conn_queue_move(c, &to->queue);
+		if (open_conns(to) > to->cfg->max_connections)
+			conn_refuse(c, "max_connections reached");
+		else if (!conn_head_too_large(c))
+			take_request(to, c);
+	}
+	service_check_idle(svc); /* may free a retired svc: the last thing */
+}
+
+/* c's request is svc's. What a connection does in tcp mode at the accept,
+ * the request does here: a pre-connect that never sends a request wakes
+ * nothing. */
+static void take_request(struct service *svc, struct conn *c)
+{
 	/* idle_ignore: a health check never starts an instance (zeroproxy
 	 * answers it) and, forwarded to a running one, keeps it no longer. */
 	bool ignored = conn_ignored(c);
@@ -767,6 +808,7 @@ static const struct conn_queue_ops queue_ops = {
     .first_byte = on_first_byte,
     .request = on_request,
     .retry_after = on_retry_after,
+    .stays = on_stays,
 };
 
 static void on_checkpoint(struct ev_loop *loop, ev_timer *w, int revents)
@@ -830,7 +872,7 @@ static void service_check_idle(struct service *svc)
 		group_member_idle(svc->inst_gm);
 }
 
-static void accept_conn(struct service *svc, int fd, const char *peer)
+static void accept_conn(struct service *svc, int fd, const char *peer, const struct listener *l)
 {
 	budget_conn_opened(svc->env->budget);
 	svc->env->conns_changed(svc->env->data);
@@ -849,10 +891,17 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 		conn_refuse(c, "max_connections reached");
 		return;
 	}
-	if (peek)
+	if (http) {
+		if (l->front) { /* host routing: the head decides whose it is */
+			c->front = l->front;
+			conn_http_limit(c, l->front_max_header);
+		}
+		return; /* its first request decides (on_request) */
+	}
+	if (peek) {
 		conn_peek(c); /* its first byte decides (on_request): often here already */
-	if (http || peek)
-		return; /* its first request (or byte) decides (on_request) */
+		return;
+	}
 	if (now_usec() < svc->backoff_until_usec) {
 		conn_refuse(c, "back-off after a failed start");
 		return;
@@ -867,7 +916,7 @@ static void accept_conn(struct service *svc, int fd, const char *peer)
 static bool on_accept(struct listener *l, int fd, const char *peer)
 {
 	struct service *svc = l->data;
-	accept_conn(svc, fd, peer);
+	accept_conn(svc, fd, peer, l);
 	return budget_accept_more(svc->env->budget);
 }
 
@@ -1024,6 +1073,18 @@ static void listeners_start(struct service *svc)
 
 /* --- public -------------------------------------------------------------- */
 
+/* A listen address shared by several services (host routing) has one
+ * listener, held by one of them: the others get NULL for it, and keep only
+ * the listeners they hold. Returns how many. */
+static size_t listeners_held(struct listener **ls, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ls[i])
+			ls[k++] = ls[i];
+	return k;
+}
+
 struct service *service_new(const struct service_env *env, struct service_config *cfg,
 			    struct listener **listeners, int backend_listen_fd)
 {
@@ -1034,7 +1095,7 @@ struct service *service_new(const struct service_env *env, struct service_config
 	svc->drv = service_instance_driver(env);
 	svc->state = SVC_STOPPED;
 	svc->listeners = listeners;
-	svc->n_listeners = cfg->n_listen;
+	svc->n_listeners = listeners_held(listeners, cfg->n_listen);
 	svc->backend_listen_fd = backend_listen_fd;
 	service_backend_addr(env->runtime_dir, cfg, &svc->backend_addr);
 	conn_queue_init(&svc->queue, env->loop, svc->name, cfg, &svc->usage, &queue_ops, svc);
@@ -1079,7 +1140,7 @@ void service_reconfigure(struct service *svc, struct service_config *cfg,
 	svc->cfg = cfg;
 	svc->queue.cfg = cfg;
 	svc->listeners = listeners;
-	svc->n_listeners = cfg->n_listen;
+	svc->n_listeners = listeners_held(listeners, cfg->n_listen);
 	svc->backend_listen_fd = backend_listen_fd;
 	service_backend_addr(svc->env->runtime_dir, cfg, &svc->backend_addr);
 	svc->retired = false; /* a removed service may come back while draining */

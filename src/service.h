@@ -75,6 +75,11 @@ struct service_env {
 	const struct instance_driver *instances; /* NULL: the instance_* functions */
 	struct group_set *groups; /* the [group NAME]s services join, or NULL: none */
 	void *data;
+	/* Host routing (set by reload): the service of route table front that
+	 * takes a request for host, in *to (NULL: nobody); false when there is
+	 * no such table (its address routes no more: the connection stays). */
+	bool (*route)(void *route_data, unsigned front, const char *host, struct service **to);
+	void *route_data;
 };
 
 /* Where instances of cfg accept: its address, or for ready = socket without

@@ -34,6 +34,8 @@ void service_status_free(struct service_status *st)
 			free(*p);
 		free(st->listen);
 	}
+	strv_free(st->hosts);
+	st->hosts = NULL;
 	free(st->last_exit);
 	free(st->backend_status);
 	free(st->last_error);
@@ -67,6 +69,19 @@ static void json_key(struct strbuf *sb, const char *key)
 	sb_puts(sb, ", ");
 	sb_json_string(sb, key);
 	sb_puts(sb, ": ");
+}
+
+/* "key": [strings] ([] for NULL). */
+static void json_strv(struct strbuf *sb, const char *key, char *const *v)
+{
+	json_key(sb, key);
+	sb_puts(sb, "[");
+	for (size_t i = 0; v && v[i]; i++) {
+		if (i)
+			sb_puts(sb, ", ");
+		sb_json_string(sb, v[i]);
+	}
+	sb_puts(sb, "]");
 }
 
 static void json_u64(struct strbuf *sb, const char *key, uint64_t v)
@@ -120,14 +135,8 @@ static void json_service(struct strbuf *sb, const struct service_status *s)
 		sb_printf(sb, "%d", s->pid);
 	else
 		sb_puts(sb, "null");
-	json_key(sb, "listen");
-	sb_puts(sb, "[");
-	for (size_t i = 0; s->listen && s->listen[i]; i++) {
-		if (i)
-			sb_puts(sb, ", ");
-		sb_json_string(sb, s->listen[i]);
-	}
-	sb_puts(sb, "]");
+	json_strv(sb, "listen", s->listen);
+	json_strv(sb, "hosts", s->hosts);
 	json_u64(sb, "connections_active", s->connections_active);
 	json_u64(sb, "connections_pending", s->connections_pending);
 	json_u64(sb, "connections_total", s->connections_total);

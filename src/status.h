@@ -34,6 +34,7 @@ struct service_status {
 	const char *state; /* service_state_to_string() */
 	int pid;           /* 0: none (JSON null) */
 	char **listen;     /* as written, NULL-terminated */
+	char **hosts;      /* host routing: [http] host, NULL-terminated; NULL: none */
 	uint64_t connections_active;
 	uint64_t connections_pending;
 	uint64_t connections_total;

@@ -93,7 +93,7 @@ BACKEND_KEYS = ("exec", "address", "ready", "start_timeout", "stop_signal", "sto
                 "user", "group", "working_directory", "environment", "ready_command",
                 "kill_mode", "ready_path")
 HTTP_KEYS = ("max_header_size", "idle_ignore", "idle_ignore_status", "loading_page",
-             "loading_page_after")
+             "loading_page_after", "host")
 
 
 # ---------------------------------------------------------------------------
@@ -487,6 +487,20 @@ def http_get(addr, path="/", timeout=5.0):
             s.sendall(_request(path, False))
         except (BrokenPipeError, ConnectionResetError):
             raise Closed("connection closed before the request was sent")
+        r, _ = _read_response(s, b"")
+    _track_response(r)
+    return r
+
+
+def host_get(addr, host, path="/", headers="", timeout=5.0):
+    """One GET on a fresh connection (Connection: close) with this Host header
+    (None: none, as HTTP/1.0); headers: more header lines, each ending in CRLF."""
+    with connect(addr, timeout) as s:
+        if host is None:
+            s.sendall(f"GET {path} HTTP/1.0\r\n{headers}\r\n".encode())
+        else:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
+                      f"Connection: close\r\n\r\n".encode())
         r, _ = _read_response(s, b"")
     _track_response(r)
     return r

@@ -78,6 +78,17 @@ static const char default_global[] = "[zeroproxy]\nservices_dir = services.d\n";
 	"[backend]\n"                                                                              \
 	"exec = /bin/true\n"
 
+/* An http service on 127.0.0.1:8080 whose backend has PORT, with [http]
+ * open at line 7: the next line written is line 8. */
+#define HTTP_SERVICE(port)                                                                         \
+	"[service]\n"                                                                              \
+	"listen = 127.0.0.1:8080\n"                                                                \
+	"protocol = http\n"                                                                        \
+	"[backend]\n"                                                                              \
+	"exec = /bin/true\n"                                                                       \
+	"address = 127.0.0.1:" port "\n"                                                           \
+	"[http]\n"
+
 struct bad_case {
 	const char *title;
 	const char *global;    /* zeroproxy.conf; NULL: default_global */
@@ -472,6 +483,51 @@ static const struct bad_case bad_cases[] = {
 	  { "a.conf", VALID_SERVICE,
 	    "b.conf", "[service]\nlisten = 127.0.0.1:9090\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\n" },
 	  { "{D}/services.d/b.conf:3: [service] listen: 127.0.0.1:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2)" } },
+	{ "host: the same host in two services on one address",
+	  NULL,
+	  { "a.conf", HTTP_SERVICE("18080") "host = www.example.com\nhost = a.example.com\n",
+	    "b.conf", HTTP_SERVICE("19090") "host = b.example.com\nhost = WWW.Example.com\n" },
+	  { "{D}/services.d/b.conf:9: [http] host: www.example.com is already taken by service a on listen 127.0.0.1:8080 ({D}/services.d/a.conf:8)" } },
+	{ "host: the same wildcard in two services on one address",
+	  NULL,
+	  { "a.conf", HTTP_SERVICE("18080") "host = *.example.com\n",
+	    "b.conf", HTTP_SERVICE("19090") "host = *.example.com\n" },
+	  { "{D}/services.d/b.conf:8: [http] host: *.example.com is already taken by service a on listen 127.0.0.1:8080 ({D}/services.d/a.conf:8)" } },
+	{ "host: two services without host on one address",
+	  NULL,
+	  { "a.conf", HTTP_SERVICE("18080"),
+	    "b.conf", HTTP_SERVICE("19090"),
+	    "c.conf", HTTP_SERVICE("19191") "host = c.example.com\n" },
+	  { "{D}/services.d/b.conf:2: [service] listen: 127.0.0.1:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2); both have no [http] host, and only one service of an address may be its default" } },
+	{ "host: a tcp service on an http service's address",
+	  NULL,
+	  { "a.conf", HTTP_SERVICE("18080") "host = a.example.com\n",
+	    "b.conf", "[service]\nlisten = 127.0.0.1:8080\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\n" },
+	  { "{D}/services.d/b.conf:2: [service] listen: 127.0.0.1:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2); only services with protocol = http may share a listen address" } },
+	{ "host: a wildcard listen covering another service's address is no shared socket",
+	  NULL,
+	  { "a.conf", HTTP_SERVICE("18080") "host = a.example.com\n",
+	    "b.conf", "[service]\nlisten = *:8080\nprotocol = http\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:19090\n[http]\nhost = b.example.com\n" },
+	  { "{D}/services.d/b.conf:2: [service] listen: *:8080 is already used by service a (listen = 127.0.0.1:8080 at {D}/services.d/a.conf:2)" } },
+	{ "host in a tcp service",
+	  NULL,
+	  { "web.conf", VALID_SERVICE "[http]\nhost = example.com\n" },
+	  { "{D}/services.d/web.conf:7: [http] host: [http] only with protocol = http, protocol is tcp" } },
+	{ "host: bad names",
+	  NULL,
+	  { "web.conf", HTTP_SERVICE("18080") "host = example.com:8080\nhost = exa mple.com\nhost = *.\nhost = -a.example.com\nhost = a..example.com\nhost = *.*.example.com\nhost = a_b.example.com\nhost = [::1\n" },
+	  { "{D}/services.d/web.conf:8: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"example.com:8080\"",
+	    "{D}/services.d/web.conf:9: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"exa mple.com\"",
+	    "{D}/services.d/web.conf:10: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"*.\"",
+	    "{D}/services.d/web.conf:11: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"-a.example.com\"",
+	    "{D}/services.d/web.conf:12: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"a..example.com\"",
+	    "{D}/services.d/web.conf:13: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"*.*.example.com\"",
+	    "{D}/services.d/web.conf:14: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"a_b.example.com\"",
+	    "{D}/services.d/web.conf:15: [http] host: expected a host name (letters, digits, - and ., or an [IPv6] address, \"*.\" before it for every name under it; no port), got \"[::1\"" } },
+	{ "host: the same host twice in one service",
+	  NULL,
+	  { "web.conf", HTTP_SERVICE("18080") "host = a.example.com\nhost = A.example.COM\n" },
+	  { "{D}/services.d/web.conf:9: [http] host: a.example.com is given already at line 8" } },
 	{ "same systemd name in two services",
 	  NULL,
 	  { "a.conf", "[service]\nlisten = systemd:web\n[backend]\nexec = /bin/true\naddress = 127.0.0.1:18080\n",
@@ -1485,6 +1541,41 @@ static void test_wake_and_ignore(void)
 	free(dir);
 }
 
+static void test_hosts(void)
+{
+	char *dir = case_dir("hosts");
+	char *glob = xasprintf("%s/zeroproxy.conf", dir);
+	char *a = xasprintf("%s/services.d/a.conf", dir);
+	char *b = xasprintf("%s/services.d/b.conf", dir);
+	char *c = xasprintf("%s/services.d/c.conf", dir);
+	struct diag d = {0};
+	struct config *cfg = NULL;
+
+	write_file(glob, default_global);
+	write_file(a, HTTP_SERVICE("18080") "host = WWW.Example.COM\nhost = *.Apps.example.com\n"
+					    "host = 10.0.0.1\nhost = [::1]\n");
+	write_file(b, HTTP_SERVICE("19090") "host = api.example.com\n");
+	write_file(c, HTTP_SERVICE("19191")); /* the default */
+	int r = config_load(glob, true, &cfg, &d);
+	ok(r == 0 && d.n_errors == 0, "three http services share one address, one default (%s)",
+	   d.n_errors ? d.errors[0] : "no error");
+	const struct service_config *x = cfg ? config_find(cfg, "a") : NULL;
+	ok(x && strv_length(x->hosts) == 4, "a has four hosts");
+	ok(x && x->hosts && !strcmp(x->hosts[0], "www.example.com") &&
+	       !strcmp(x->hosts[1], "*.apps.example.com") && !strcmp(x->hosts[3], "[::1]"),
+	   "hosts stored lowercase, in order");
+	const struct service_config *y = cfg ? config_find(cfg, "c") : NULL;
+	ok(y && !y->hosts, "no host: hosts is NULL");
+	ok(x && y && !service_config_equal(x, y), "a change of hosts is seen");
+	config_free(cfg);
+	diag_free(&d);
+	free(glob);
+	free(a);
+	free(b);
+	free(c);
+	free(dir);
+}
+
 static void test_ready_http(void)
 {
 	char *dir = case_dir("ready-http");
@@ -1604,6 +1695,7 @@ int main(void)
 	test_service_equal();
 	test_relay();
 	test_groups();
+	test_hosts();
 	test_protocol();
 	test_ready_http();
 	test_wake_and_ignore();

@@ -34,6 +34,7 @@ static void example(struct service_status st[2])
 	    .state = "running",
 	    .pid = 4242,
 	    .listen = strv("127.0.0.1:8080", "unix:/run/web.sock"),
+	    .hosts = strv("www.example.com", "*.example.com"),
 	    .connections_active = 3,
 	    .connections_pending = 0,
 	    .connections_total = 1284,
@@ -297,6 +298,7 @@ static void test_json(void)
 	       "{\"services\": [\n"
 	       "  {\"name\": \"web\", \"state\": \"running\", \"pid\": 4242, "
 	       "\"listen\": [\"127.0.0.1:8080\", \"unix:/run/web.sock\"], "
+	       "\"hosts\": [\"www.example.com\", \"*.example.com\"], "
 	       "\"connections_active\": 3, \"connections_pending\": 0, "
 	       "\"connections_total\": 1284, \"connections_refused\": 2, \"cold_starts\": 17, "
 	       "\"relay\": true, \"protocol\": \"http\", \"requests_total\": 5210, "
@@ -314,7 +316,7 @@ static void test_json(void)
 	       "\"group_weight\": 2, \"group_capacity\": 3, \"group_used\": 2, "
 	       "\"group_evictions\": 1},\n"
 	       "  {\"name\": \"api\", \"state\": \"stopped\", \"pid\": null, "
-	       "\"listen\": [\"*:9000\"], "
+	       "\"listen\": [\"*:9000\"], \"hosts\": [], "
 	       "\"connections_active\": 0, \"connections_pending\": 0, "
 	       "\"connections_total\": 12, \"connections_refused\": 0, \"cold_starts\": 2, "
 	       "\"relay\": false, \"protocol\": \"tcp\", \"requests_total\": 0, "
@@ -340,6 +342,7 @@ static void test_json(void)
 	    "state",
 	    "pid",
 	    "listen",
+	    "hosts",
 	    "connections_active",
 	    "connections_pending",
 	    "connections_total",
