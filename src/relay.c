@@ -289,12 +289,36 @@ static void backend_spoke(struct relay *r)
 		r->ops->first_byte(r);
 }
 
+/* One recv() from direction d's source into buf (room bytes): the count
+ * read (> 0; the activity is noted), 0 at EOF (h->eof set), -EAGAIN when
+ * nothing is there, or another -errno of the source side. */
+static ssize_t half_recv(struct relay *r, enum relay_dir d, char *buf, size_t room)
+{
+	for (;;) {
+		ssize_t n = recv(r->fd[src_of(d)], buf, room, 0);
+		if (n > 0) {
+			r->last_activity = ev_now(r->loop);
+			if (d == RELAY_DOWN)
+				backend_spoke(r);
+			return n;
+		}
+		if (n == 0) {
+			r->half[d].eof = true;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		return side_error(r, src_of(d), errno);
+	}
+}
+
 /* half_pump() for a filtered direction: every byte read goes to the filter
  * before any is written; held bytes stay in the buffer. */
 static int filtered_pump(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
-	int fd = r->fd[src_of(d)];
 	bool drained = false;
 	for (;;) {
 		if (h->filter && (h->seen < h->end || (h->eof && !h->eof_told)) && !h->paused) {
@@ -314,22 +338,14 @@ static int filtered_pump(struct relay *r, enum relay_dir d)
 		if (drained || !half_room(h) || (h->ready > h->start && !dst_open(r, d)))
 			break;
 		size_t room = h->cap - h->end;
-		ssize_t n = recv(fd, h->data + h->end, room, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return side_error(r, src_of(d), errno);
-		}
-		if (n == 0) {
-			h->eof = true;
-			continue; /* the filter hears of it */
-		}
+		ssize_t n = half_recv(r, d, h->data + h->end, room);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			continue; /* EOF: the filter hears of it */
 		h->end += (size_t)n;
-		r->last_activity = ev_now(r->loop);
-		if (d == RELAY_DOWN)
-			backend_spoke(r);
 		/* A short read drained the socket (level-triggered watcher): no
 		 * recv() that would only say EAGAIN. */
 		drained = (size_t)n < room;
@@ -342,7 +358,6 @@ static int filtered_pump(struct relay *r, enum relay_dir d)
 static int half_pump(struct relay *r, enum relay_dir d)
 {
 	struct relay_half *h = &r->half[d];
-	int fd = r->fd[src_of(d)];
 	if (h->filter || h->big || h->ready < h->end)
 		return filtered_pump(r, d);
 	if (h->pipe[0] >= 0) {
@@ -352,24 +367,16 @@ static int half_pump(struct relay *r, enum relay_dir d)
 		/* 1: splice does not apply; go on copying */
 	}
 	while (!h->eof && h->end < sizeof(h->buf)) {
-		ssize_t n = recv(fd, h->buf + h->end, sizeof(h->buf) - h->end, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return side_error(r, src_of(d), errno);
-		}
-		if (n == 0) {
-			h->eof = true;
-			break;
-		}
 		size_t room = sizeof(h->buf) - h->end;
+		ssize_t n = half_recv(r, d, h->buf + h->end, room);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break; /* EOF */
 		h->end += (size_t)n;
 		h->ready = h->seen = h->end;
-		r->last_activity = ev_now(r->loop);
-		if (d == RELAY_DOWN)
-			backend_spoke(r);
 		if (!dst_open(r, d))
 			break; /* keep it until the backend is connected */
 		int err = half_flush(r, d);
