@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import zptest as zt  # noqa: E402
@@ -20,11 +19,6 @@ import zptest as zt  # noqa: E402
 KEPT = ("requests_total", "responses", "request_ms_p50", "request_ms_p99")
 UPGRADE = (b"GET /upgrade HTTP/1.1\r\nHost: zptest\r\nConnection: Upgrade\r\n"
            b"Upgrade: websocket\r\n\r\n")
-
-
-def metrics(addr):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        return r.read().decode()
 
 
 def sample(text, line_start):
@@ -47,7 +41,7 @@ def test(t):
     s = t.service_status("web")
     zt.expect_eq((s["protocol"], s["requests_total"], s["request_ms_p50"]), ("http", 0, None),
                  "web before its first request")
-    m = metrics(maddr)
+    m = zt.metrics_text(maddr)
     zt.expect_eq(sample(m, 'zeroproxy_requests_total{service="web",class="2xx"}'), 0,
                  "2xx series at 0 before any request")
 
@@ -95,7 +89,7 @@ def test(t):
     zt.expect_eq(rows["web"][col], "8", "REQS of web")
     zt.expect_eq(rows["plain"][col], "-", "REQS of a tcp service")
 
-    m = metrics(maddr)
+    m = zt.metrics_text(maddr)
     for cls, want in (("1xx", 1), ("2xx", 5), ("3xx", 1), ("4xx", 0), ("5xx", 1), ("none", 0)):
         zt.expect_eq(sample(m, f'zeroproxy_requests_total{{service="web",class="{cls}"}}'), want,
                      f"zeroproxy_requests_total class {cls}")
@@ -127,7 +121,7 @@ def test(t):
     t.wait_ready(count=2)
     after = {k: t.service_status("web")[k] for k in KEPT}
     zt.expect_eq(after, before, "request figures after a restart")
-    zt.expect_eq(sample(metrics(maddr), 'zeroproxy_request_duration_seconds_count{service="web"}'),
+    zt.expect_eq(sample(zt.metrics_text(maddr), 'zeroproxy_request_duration_seconds_count{service="web"}'),
                  8, "the histogram after a restart")
 
 

@@ -25,18 +25,6 @@ FREEZE = 0.4
 IDLE = 5.0
 
 
-def metrics(addr):
-    with zt.connect(addr) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: zptest\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-    return data.decode()
-
-
 def state(t):
     return t.service_status("web")["state"]
 
@@ -91,7 +79,7 @@ def round_trip(t, name, wrapper, cgroup):
     zt.expect(s["frozen_seconds"] >= 1.0, f"{name}: frozen_seconds {s['frozen_seconds']}")
     row = t.zeroproxy("status", "-s", t.control_socket, "web").stdout.splitlines()[1].split()
     zt.expect_eq(row[1], "frozen", f"{name}: the table's STATE")
-    m = metrics(f"127.0.0.1:{mport}")
+    m = zt.metrics_text(f"127.0.0.1:{mport}")
     zt.expect('zeroproxy_state{service="web",state="frozen"} 1\n' in m,
               f"{name}: /metrics state frozen")
     zt.expect(re.search(r'zeroproxy_frozen_seconds_total\{service="web"\} [1-9]', m),
@@ -106,7 +94,7 @@ def round_trip(t, name, wrapper, cgroup):
     zt.expect(s["last_thaw_ms"] is not None and 0 < s["last_thaw_ms"] < 1000,
               f"{name}: last_thaw_ms {s['last_thaw_ms']}")
     t.expect_log(r"web: frozen -> running \(connection from ", since=mark)
-    zt.expect('zeroproxy_thaws_total{service="web"} 1\n' in metrics(f"127.0.0.1:{mport}"),
+    zt.expect('zeroproxy_thaws_total{service="web"} 1\n' in zt.metrics_text(f"127.0.0.1:{mport}"),
               f"{name}: /metrics thaws")
     zt._note(f"{name}: last_thaw_ms {s['last_thaw_ms']}")
     last_request = time.monotonic()

@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import zptest as zt  # noqa: E402
@@ -44,11 +43,6 @@ def probe(addr, path="/healthz", conn=None, agent="zptest"):
     if own:
         c.close()
     return r.status, {k.lower(): v for k, v in r.getheaders()}, body
-
-
-def metrics(addr):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        return r.read().decode()
 
 
 def test(t):
@@ -124,7 +118,7 @@ def test(t):
     s = t.service_status("web")
     zt.expect_eq((s["requests_ignored"], s["requests_total"]), (11 + n, 12 + n),
                  "requests_ignored counts every probe, requests_total every request")
-    m = metrics(maddr)
+    m = zt.metrics_text(maddr)
     zt.expect(re.search(rf'^zeroproxy_requests_ignored_total{{service="web"}} {11 + n}$', m,
                         re.M), "zeroproxy_requests_ignored_total in /metrics")
 

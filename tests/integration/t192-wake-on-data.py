@@ -13,17 +13,11 @@ import re
 import socket
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import zptest as zt  # noqa: E402
 
 N = 20
-
-
-def metrics(addr):
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
-        return r.read().decode()
 
 
 def knock(addr, n):
@@ -88,7 +82,7 @@ def test(t):
         s.sendall(b"ping\n")
         zt.expect_eq(s.recv(100), b"ping\n", "echo while running")
 
-    m = metrics(maddr)
+    m = zt.metrics_text(maddr)
     for name, n in (("echo", N + 1), ("web", N), ("eager", 0)):
         zt.expect(re.search(rf'^zeroproxy_connections_ignored_total{{service="{name}"}} {n}$',
                             m, re.M), f"zeroproxy_connections_ignored_total of {name} is {n}")

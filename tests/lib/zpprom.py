@@ -58,8 +58,7 @@ def promtool(*args, input=None, timeout=120):
 
 def scrape(addr, timeout=5.0):
     """The body of GET /metrics from addr, as text."""
-    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=timeout) as r:
-        return r.read().decode()
+    return zt.metrics_text(addr, timeout)
 
 
 def names_in_exposition(text, samples_only=False):

@@ -58,6 +58,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 __all__ = [
     "run", "Test", "skip", "fail", "error", "expect", "expect_eq", "Skip", "Fail", "Error",
@@ -477,6 +478,12 @@ def keepalive_traffic(listen, stop, out):
                 out["n"] += 1
     except Exception as e:  # reported by the main thread
         out["error"] = e
+
+
+def metrics_text(addr, timeout=5.0):
+    """The body of GET /metrics from zeroproxy's metrics_listen addr, as text."""
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=timeout) as r:
+        return r.read().decode()
 
 
 def http_get(addr, path="/", timeout=5.0):
