@@ -19,7 +19,7 @@ SERVICE_KEYS = ("listen", "idle_timeout", "max_connections", "max_pending", "pen
                 "stop_signal", "stop_timeout", "user", "group", "working_directory",
                 "environment", "ready_command", "kill_mode", "relay", "freeze_after",
                 "group_weight", "protocol", "ready_path", "max_header_size", "wake_on",
-                "idle_ignore", "idle_ignore_status", "loading_page", "loading_page_after")
+                "idle_ignore", "idle_ignore_status", "loading_page", "loading_page_after", "host")
 JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connections_pending",
                "connections_total", "connections_refused", "cold_starts", "last_start_ms",
                "start_ms_p50", "start_ms_p99", "idle_seconds", "stop_in_seconds",
@@ -29,7 +29,7 @@ JSON_FIELDS = ("name", "state", "pid", "listen", "connections_active", "connecti
                "frozen_seconds", "thaws", "last_thaw_ms",
                "group", "group_weight", "group_capacity", "group_used", "group_evictions",
                "protocol", "requests_total", "requests_active", "requests_ignored", "responses",
-               "request_ms_p50", "request_ms_p99", "connections_ignored")
+               "request_ms_p50", "request_ms_p99", "connections_ignored", "hosts")
 
 
 def read(*parts):
